@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Installs what promlet's tests and tools need on a fresh Debian machine, skipping what is
+# already there: the real peers (Prometheus and promtool, node_exporter, exporter_exporter,
+# hdhomerun_config, qemu-user-static, python3-prometheus-client), load tools, rustup targets,
+# and zig for the mipsel cross build. Safe to run again.
+set -euo pipefail
+
+need_apt=()
+check() { # command package
+  command -v "$1" >/dev/null 2>&1 || need_apt+=("$2")
+}
+check prometheus prometheus
+check promtool prometheus
+check prometheus-node-exporter prometheus-node-exporter
+check prometheus-exporter-exporter prometheus-exporter-exporter
+check hdhomerun_config hdhomerun-config
+check qemu-aarch64-static qemu-user-static
+check qemu-mipsel-static qemu-user-static
+check wrk wrk
+check systemd-analyze systemd
+check openssl openssl
+check python3 python3
+check curl curl
+python3 -c 'import prometheus_client' 2>/dev/null || need_apt+=(python3-prometheus-client)
+python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
+
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "deps: installing Debian packages: ${need_apt[*]}"
+  if [ "$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  # dpkg can leave the node/exporter services started by postinst; tests use their own ports.
+  $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+# Rust targets for static and cross builds.
+installed=$(rustup target list --installed 2>/dev/null || true)
+for t in x86_64-unknown-linux-musl aarch64-unknown-linux-musl; do
+  grep -qx "$t" <<<"$installed" || rustup target add "$t"
+done
+if ! rustup toolchain list | grep -q '^nightly'; then
+  rustup toolchain install nightly --profile minimal --component rust-src || echo "deps: nightly unavailable: mipsel and fuzz steps will say so"
+elif ! rustup component list --toolchain nightly --installed 2>/dev/null | grep -q '^rust-src'; then
+  rustup component add rust-src --toolchain nightly || true
+fi
+echo "deps: ok"

@@ -1,0 +1,163 @@
+//! Node collectors, one file each, with node_exporter's metric names, labels and units.
+//!
+//! Each collector implements [`Collector`] and is registered by one row in [`entries`]: that
+//! row is the only place that knows its name, whether it is on by default, and its extra flags.
+//! `--collector.<name>` / `--no-collector.<name>` are generated from the table. A collector that
+//! fails has its partial output dropped and is reported through
+//! `node_scrape_collector_success`; it never fails the scrape.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use crate::expfmt::{Encoder, MetricType};
+use crate::flags::{Flags, Spec};
+
+mod loadavg;
+
+/// Where the collectors read the machine from (`--path.procfs`, `--path.sysfs`, `--path.rootfs`).
+#[derive(Clone, Debug)]
+pub struct Paths {
+    pub procfs: PathBuf,
+    pub sysfs: PathBuf,
+    pub rootfs: PathBuf,
+}
+
+impl Paths {
+    pub fn proc(&self, rel: &str) -> PathBuf {
+        self.procfs.join(rel)
+    }
+    pub fn sys(&self, rel: &str) -> PathBuf {
+        self.sysfs.join(rel)
+    }
+}
+
+/// Why a collector failed; always names the file it was reading.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    Io { path: PathBuf, err: std::io::Error },
+    Parse { path: PathBuf, msg: String },
+    Other(String),
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::Io { path, err } => write!(f, "{}: {err}", path.display()),
+            Error::Parse { path, msg } => write!(f, "{}: {msg}", path.display()),
+            Error::Other(m) => f.write_str(m),
+        }
+    }
+}
+
+/// Reads a whole file, with the path in the error.
+pub fn read(path: &Path) -> Result<String, Error> {
+    std::fs::read_to_string(path).map_err(|err| Error::Io {
+        path: path.to_path_buf(),
+        err,
+    })
+}
+
+/// One collector.
+pub trait Collector: Send + Sync {
+    fn update(&self, enc: &mut Encoder) -> Result<(), Error>;
+}
+
+/// One row of the collector table.
+pub struct Entry {
+    pub name: &'static str,
+    pub default_enabled: bool,
+    /// Extra flags of this collector (`--collector.filesystem.mount-points-exclude`, ...).
+    pub flags: fn() -> Vec<Spec>,
+    pub new: fn(&Paths, &Flags) -> Result<Box<dyn Collector>, String>,
+}
+
+fn no_flags() -> Vec<Spec> {
+    Vec::new()
+}
+
+/// The table: every collector compiled in.
+pub fn entries() -> Vec<Entry> {
+    vec![Entry {
+        name: "loadavg",
+        default_enabled: true,
+        flags: no_flags,
+        new: loadavg::new,
+    }]
+}
+
+/// `--collector.<name>` switches and each collector's own flags.
+pub fn flag_specs() -> Vec<Spec> {
+    let mut v = Vec::new();
+    for e in entries() {
+        v.push(Spec::switch(
+            &format!("collector.{}", e.name),
+            e.default_enabled,
+            &format!("Enable the {} collector.", e.name),
+        ));
+        v.extend((e.flags)());
+    }
+    v
+}
+
+/// The enabled collectors.
+pub struct Node {
+    collectors: Vec<(&'static str, Box<dyn Collector>)>,
+}
+
+impl Node {
+    pub fn new(paths: &Paths, flags: &Flags) -> Result<Node, String> {
+        let mut collectors = Vec::new();
+        for e in entries() {
+            if flags.switch(&format!("collector.{}", e.name)) {
+                let c = (e.new)(paths, flags).map_err(|m| format!("collector {}: {m}", e.name))?;
+                collectors.push((e.name, c));
+            }
+        }
+        Ok(Node { collectors })
+    }
+
+    pub fn names(&self) -> Vec<&'static str> {
+        self.collectors.iter().map(|(n, _)| *n).collect()
+    }
+
+    /// Runs the collectors `wanted` accepts, then writes their duration and success.
+    pub fn write(&self, enc: &mut Encoder, wanted: &dyn Fn(&str) -> bool) {
+        let mut results = Vec::with_capacity(self.collectors.len());
+        for (name, c) in &self.collectors {
+            if !wanted(name) {
+                continue;
+            }
+            let cp = enc.checkpoint();
+            let t0 = Instant::now();
+            let ok = match c.update(enc) {
+                Ok(()) => true,
+                Err(e) => {
+                    enc.rollback(cp);
+                    crate::error!("collector {name} failed: {e}");
+                    false
+                }
+            };
+            results.push((*name, t0.elapsed().as_secs_f64(), ok));
+        }
+        if results.is_empty() {
+            return;
+        }
+        let mut f = enc.family(
+            "node_scrape_collector_duration_seconds",
+            "node_exporter: Duration of a collector scrape.",
+            MetricType::Gauge,
+        );
+        for (name, d, _) in &results {
+            f.sample(&[("collector", name)], *d);
+        }
+        let mut f = enc.family(
+            "node_scrape_collector_success",
+            "node_exporter: Whether a collector succeeded.",
+            MetricType::Gauge,
+        );
+        for (name, _, ok) in &results {
+            f.sample(&[("collector", name)], if *ok { 1.0 } else { 0.0 });
+        }
+    }
+}

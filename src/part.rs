@@ -1,0 +1,43 @@
+//! The parts promlet serves besides the node collectors (HDHomeRun exporter, HTTP SD, Packet
+//! SD as http_sd, merging proxy). Each part declares its flags and, when its flags enable it,
+//! gives routes and its own metrics for `/metrics`. This table is the only place that knows
+//! which parts are built in.
+
+use std::sync::Arc;
+
+use crate::expfmt::Encoder;
+use crate::flags::{Flags, Spec};
+use crate::server::Route;
+
+/// A running part.
+pub trait Part: Send + Sync {
+    /// Routes served in addition to `/metrics`.
+    fn routes(&self) -> Vec<Route>;
+    /// The part's own metrics, appended to `/metrics`.
+    fn write_metrics(&self, _enc: &mut Encoder) {}
+}
+
+/// One row of the table.
+pub struct Entry {
+    pub name: &'static str,
+    /// Flags the part adds to `promlet` (serve).
+    pub flags: fn() -> Vec<Spec>,
+    /// Starts the part if its flags ask for it (`Ok(None)`: not enabled). An `Err` stops
+    /// promlet at start with that message.
+    pub init: fn(&Flags) -> Result<Option<Arc<dyn Part>>, String>,
+}
+
+/// Every part compiled into this binary.
+pub fn entries() -> Vec<Entry> {
+    #[allow(unused_mut)]
+    let mut v: Vec<Entry> = Vec::new();
+    #[cfg(feature = "hdhomerun")]
+    v.push(crate::hdhomerun::PART);
+    #[cfg(feature = "http-sd")]
+    v.push(crate::sd::http::PART);
+    #[cfg(feature = "packet-sd")]
+    v.push(crate::sd::packet::PART);
+    #[cfg(feature = "proxy")]
+    v.push(crate::proxy::PART);
+    v
+}

@@ -1,0 +1,311 @@
+//! Helpers shared by the integration tests: start the built promlet and real peers
+//! (Prometheus, promtool, node_exporter, ...) on 127.0.0.1 with free ports, talk HTTP to them.
+//! Peers are required: a missing one fails the test with the package to install (`make deps`).
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A fresh empty directory for one test.
+pub fn tempdir(name: &str) -> PathBuf {
+    let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let n = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let dir = base.join(format!("{name}-{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Path of a required external tool, or a failure naming the Debian package.
+pub fn require_tool(name: &str, package: &str) -> PathBuf {
+    for dir in std::env::var("PATH").unwrap_or_default().split(':').chain([
+        "/usr/sbin",
+        "/sbin",
+        "/usr/bin",
+    ]) {
+        let p = Path::new(dir).join(name);
+        if p.is_file() {
+            return p;
+        }
+    }
+    panic!("{name} not found: install the Debian package {package} (make deps does it)");
+}
+
+/// Path of the promlet binary under test.
+pub fn promlet_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_promlet"))
+}
+
+/// A child process killed (and reaped) on drop; stderr goes to a log file kept for debugging.
+pub struct Proc {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub log: PathBuf,
+}
+
+impl Proc {
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `bin args...` and waits until `addr` accepts connections.
+pub fn spawn_listening(bin: &Path, args: &[String], addr: SocketAddr, name: &str) -> Proc {
+    let log = tempdir(&format!("{name}-log")).join("stderr.log");
+    let child = Command::new(bin)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(
+            std::fs::File::create(log.with_extension("out")).unwrap(),
+        ))
+        .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {}: {e}", bin.display()));
+    let mut p = Proc { child, addr, log };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+        if let Ok(Some(st)) = p.child.try_wait() {
+            panic!(
+                "{name} exited with {st} before listening:\n{}",
+                p.log_text()
+            );
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name} did not listen on {addr}:\n{}",
+            p.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    p
+}
+
+/// Starts promlet (serve) on a free loopback port with the given extra flags.
+pub fn promlet(args: &[&str]) -> Proc {
+    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let mut a = vec![format!("--web.listen-address={addr}")];
+    a.extend(args.iter().map(|s| s.to_string()));
+    spawn_listening(&promlet_bin(), &a, addr, "promlet")
+}
+
+/// A parsed HTTP response.
+#[derive(Debug)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// GET `path` with extra headers, `Connection: close`; follows nothing.
+pub fn http_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> HttpResponse {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).expect("read response");
+    parse_response(&raw)
+}
+
+pub fn http_get(addr: SocketAddr, path: &str) -> HttpResponse {
+    http_request(addr, "GET", path, &[])
+}
+
+/// Parses a `Content-Length` (or close-delimited) HTTP/1.1 response.
+pub fn parse_response(raw: &[u8]) -> HttpResponse {
+    let end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("no header end in response");
+    let head = std::str::from_utf8(&raw[..end]).unwrap();
+    let mut lines = head.split("\r\n");
+    let status: u16 = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    let mut body = raw[end + 4..].to_vec();
+    if let Some(len) = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+    {
+        body.truncate(len.1.parse().unwrap());
+    }
+    HttpResponse {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// Runs `promtool check metrics` on `text`; exit 1 (invalid exposition) fails the test, other
+/// codes (3: lint warnings) are accepted. Returns promtool's output.
+pub fn promtool_check_metrics(text: &str) -> String {
+    let promtool = require_tool("promtool", "prometheus");
+    let mut child = Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let msg = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_ne!(
+        out.status.code(),
+        Some(1),
+        "promtool check metrics failed:\n{msg}\n--- input ---\n{text}"
+    );
+    msg
+}
+
+/// Polls `f` until it returns Some or `timeout` passes.
+pub fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A real Prometheus server (Debian's 2.42) on a free loopback port, with `config` as its
+/// prometheus.yml and a throwaway TSDB directory.
+pub struct Prometheus {
+    pub proc: Proc,
+    pub dir: PathBuf,
+}
+
+impl Prometheus {
+    pub fn start(config: &str) -> Prometheus {
+        let bin = require_tool("prometheus", "prometheus");
+        let dir = tempdir("prometheus");
+        std::fs::write(dir.join("prometheus.yml"), config).unwrap();
+        let promtool = require_tool("promtool", "prometheus");
+        let check = Command::new(promtool)
+            .args(["check", "config"])
+            .arg(dir.join("prometheus.yml"))
+            .output()
+            .unwrap();
+        assert!(
+            check.status.success(),
+            "promtool check config rejected:\n{}{}\n{config}",
+            String::from_utf8_lossy(&check.stdout),
+            String::from_utf8_lossy(&check.stderr)
+        );
+        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let args = vec![
+            format!("--config.file={}", dir.join("prometheus.yml").display()),
+            format!("--storage.tsdb.path={}", dir.join("data").display()),
+            format!("--web.listen-address={addr}"),
+            "--web.enable-lifecycle".to_string(),
+        ];
+        let proc = spawn_listening(&bin, &args, addr, "prometheus");
+        Prometheus { proc, dir }
+    }
+
+    /// GET an API path (e.g. `/api/v1/targets`) and parse the JSON.
+    pub fn api(&self, path_and_query: &str) -> serde_json::Value {
+        let r = http_get(self.proc.addr, path_and_query);
+        serde_json::from_slice(&r.body).unwrap_or_else(|e| {
+            panic!(
+                "bad JSON from prometheus {path_and_query}: {e}: {}",
+                r.text()
+            )
+        })
+    }
+
+    /// Instant query; returns `data.result`.
+    pub fn query(&self, q: &str) -> Vec<serde_json::Value> {
+        let enc: String = q
+            .bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect();
+        let v = self.api(&format!("/api/v1/query?query={enc}"));
+        v["data"]["result"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Waits until `q` returns at least one series.
+    pub fn wait_query(&self, q: &str, timeout: Duration) -> Vec<serde_json::Value> {
+        wait_for(timeout, || {
+            let r = self.query(q);
+            (!r.is_empty()).then_some(r)
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "prometheus never answered {q:?}; targets: {}\nlog:\n{}",
+                self.api("/api/v1/targets"),
+                self.proc.log_text()
+            )
+        })
+    }
+}
