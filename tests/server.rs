@@ -140,3 +140,20 @@ fn bad_flags_and_version() {
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("--web.listen-address=<value>"));
 }
+
+#[test]
+fn test_ca_makes_a_usable_pki() {
+    let ca = TestCa::new("ca-selftest");
+    let out = std::process::Command::new("openssl")
+        .args(["verify", "-CAfile"])
+        .arg(&ca.ca_cert)
+        .arg(&ca.server_cert)
+        .arg(&ca.client_cert)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

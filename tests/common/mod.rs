@@ -309,3 +309,76 @@ impl Prometheus {
         })
     }
 }
+
+/// A throwaway PKI made with the `openssl` command: a CA, a server certificate for
+/// 127.0.0.1/localhost and a client certificate, all PEM files in `dir`.
+pub struct TestCa {
+    pub dir: PathBuf,
+    pub ca_cert: PathBuf,
+    pub ca_key: PathBuf,
+    pub server_cert: PathBuf,
+    pub server_key: PathBuf,
+    pub client_cert: PathBuf,
+    pub client_key: PathBuf,
+}
+
+impl TestCa {
+    pub fn new(name: &str) -> TestCa {
+        let dir = tempdir(name);
+        let openssl = require_tool("openssl", "openssl");
+        let run = |args: &[&str]| {
+            let out = Command::new(&openssl)
+                .args(args)
+                .current_dir(&dir)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        let mut a = vec![
+            "req",
+            "-x509",
+            "-days",
+            "30",
+            "-subj",
+            "/CN=promlet test CA",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+        ];
+        a.extend(ec);
+        run(&a);
+        for (who, cn, ext) in [
+            ("server", "localhost", "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"),
+            ("client", "promlet test client", "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n"),
+        ] {
+            std::fs::write(dir.join(format!("{who}.ext")), ext).unwrap();
+            let subj = format!("/CN={cn}");
+            let (key, csr, pem, extf) = (format!("{who}.key"), format!("{who}.csr"), format!("{who}.pem"), format!("{who}.ext"));
+            let mut a = vec!["req", "-new", "-subj", &subj, "-keyout", &key, "-out", &csr];
+            a.extend(ec);
+            run(&a);
+            run(&["x509", "-req", "-in", &csr, "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "30", "-out", &pem, "-extfile", &extf]);
+        }
+        TestCa {
+            ca_cert: dir.join("ca.pem"),
+            ca_key: dir.join("ca.key"),
+            server_cert: dir.join("server.pem"),
+            server_key: dir.join("server.key"),
+            client_cert: dir.join("client.pem"),
+            client_key: dir.join("client.key"),
+            dir,
+        }
+    }
+}
