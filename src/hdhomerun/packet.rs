@@ -19,7 +19,9 @@ pub const TYPE_DISCOVER_REQ: u16 = 0x0002;
 pub const TYPE_DISCOVER_RPY: u16 = 0x0003;
 pub const TYPE_GETSET_REQ: u16 = 0x0004;
 pub const TYPE_GETSET_RPY: u16 = 0x0005;
+#[allow(dead_code)] // the protocol's full table; promlet does not upgrade firmware
 pub const TYPE_UPGRADE_REQ: u16 = 0x0006;
+#[allow(dead_code)] // the protocol's full table; promlet does not upgrade firmware
 pub const TYPE_UPGRADE_RPY: u16 = 0x0007;
 
 /// Tags.
@@ -32,6 +34,7 @@ pub const TAG_TUNER_COUNT: u8 = 0x10;
 pub const TAG_GETSET_LOCKKEY: u8 = 0x15;
 pub const TAG_LINEUP_URL: u8 = 0x27;
 pub const TAG_STORAGE_URL: u8 = 0x28;
+#[allow(dead_code)] // the protocol's full table; promlet does not upgrade firmware
 pub const TAG_DEVICE_AUTH_BIN: u8 = 0x29;
 pub const TAG_BASE_URL: u8 = 0x2A;
 pub const TAG_DEVICE_AUTH_STR: u8 = 0x2B;
@@ -42,6 +45,7 @@ pub const WILDCARD: u32 = 0xFFFF_FFFF;
 /// Device type of a tuner.
 pub const DEVICE_TYPE_TUNER: u32 = 1;
 /// Device type of a storage (DVR) device.
+#[allow(dead_code)] // the protocol's full table; promlet does not upgrade firmware
 pub const DEVICE_TYPE_STORAGE: u32 = 5;
 
 /// Header (type + length) and CRC sizes.
