@@ -173,6 +173,10 @@ fn promlet_cli_uses_any_port_and_hostnames() {
         "hdhomerun4_atsc\n"
     );
     assert_eq!(
+        promlet_cli(&["discover", &local]).0,
+        format!("hdhomerun device {DEVICE_ID:08X} found at 127.0.0.1\n")
+    );
+    assert_eq!(
         promlet_cli(&["discover", &dev]).0,
         format!("hdhomerun device {DEVICE_ID:08X} found at 127.0.0.1\n")
     );
@@ -313,6 +317,10 @@ fn exporter_allow_list() {
     let r = scrape(&p, &format!("?target={target}"));
     assert_eq!(r.status, 200);
     assert!(r.text().contains("hdhomerun_up 1\n"), "{}", r.text());
+    // A name is resolved and checked; its allowed address is the one scraped.
+    let r = scrape(&p, &format!("?target=localhost:{}", fake.addr.port()));
+    assert_eq!(r.status, 200);
+    assert!(r.text().contains("hdhomerun_up 1\n"), "{}", r.text());
 
     // A bad network is fatal at start.
     let (_, err, code) = run(
@@ -354,6 +362,11 @@ scrape_configs:
 "#,
         promlet = p.addr
     ));
+    // Prometheus listens before its TSDB is ready and answers 503 until then.
+    wait_for(Duration::from_secs(60), || {
+        (http_get(prom.proc.addr, "/-/ready").status == 200).then_some(())
+    })
+    .expect("prometheus never became ready");
     let q = format!("hdhomerun_tuner_signal_strength_ratio{{instance=\"{target}\",tuner=\"0\"}}");
     let r = prom.wait_query(&q, Duration::from_secs(60));
     assert_eq!(r[0]["value"][1], "0.8", "{r:?}");

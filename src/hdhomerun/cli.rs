@@ -94,7 +94,8 @@ fn resolve(target: &str) -> Result<Vec<SocketAddr>, String> {
 fn cmd_discover(addr: Option<&str>, timeout: Duration) -> i32 {
     let target = match addr.map(resolve) {
         None => None,
-        Some(Ok(a)) => Some(a[0]),
+        // Discovery speaks IPv4 (the devices do).
+        Some(Ok(a)) => Some(*a.iter().find(|a| a.is_ipv4()).unwrap_or(&a[0])),
         Some(Err(e)) => {
             eprintln!("invalid ip address: {}: {e}", addr.unwrap_or_default());
             return 1;

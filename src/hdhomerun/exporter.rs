@@ -398,15 +398,21 @@ impl<C: Connect> Exporter<C> {
                     || self.settings.allowed.iter().any(|c| c.contains(a.ip()))
             })
             .collect();
-        let Some(addr) = allowed.first().copied() else {
+        if allowed.is_empty() {
             self.stats.denied.fetch_add(1, Relaxed);
             return Response::text(403, format!("target {target:?} is not allowed"));
-        };
+        }
         self.stats.scrapes.fetch_add(1, Relaxed);
-        let snap = self
-            .connector
-            .connect(addr, deadline)
-            .and_then(|mut dev| collect(&mut dev));
+        // A name may resolve to several addresses (localhost: ::1 and 127.0.0.1): the first
+        // that accepts the connection is scraped.
+        let mut conn = Err(String::new());
+        for addr in allowed {
+            conn = self.connector.connect(addr, deadline);
+            if conn.is_ok() {
+                break;
+            }
+        }
+        let snap = conn.and_then(|mut dev| collect(&mut dev));
         match snap {
             Ok(snap) => {
                 let mut enc = Encoder::new();
