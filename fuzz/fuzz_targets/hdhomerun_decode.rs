@@ -9,14 +9,11 @@ use libfuzzer_sys::fuzz_target;
 mod crc32;
 
 #[allow(dead_code)]
-mod hdhomerun {
-    #[path = "../../../src/hdhomerun/packet.rs"]
-    pub mod packet;
-    #[path = "../../../src/hdhomerun/status.rs"]
-    pub mod status;
-}
-
-use hdhomerun::{packet, status};
+#[path = "../../src/hdhomerun/packet.rs"]
+mod packet;
+#[allow(dead_code)]
+#[path = "../../src/hdhomerun/status.rs"]
+mod status;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(p) = packet::Packet::decode(data) {

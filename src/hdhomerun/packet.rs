@@ -388,6 +388,16 @@ mod tests {
     }
 
     #[test]
+    fn getset_value_reply() {
+        round_trip(
+            &Packet::new(TYPE_GETSET_RPY)
+                .with_str(TAG_GETSET_NAME, "/sys/model")
+                .with_str(TAG_GETSET_VALUE, "hdhomerun4_atsc"),
+            "0005 001f 030b 2f7379732f6d6f64656c00 0410 6864686f6d6572756e345f6174736300 aa54a687",
+        );
+    }
+
+    #[test]
     fn upgrade_request_and_reply() {
         round_trip(
             &Packet::new(TYPE_UPGRADE_REQ).with(0x03, &[0, 0, 0, 0]),
