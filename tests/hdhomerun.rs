@@ -33,13 +33,20 @@ fn promlet_cli(args: &[&str]) -> (String, String, i32) {
 #[test]
 fn vendor_hdhomerun_config_and_promlet_agree_on_fake_device_at_65001() {
     let vendor = require_tool("hdhomerun_config", "hdhomerun-config");
-    let fake = Fake::start(65001, 2).unwrap_or_else(|e| {
-        panic!(
-            "cannot bind 127.0.0.1:65001 (TCP and UDP) for the fake HDHomeRun: {e}. \
-             hdhomerun_config only talks to port 65001: stop whatever holds it \
-             (another test run, a fake device, or a real HDHomeRun service) and retry"
-        )
-    });
+    // Another run of this test (another worktree, a second `cargo test`) may hold the port
+    // for a few seconds: wait a while before giving up.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let fake = loop {
+        match Fake::start(65001, 2) {
+            Ok(f) => break f,
+            Err(e) if Instant::now() > deadline => panic!(
+                "cannot bind 127.0.0.1:65001 (TCP and UDP) for the fake HDHomeRun: {e}. \
+                 hdhomerun_config only talks to port 65001: stop whatever holds it \
+                 (another test run, a fake device, or a real HDHomeRun service) and retry"
+            ),
+            Err(_) => std::thread::sleep(Duration::from_millis(250)),
+        }
+    };
     let v = |args: &[&str]| run(&vendor, args);
 
     // get: the value on stdout, exit 0.
@@ -222,6 +229,36 @@ fn misbehaving_devices_give_clear_errors_in_bounded_time() {
         assert!(!err.contains("panicked"), "{err}");
         assert!(took < Duration::from_secs(15), "{mode:?} took {took:?}");
     }
+
+    // The exporter turns each of them into hdhomerun_up 0, within its deadline.
+    let p = promlet(&["--hdhomerun.timeout=1s", "--hdhomerun.scrape-timeout=3s"]);
+    for (mode, _) in cases {
+        fake.set_mode(mode);
+        let t = Instant::now();
+        let r = http_get(p.addr, &format!("/hdhomerun?target={dev}"));
+        let took = t.elapsed();
+        assert_eq!(r.status, 200, "{mode:?}");
+        assert!(
+            r.text().contains("hdhomerun_up 0\n"),
+            "{mode:?}: {}",
+            r.text()
+        );
+        assert!(
+            !r.text().contains("hdhomerun_device_info"),
+            "{mode:?}: {}",
+            r.text()
+        );
+        assert!(took < Duration::from_secs(15), "{mode:?} took {took:?}");
+    }
+    fake.set_mode(Mode::Normal);
+    let r = http_get(p.addr, &format!("/hdhomerun?target={dev}"));
+    assert!(r.text().contains("hdhomerun_up 1\n"), "{}", r.text());
+    assert!(!p.log_text().contains("panicked"), "{}", p.log_text());
+    assert!(
+        p.log_text().contains("hdhomerun scrape of"),
+        "failures are logged: {}",
+        p.log_text()
+    );
 }
 
 fn scrape(promlet: &Proc, query: &str) -> HttpResponse {
