@@ -330,6 +330,18 @@ fn exporter_scrapes_fake_device_and_passes_promtool() {
         m.contains("promlet_hdhomerun_scrape_failures_total 2\n"),
         "{m}"
     );
+
+    // A name that does not resolve is a failed scrape too, bounded like the others.
+    let t = Instant::now();
+    let r = http_request(
+        p.addr,
+        "GET",
+        "/hdhomerun?target=no-such-device.invalid",
+        &[("X-Prometheus-Scrape-Timeout-Seconds", "2")],
+    );
+    assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+    assert_eq!(r.status, 200);
+    assert!(r.text().contains("hdhomerun_up 0\n"), "{}", r.text());
 }
 
 #[test]

@@ -380,15 +380,16 @@ impl<C: Connect> Exporter<C> {
         }
         let deadline = start + budget;
         // Resolve once and connect to exactly the address that was checked.
-        let addrs: Vec<SocketAddr> = match (host.as_str(), port).to_socket_addrs() {
-            Ok(a) => a.collect(),
+        let addrs: Vec<SocketAddr> = match resolve(&host, port, deadline) {
+            Ok(a) => a,
             Err(e) => {
                 // Unknown host: no address to check, so with an allow-list it is refused.
                 if !self.settings.allowed.is_empty() {
                     self.stats.denied.fetch_add(1, Relaxed);
                     return Response::text(403, format!("target {target:?} is not allowed"));
                 }
-                return self.failure(&target, start, format!("resolve {host:?}: {e}"));
+                self.stats.scrapes.fetch_add(1, Relaxed);
+                return self.failure(&target, start, e);
             }
         };
         let allowed: Vec<SocketAddr> = addrs
@@ -429,6 +430,32 @@ impl<C: Connect> Exporter<C> {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         crate::warn!("hdhomerun scrape of {target} failed: {err}");
         finish(Encoder::new(), 0.0, start)
+    }
+}
+
+/// Resolves `host` within the scrape's deadline. getaddrinfo has no timeout of its own, so a
+/// name is looked up on a helper thread that is abandoned if the resolver hangs.
+fn resolve(host: &str, port: u16, deadline: Instant) -> Result<Vec<SocketAddr>, String> {
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok(vec![SocketAddr::new(ip, port)]);
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    let name = host.to_string();
+    std::thread::Builder::new()
+        .name("hdhomerun-dns".into())
+        .stack_size(256 * 1024)
+        .spawn(move || {
+            let r = (name.as_str(), port)
+                .to_socket_addrs()
+                .map(|a| a.collect::<Vec<_>>());
+            let _ = tx.send(r);
+        })
+        .map_err(|e| format!("resolve {host:?}: {e}"))?;
+    match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        Ok(Ok(a)) if !a.is_empty() => Ok(a),
+        Ok(Ok(_)) => Err(format!("resolve {host:?}: no address")),
+        Ok(Err(e)) => Err(format!("resolve {host:?}: {e}")),
+        Err(_) => Err(format!("resolve {host:?}: timed out")),
     }
 }
 
