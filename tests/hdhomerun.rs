@@ -427,3 +427,37 @@ scrape_configs:
     let info = prom.wait_query("hdhomerun_tuner_info{tuner=\"1\"}", Duration::from_secs(30));
     assert_eq!(info[0]["metric"]["channel"], "none");
 }
+
+/// The exporter's whole output for the fake 4-tuner device, against
+/// tests/fixtures/hdhomerun/scrape.prom (`UPDATE_GOLDEN=1` or `make golden` rewrites it).
+#[test]
+fn exporter_output_matches_golden() {
+    let fake = Fake::start(0, 4).unwrap();
+    let p = promlet(&[]);
+    let r = http_get(
+        p.addr,
+        &format!("/hdhomerun?target=127.0.0.1:{}", fake.addr.port()),
+    );
+    assert_eq!(r.status, 200);
+    // The duration is the one value that changes from run to run.
+    let text: String = r
+        .text()
+        .lines()
+        .map(
+            |l| match l.strip_prefix("hdhomerun_scrape_duration_seconds ") {
+                Some(_) => "hdhomerun_scrape_duration_seconds <elided>\n".to_string(),
+                None => format!("{l}\n"),
+            },
+        )
+        .collect();
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/hdhomerun/scrape.prom");
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &text).unwrap();
+    }
+    let want = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (run with UPDATE_GOLDEN=1)", path.display()));
+    assert_eq!(text, want, "output differs from {}", path.display());
+    promtool_check_metrics(&want.replace("<elided>", "0.001"));
+}
