@@ -157,10 +157,6 @@ impl Client {
         Ok(Client { agent, settings })
     }
 
-    pub fn settings(&self) -> &Settings {
-        &self.settings
-    }
-
     /// `GET /projects` (every page) with each project's organization.
     pub fn projects(&self) -> Result<Vec<model::Project>, Error> {
         let base = format!("{}/projects?include=organization", self.settings.api_url);

@@ -3,10 +3,10 @@
 //! file_sd file (`promlet packet-sd`, flag-compatible with prometheus-packet-sd) or as an
 //! http_sd endpoint inside `promlet` (`--packet-sd.enable`, served at `/packet-sd`).
 //!
-//! - [`api`]: the HTTP client (ureq + rustls; timeouts, retries, pages).
-//! - [`model`]: the API's JSON and the device → labels mapping (pure).
-//! - [`output`]: the file, written atomically and only when it changed.
-//! - [`metrics`]: `prometheus_packet_sd_*`.
+//! - [`api`] — the HTTP client (ureq + rustls; timeouts, retries, pages).
+//! - [`model`] — the API's JSON and the device → labels mapping (pure).
+//! - [`output`] — the file, written atomically and only when it changed.
+//! - [`metrics`] — `prometheus_packet_sd_*`.
 //!
 //! A refresh is all or nothing: any failed call leaves the last published targets in place
 //! (file or endpoint), counts a failure and is logged (the original logged nothing).
