@@ -256,7 +256,7 @@ fn resolve_token(f: &Flags) -> Result<String, String> {
 /// The targets of one successful refresh: serialized groups, sorted and without duplicates
 /// (a device seen on two pages while the list shifted).
 pub struct Snapshot {
-    pub groups: Vec<String>,
+    pub groups: Vec<model::Target>,
     pub skipped: usize,
     pub projects: usize,
 }
@@ -305,13 +305,13 @@ impl Discovery {
                 .filter(|p| !p.id.is_empty())
                 .collect(),
         };
-        let mut groups: Vec<String> = Vec::new();
+        let mut groups: Vec<model::Target> = Vec::new();
         let mut skipped = 0;
         for p in &projects {
             let found = self.call(|| {
                 self.client.devices(&p.id, |d| {
                     model::device_group(&d, p, self.kind, self.port)
-                        .and_then(|g| serde_json::to_string(&g).ok())
+                        .and_then(|g| model::Target::from_group(&g))
                 })
             })?;
             for g in found {

@@ -11,9 +11,26 @@ use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-/// Writes `groups` (each one target group already serialized as a JSON object) as a JSON
-/// array, one group per line so changes diff well.
-pub fn render(groups: &[String], out: &mut dyn Write) -> io::Result<()> {
+/// Something that writes itself as one JSON target group object.
+pub trait Group {
+    fn write_json(&self, out: &mut dyn Write) -> io::Result<()>;
+}
+
+/// An already serialized group.
+impl Group for String {
+    fn write_json(&self, out: &mut dyn Write) -> io::Result<()> {
+        out.write_all(self.as_bytes())
+    }
+}
+
+impl Group for super::model::Target {
+    fn write_json(&self, out: &mut dyn Write) -> io::Result<()> {
+        super::model::Target::write_json(self, out)
+    }
+}
+
+/// Writes `groups` as a JSON array, one group per line so changes diff well.
+pub fn render<G: Group>(groups: &[G], out: &mut dyn Write) -> io::Result<()> {
     if groups.is_empty() {
         return out.write_all(b"[]\n");
     }
@@ -22,21 +39,21 @@ pub fn render(groups: &[String], out: &mut dyn Write) -> io::Result<()> {
         if i > 0 {
             out.write_all(b",\n")?;
         }
-        out.write_all(g.as_bytes())?;
+        g.write_json(out)?;
     }
     out.write_all(b"\n]\n")
 }
 
 /// The rendered array in one buffer (for the http_sd endpoint).
-pub fn to_bytes(groups: &[String]) -> Vec<u8> {
-    let mut v = Vec::with_capacity(groups.iter().map(|g| g.len() + 2).sum::<usize>() + 4);
+pub fn to_bytes<G: Group>(groups: &[G]) -> Vec<u8> {
+    let mut v = Vec::new();
     let _ = render(groups, &mut v);
     v
 }
 
 /// True if the file at `path` holds exactly what `render(groups)` would write. Compared as a
 /// stream, so no second copy of a large output is made.
-pub fn unchanged(path: &Path, groups: &[String]) -> bool {
+pub fn unchanged<G: Group>(path: &Path, groups: &[G]) -> bool {
     let Ok(f) = File::open(path) else {
         return false;
     };
@@ -85,7 +102,7 @@ pub fn temp_path(path: &Path) -> PathBuf {
 
 /// Writes `groups` to `path` atomically with mode 0644. On error the old file is untouched
 /// and the temporary file removed.
-pub fn write_atomic(path: &Path, groups: &[String]) -> io::Result<()> {
+pub fn write_atomic<G: Group>(path: &Path, groups: &[G]) -> io::Result<()> {
     let tmp = temp_path(path);
     // A temporary file left by a crash (or killed run) is ours to replace.
     match std::fs::remove_file(&tmp) {
@@ -136,7 +153,7 @@ mod tests {
 
     #[test]
     fn renders_one_group_per_line() {
-        assert_eq!(to_bytes(&[]), b"[]\n");
+        assert_eq!(to_bytes::<String>(&[]), b"[]\n");
         let g = vec!["{\"a\":1}".to_string(), "{\"b\":2}".to_string()];
         assert_eq!(
             String::from_utf8(to_bytes(&g)).unwrap(),
@@ -156,7 +173,7 @@ mod tests {
         let m = std::fs::metadata(&p).unwrap();
         assert_eq!(m.mode() & 0o777, 0o644);
         assert!(unchanged(&p, &g));
-        assert!(!unchanged(&p, &[]));
+        assert!(!unchanged::<String>(&p, &[]));
         assert!(!unchanged(&p, &["{\"a\":1}".to_string(), "{}".to_string()]));
         // A longer file with the same prefix differs.
         std::fs::write(&p, "[\n{\"a\":1}\n]\n\n").unwrap();
