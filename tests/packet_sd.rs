@@ -601,7 +601,7 @@ fn project_id_from_env_token_from_systemd_credential_public_addresses() {
 }
 
 #[test]
-fn retries_429_after_retry_after_and_5xx_with_backoff() {
+fn retries_429_after_retry_after_5xx_with_backoff_and_waits_out_the_rate_limit() {
     let hits = Arc::new(Mutex::new(HashMap::<String, usize>::new()));
     let h = hits.clone();
     let handler: Arc<Handler> = Arc::new(move |r: &Req| {
@@ -615,6 +615,20 @@ fn retries_429_after_retry_after_and_5xx_with_backoff() {
         if r.path == "/metal/v1/projects" && r.query.contains_key("include") && n == 1 {
             let mut resp = Resp::error(429, "Too many requests");
             resp.headers.push(("Retry-After".into(), "2".into()));
+            return resp;
+        }
+        if r.path == "/metal/v1/projects" && r.query.contains_key("include") && n == 2 {
+            // Success, but the rate limit is used up for the next 2 s at most.
+            let reset = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs()
+                + 2;
+            let mut resp = api_answer(r, &Account::default());
+            resp.headers
+                .push(("X-RateLimit-Remaining".into(), "0".into()));
+            resp.headers
+                .push(("X-RateLimit-Reset".into(), reset.to_string()));
             return resp;
         }
         if key.ends_with(&format!("{PROD}/devices?page=1")) && n <= 2 {
@@ -654,6 +668,9 @@ fn retries_429_after_retry_after_and_5xx_with_backoff() {
         .filter(|r| r.path.ends_with(&format!("{PROD}/devices")) && r.query["page"] == "1")
         .collect();
     assert_eq!(page1.len(), 3, "two 500s then success");
+    // The exhausted rate limit held the next request back until its reset (1-2 s away).
+    let held = page1[0].at - list[1].at;
+    assert!(held >= Duration::from_millis(900), "held {held:?}");
     // Backoff 1 s then 2 s.
     assert!(page1[2].at - page1[0].at >= Duration::from_millis(2900));
     let m = metrics_text(&p);

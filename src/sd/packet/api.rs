@@ -6,7 +6,9 @@
 //! 429 and 5xx answers (except 501) and transport errors are retried with exponential backoff
 //! (1 s, 2 s, 4 s, … at most 30 s), or after the answer's `Retry-After` when it has one; every
 //! wait is capped at [`MAX_WAIT`] and the number of retries at `--packet.retries`, so a call
-//! always ends. The original did not retry 429 at all and ignored `Retry-After`.
+//! always ends. The original did not retry 429 at all and ignored `Retry-After`. An answer
+//! saying the rate limit is used up (`X-RateLimit-Remaining: 0`) holds the next request until
+//! `X-RateLimit-Reset`.
 //!
 //! Pages are followed by number (`page=N+1` while `meta.next` is set) on our own URL, like
 //! packngo's later versions: `meta.next.href` carries the API's path prefix and not always
@@ -107,6 +109,9 @@ pub struct Settings {
 pub struct Client {
     agent: ureq::Agent,
     settings: Settings,
+    /// When the API said the rate limit is used up (`X-RateLimit-Remaining: 0`), the time its
+    /// window resets: the next request waits for it instead of earning a 429.
+    not_before: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 impl Client {
@@ -154,7 +159,11 @@ impl Client {
             .user_agent(concat!("promlet/", env!("CARGO_PKG_VERSION"), " packet-sd"))
             .build()
             .new_agent();
-        Ok(Client { agent, settings })
+        Ok(Client {
+            agent,
+            settings,
+            not_before: std::sync::Mutex::new(None),
+        })
     }
 
     /// `GET /projects` (every page) with each project's organization.
@@ -231,6 +240,19 @@ impl Client {
     ) -> Result<T, Error> {
         let mut attempt = 0u32;
         loop {
+            let pause = self
+                .not_before
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take()
+                .and_then(|t| t.checked_duration_since(std::time::Instant::now()));
+            if let Some(p) = pause {
+                crate::info!(
+                    "packet-sd: API rate limit used up, waiting {:.1}s",
+                    p.as_secs_f64()
+                );
+                std::thread::sleep(p);
+            }
             let (err, wait) = match self
                 .agent
                 .get(url)
@@ -240,6 +262,16 @@ impl Client {
             {
                 Ok(resp) => {
                     let status = resp.status().as_u16();
+                    let header =
+                        |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok());
+                    if let Some(w) = rate_limit_wait(
+                        header("x-ratelimit-remaining"),
+                        header("x-ratelimit-reset"),
+                        SystemTime::now(),
+                    ) {
+                        *self.not_before.lock().unwrap_or_else(|e| e.into_inner()) =
+                            Some(std::time::Instant::now() + w);
+                    }
                     if (200..300).contains(&status) {
                         let body = resp
                             .into_body()
@@ -310,6 +342,22 @@ impl Client {
 /// 1 s, 2 s, 4 s, … at most 30 s (go-retryablehttp's schedule, which the original used).
 pub fn backoff(attempt: u32) -> Duration {
     Duration::from_secs(1u64 << attempt.min(5)).min(Duration::from_secs(30))
+}
+
+/// How long to hold off after an answer whose rate-limit headers say nothing is left
+/// (`X-RateLimit-Remaining: 0`, `X-RateLimit-Reset: <Unix seconds>`, as packngo reads them),
+/// at most [`MAX_WAIT`].
+pub fn rate_limit_wait(
+    remaining: Option<&str>,
+    reset: Option<&str>,
+    now: SystemTime,
+) -> Option<Duration> {
+    if remaining?.trim() != "0" {
+        return None;
+    }
+    let reset: u64 = reset?.trim().parse().ok()?;
+    let now = now.duration_since(SystemTime::UNIX_EPOCH).ok()?.as_secs();
+    Some(Duration::from_secs(reset.saturating_sub(now)).min(MAX_WAIT))
 }
 
 /// `Retry-After`: delay-seconds or an HTTP-date (RFC 9110 §10.2.3). A date in the past is
@@ -451,6 +499,18 @@ mod tests {
             parse_retry_after("99999999999999999999999", now),
             Some(Duration::from_secs(u64::MAX))
         );
+    }
+
+    #[test]
+    fn rate_limit_headers() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1000);
+        let w = |r, t| rate_limit_wait(r, t, now);
+        assert_eq!(w(Some("0"), Some("1005")), Some(Duration::from_secs(5)));
+        assert_eq!(w(Some("0"), Some("900")), Some(Duration::ZERO));
+        assert_eq!(w(Some("0"), Some("999999")), Some(MAX_WAIT));
+        assert_eq!(w(Some("3"), Some("1005")), None);
+        assert_eq!(w(None, Some("1005")), None);
+        assert_eq!(w(Some("0"), Some("soon")), None);
     }
 
     #[test]
