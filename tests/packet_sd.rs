@@ -829,7 +829,7 @@ fn failures_keep_the_last_good_file_and_readers_never_see_a_partial_one() {
 }
 
 #[test]
-fn start_check_rejects_a_bad_token_and_a_missing_one_is_a_usage_error() {
+fn start_check_rejects_a_bad_token_and_config_errors_stop_at_start() {
     let api = FakeApi::start(account_api(Default::default()), None);
     let dir = tempdir("packet-sd-badtoken");
     let run = |extra: &[&str]| {
@@ -861,6 +861,11 @@ fn start_check_rejects_a_bad_token_and_a_missing_one_is_a_usage_error() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("no API token"), "{err}");
+    let missing = format!("--output.file={}", dir.join("nodir/packet.json").display());
+    let o = run(&[&format!("--packet.authtoken={TOKEN}"), &missing]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("does not exist"), "{err}");
     assert!(!dir.join("packet.json").exists());
 }
 
@@ -897,4 +902,39 @@ fn serve_mode_http_sd_endpoint_read_by_prometheus() {
         |t| t["discoveredLabels"]["__meta_packet_hostname"] == "bare"
             && t["discoveredLabels"]["__address__"] == "10.80.0.7:9273"
     ));
+}
+
+#[test]
+fn a_server_that_always_says_next_is_followed_only_to_its_last_page() {
+    let handler: Arc<Handler> = Arc::new(|r: &Req| {
+        if r.path.ends_with(&format!("{LAB}/devices")) {
+            let page: u64 = r.query["page"].parse().unwrap();
+            return Resp::json(&serde_json::json!({
+                "devices": [{"id": format!("d{page}"), "hostname": format!("h{page}"),
+                    "ip_addresses": [{"address": format!("10.9.9.{page}"), "management": true}]}],
+                "meta": {"next": {"href": "/again"}, "current_page": page, "last_page": 3}
+            }));
+        }
+        api_answer(r, &Account::default())
+    });
+    let api = FakeApi::start(handler, None);
+    let dir = tempdir("packet-sd-endless");
+    let out = dir.join("packet.json");
+    let p = packet_sd(
+        &[
+            format!("--packet.api-url={}", api.url()),
+            format!("--packet.authtoken={TOKEN}"),
+            format!("--output.file={}", out.display()),
+            "--target.refresh=1h".into(),
+        ],
+        &[],
+    );
+    let groups = groups_by_host(&wait_file(&out, &p));
+    assert!(["h1", "h2", "h3"].iter().all(|h| groups.contains_key(*h)));
+    let lab_pages = api
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with(&format!("{LAB}/devices")))
+        .count();
+    assert_eq!(lab_pages, 3);
 }

@@ -222,7 +222,9 @@ impl Client {
                 all.truncate(before);
                 model::parse_page(r, key, |t: T| all.push(map(t)))
             })?;
-            if meta.next.is_none() {
+            // `next` ends the list; a server that keeps saying "next" past its own
+            // `last_page` is not followed further.
+            if meta.next.is_none() || meta.last_page.is_some_and(|l| page >= l) {
                 return Ok(all);
             }
             page += 1;

@@ -406,6 +406,20 @@ pub fn cli_main(args: &[String]) -> i32 {
         eprintln!("promlet packet-sd: --output.file must name a file");
         return 2;
     }
+    // The temporary file goes next to the output, so its directory must exist (a missing
+    // one would only show up as a failed write after the first refresh).
+    let dir = match output.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if !dir.is_dir() {
+        eprintln!(
+            "promlet packet-sd: --output.file {}: directory {} does not exist",
+            output.display(),
+            dir.display()
+        );
+        return 2;
+    }
     let disc = match Discovery::new(&config) {
         Ok(d) => d,
         Err(e) => {
