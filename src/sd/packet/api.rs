@@ -55,6 +55,11 @@ pub enum Error {
         status: u16,
         message: String,
     },
+    /// A 2xx answer cut off while its body was read (deadline, reset).
+    Body {
+        url: String,
+        err: serde_json::Error,
+    },
     /// A 2xx answer whose body is not the expected JSON.
     Decode {
         url: String,
@@ -81,6 +86,7 @@ impl fmt::Display for Error {
                 status,
                 message,
             } => write!(f, "GET {url}: status {status}: {message}"),
+            Error::Body { url, err } => write!(f, "GET {url}: reading the answer: {err}"),
             Error::Decode { url, err } => write!(f, "GET {url}: bad answer: {err}"),
             Error::TooManyPages { url } => {
                 write!(f, "GET {url}: more than {MAX_PAGES} pages, giving up")
@@ -285,7 +291,7 @@ impl Client {
                             Ok(v) => return Ok(v),
                             // Cut off mid-body (deadline, reset): worth another try.
                             Err(e) if e.is_io() => (
-                                Error::Decode {
+                                Error::Body {
                                     url: url.into(),
                                     err: e,
                                 },

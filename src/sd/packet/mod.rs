@@ -348,7 +348,7 @@ impl Discovery {
                             .refreshed(snap.groups.len(), snap.skipped, snap.projects);
                         if changed {
                             crate::info!(
-                                "packet-sd: {} targets from {} projects ({} devices without a {what} management address left out)",
+                                "packet-sd: {} targets from {} projects; devices left out for want of a {what} management address: {}",
                                 snap.groups.len(),
                                 snap.projects,
                                 snap.skipped
