@@ -5,8 +5,9 @@ about as large as a real Metal device answer (ip addresses, network ports, plan,
 facility, metro, tags). Every 20th device is provisioning without addresses. Devices are
 generated per page, so the server's own memory stays flat.
 
-usage: packet-sd-fake-api.py PORTFILE [DEVICES] [PROJECTS]
-Listens on 127.0.0.1:0 and writes the port to PORTFILE; logs each request count to stderr.
+usage: packet-sd-fake-api.py PORTFILE [DEVICES] [PROJECTS] [CERT KEY]
+Listens on 127.0.0.1:0 (HTTPS when CERT and KEY are given) and writes the port to PORTFILE;
+logs the request count to stderr at exit.
 """
 import json
 import sys
@@ -112,6 +113,11 @@ class Handler(BaseHTTPRequestHandler):
 
 def main():
     srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    if len(sys.argv) > 5:
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(sys.argv[4], sys.argv[5])
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     with open(PORTFILE + ".tmp", "w") as f:
         f.write(str(srv.server_address[1]))
     import os
