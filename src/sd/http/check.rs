@@ -123,6 +123,14 @@ pub fn main(args: &[String]) -> i32 {
                     }
                     Err(e) => {
                         println!("FAIL {name}: {e}");
+                        // The whole stderr tail (a traceback) helps more here than on HTTP.
+                        if let super::Error::Exit(_, tail) = &e {
+                            if tail.lines().count() > 1 {
+                                for l in tail.lines() {
+                                    println!("    {l}");
+                                }
+                            }
+                        }
                         fail += 1;
                     }
                 }

@@ -129,8 +129,11 @@ impl std::fmt::Display for Error {
             }
             Error::Symlink(e) => f.write_str(e),
             Error::Spawn(e) => write!(f, "cannot run {e}"),
-            Error::Exit(st, tail) if tail.is_empty() => write!(f, "failed with {st}"),
-            Error::Exit(st, tail) => write!(f, "failed with {st}: {tail}"),
+            // The last line of stderr is where a traceback or a shell says what went wrong.
+            Error::Exit(st, tail) => match tail.lines().rev().find(|l| !l.trim().is_empty()) {
+                Some(last) => write!(f, "failed with {st}: {}", last.trim()),
+                None => write!(f, "failed with {st}"),
+            },
             Error::Timeout(t) => write!(f, "timed out after {t:?}; killed"),
             Error::TooLarge(n) => write!(f, "output larger than {n} bytes"),
         }
