@@ -9,7 +9,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::groups::Fragment;
-use super::tree::Stamp;
+use super::tree::{Generator, Stamp};
 use super::Error;
 
 /// Parameterised slots kept before expired ones are dropped.
@@ -21,7 +21,7 @@ const MAX_SLOTS: usize = 16 * 1024;
 /// Which cached result a generator run belongs to.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Key {
-    pub rel: String,
+    pub rel: Arc<str>,
     /// Sorted, first value per name; empty for static files (they take none).
     pub params: Vec<(String, String)>,
 }
@@ -32,6 +32,8 @@ pub struct Done {
     pub result: Result<Arc<Fragment>, Error>,
     pub at: Instant,
     pub stamp: Stamp,
+    /// The file was settled when read (see [`Generator::settled`]).
+    pub settled: bool,
     pub took: Duration,
 }
 
@@ -116,41 +118,33 @@ impl Cache {
         });
     }
 
-    fn is_fresh(&self, d: &Done, stamp: Stamp, is_static: bool) -> bool {
-        if d.stamp != stamp {
+    fn is_fresh(&self, d: &Done, g: &Generator) -> bool {
+        if d.stamp != g.stamp {
             return false;
         }
-        match (&d.result, is_static) {
-            (Ok(_), true) => true,
+        match (&d.result, g.kind.is_static()) {
+            (Ok(_), true) => d.settled,
             (Ok(_), false) => d.at.elapsed() < self.ttl,
             (Err(_), _) => d.at.elapsed() < self.error_ttl,
         }
     }
 
     /// A fresh result without waiting or running, if there is one.
-    pub fn fresh(&self, slot: &Slot, stamp: Stamp, is_static: bool) -> Option<Done> {
+    pub fn fresh(&self, slot: &Slot, g: &Generator) -> Option<Done> {
         let st = slot.lock();
-        st.done
-            .as_ref()
-            .filter(|d| self.is_fresh(d, stamp, is_static))
-            .cloned()
+        st.done.as_ref().filter(|d| self.is_fresh(d, g)).cloned()
     }
 
     /// A fresh result, another caller's run in progress, or a run of `run` by this caller.
     pub fn get(
         &self,
         slot: &Slot,
-        stamp: Stamp,
-        is_static: bool,
+        g: &Generator,
         run: impl FnOnce() -> Result<Fragment, Error>,
     ) -> (Done, How) {
         let mut st = slot.lock();
         loop {
-            if let Some(d) = st
-                .done
-                .as_ref()
-                .filter(|d| self.is_fresh(d, stamp, is_static))
-            {
+            if let Some(d) = st.done.as_ref().filter(|d| self.is_fresh(d, g)) {
                 return (d.clone(), How::Hit);
             }
             if !st.running {
@@ -175,7 +169,8 @@ impl Cache {
         let done = Done {
             result,
             at: Instant::now(),
-            stamp,
+            stamp: g.stamp,
+            settled: g.settled,
             took: started.elapsed(),
         };
         let mut st = slot.lock();
@@ -191,7 +186,18 @@ impl Cache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sd::http::tree::Kind;
     use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn gen(kind: Kind, stamp: Stamp) -> Generator {
+        Generator {
+            rel: "g".into(),
+            path: std::path::Path::new("g").into(),
+            kind,
+            stamp,
+            settled: true,
+        }
+    }
 
     fn key(p: &str) -> Key {
         Key {
@@ -212,7 +218,7 @@ mod tests {
         std::thread::scope(|s| {
             for _ in 0..8 {
                 s.spawn(|| {
-                    let (d, _) = cache.get(&slot, Stamp::default(), false, || {
+                    let (d, _) = cache.get(&slot, &gen(Kind::Exec, Stamp::default()), || {
                         runs.fetch_add(1, Ordering::SeqCst);
                         std::thread::sleep(Duration::from_millis(200));
                         Ok(Fragment::default())
@@ -228,15 +234,21 @@ mod tests {
     fn errors_are_not_cached_by_default_and_stamps_invalidate() {
         let cache = Cache::new(Duration::from_secs(60), Duration::ZERO);
         let slot = cache.slots([key("")]).pop().unwrap();
-        let (_, how) = cache.get(&slot, Stamp::default(), true, || {
+        let (_, how) = cache.get(&slot, &gen(Kind::Json, Stamp::default()), || {
             Err(Error::Parse("x".into()))
         });
         assert_eq!(how, How::Ran);
-        assert!(cache.fresh(&slot, Stamp::default(), true).is_none());
-        cache.get(&slot, Stamp::default(), true, || Ok(Fragment::default()));
-        assert!(cache.fresh(&slot, Stamp::default(), true).is_some());
+        assert!(cache
+            .fresh(&slot, &gen(Kind::Json, Stamp::default()))
+            .is_none());
+        cache.get(&slot, &gen(Kind::Json, Stamp::default()), || {
+            Ok(Fragment::default())
+        });
+        assert!(cache
+            .fresh(&slot, &gen(Kind::Json, Stamp::default()))
+            .is_some());
         let other = Stamp::of(&std::fs::metadata(".").unwrap());
-        assert!(cache.fresh(&slot, other, true).is_none());
+        assert!(cache.fresh(&slot, &gen(Kind::Json, other)).is_none());
     }
 
     #[test]
@@ -244,7 +256,9 @@ mod tests {
         let cache = Cache::new(Duration::ZERO, Duration::ZERO);
         for i in 0..(PURGE_ABOVE * 3) {
             let slot = cache.slots([key(&i.to_string())]).pop().unwrap();
-            cache.get(&slot, Stamp::default(), false, || Ok(Fragment::default()));
+            cache.get(&slot, &gen(Kind::Exec, Stamp::default()), || {
+                Ok(Fragment::default())
+            });
         }
         assert!(cache.slots.lock().unwrap().len() <= PURGE_ABOVE + 1);
     }

@@ -90,12 +90,17 @@ pub fn main(args: &[String]) -> i32 {
         test: true,
     };
     let mut found = Vec::new();
-    tree::walk(&root, &root, "", &mut found);
+    let start = tree::Start {
+        path: root.clone(),
+        real: root.clone(),
+        rel: String::new(),
+    };
+    tree::walk(&root, &start, &tree::Listings::default(), &mut found);
     let (mut pass, mut fail, mut total) = (0usize, 0usize, 0usize);
     for f in found {
         let name = match &f {
-            Found::Generator(g) => g.rel.clone(),
-            Found::Broken(n, _) | Found::Skipped(n) => n.clone(),
+            Found::Generator(g) => g.rel.to_string(),
+            Found::Broken(n, _) | Found::Skipped(n) => n.to_string(),
             Found::Dir(_) => continue,
         };
         if ignores

@@ -87,6 +87,7 @@ fn init(flags: &Flags) -> Result<Option<Arc<dyn Part>>, String> {
             duration_flag(flags, "http-sd.cache-ttl")?,
             duration_flag(flags, "http-sd.error-cache-ttl")?,
         ),
+        listings: Default::default(),
         timeout,
         python: flags
             .value("http-sd.python")
@@ -206,6 +207,7 @@ pub struct Sd {
     /// `""` or `/something` without a trailing slash.
     prefix: String,
     cache: Cache,
+    listings: tree::Listings,
     timeout: Duration,
     python: String,
     stats: Mutex<BTreeMap<String, GenStats>>,
@@ -253,7 +255,7 @@ impl Sd {
             Ok(p) => p,
             Err(m) => return json_error(400, &m, None),
         };
-        let (path, rel) = match tree::resolve(&self.root, &rest) {
+        let start = match tree::resolve(&self.root, &rest) {
             Ok(r) => r,
             Err(tree::PathError::Traversal) => {
                 return json_error(400, "'.' and '..' are not allowed in target paths", None)
@@ -261,7 +263,8 @@ impl Sd {
             Err(tree::PathError::NotFound) => return json_error(404, "no such target path", None),
         };
         let mut found = Vec::new();
-        tree::walk(&self.root, &path, &rel, &mut found);
+        tree::walk(&self.root, &start, &self.listings, &mut found);
+        let rel = start.rel;
         let mut gens = Vec::with_capacity(found.len());
         for f in found {
             match f {
@@ -270,7 +273,7 @@ impl Sd {
                     return json_error(500, &format!("{name}: {e}"), Some(&name))
                 }
                 // A single file requested by name must be a generator.
-                Found::Skipped(name) if name == rel && !rel.is_empty() => {
+                Found::Skipped(name) if *name == *rel && !rel.is_empty() => {
                     return json_error(404, "not a target directory or generator", None)
                 }
                 Found::Skipped(_) | Found::Dir(_) => {}
@@ -290,7 +293,7 @@ impl Sd {
                 .zip(&done)
                 .map(|(g, (_, d))| {
                     (
-                        self.root.join(&g.rel).display().to_string(),
+                        self.root.join(&*g.rel).display().to_string(),
                         d.took.as_secs_f64().into(),
                     )
                 })
@@ -333,18 +336,14 @@ impl Sd {
         let mut got: Vec<Option<(Done, How)>> = slots
             .iter()
             .zip(gens)
-            .map(|(s, g)| {
-                self.cache
-                    .fresh(s, g.stamp, g.kind.is_static())
-                    .map(|d| (d, How::Hit))
-            })
+            .map(|(s, g)| self.cache.fresh(s, g).map(|d| (d, How::Hit)))
             .collect();
         let missing: Vec<usize> = (0..gens.len()).filter(|&i| got[i].is_none()).collect();
         let spawn = self.spawn();
         let fetch = |i: usize| {
             let g = &gens[i];
             let p = if g.kind.is_static() { &[][..] } else { params };
-            self.cache.get(&slots[i], g.stamp, g.kind.is_static(), || {
+            self.cache.get(&slots[i], g, || {
                 produce(g, p, &spawn).map(|groups| Fragment::new(&groups))
             })
         };
@@ -373,13 +372,13 @@ impl Sd {
         for (g, r) in gens.iter().zip(got) {
             let Some((d, _)) = r else {
                 return Err(Failed(
-                    g.rel.clone(),
+                    g.rel.to_string(),
                     Error::Spawn("generator thread failed".into()),
                 ));
             };
             match &d.result {
                 Ok(f) => out.push((f.clone(), d)),
-                Err(e) => return Err(Failed(g.rel.clone(), e.clone())),
+                Err(e) => return Err(Failed(g.rel.to_string(), e.clone())),
             }
         }
         Ok(out)
@@ -389,9 +388,9 @@ impl Sd {
         let mut stats = self.stats.lock().unwrap_or_else(|e| e.into_inner());
         for (g, r) in gens.iter().zip(got) {
             let Some((d, how)) = r else { continue };
-            let s = match stats.get_mut(&g.rel) {
+            let s = match stats.get_mut(&*g.rel) {
                 Some(s) => s,
-                None => stats.entry(g.rel.clone()).or_default(),
+                None => stats.entry(g.rel.to_string()).or_default(),
             };
             if *how != How::Ran {
                 s.hits += 1;
@@ -415,21 +414,26 @@ impl Sd {
     /// `<prefix>/targets-index`: every target path with the number of generators it runs.
     fn index(&self) -> Response {
         let mut found = Vec::new();
-        tree::walk(&self.root, &self.root, "", &mut found);
+        let start = tree::Start {
+            path: self.root.clone(),
+            real: self.root.clone(),
+            rel: String::new(),
+        };
+        tree::walk(&self.root, &start, &self.listings, &mut found);
         // Path -> (generators, broken entries), for every directory including the root.
         let mut dirs: BTreeMap<String, (usize, usize)> = BTreeMap::new();
         dirs.insert(String::new(), (0, 0));
         for f in &found {
             let (name, gen) = match f {
                 Found::Dir(d) => {
-                    dirs.entry(d.clone()).or_default();
+                    dirs.entry(d.to_string()).or_default();
                     continue;
                 }
                 Found::Generator(g) => (&g.rel, true),
                 Found::Broken(n, _) => (n, false),
                 Found::Skipped(_) => continue,
             };
-            let mut dir = name.as_str();
+            let mut dir: &str = name;
             loop {
                 dir = dir.rfind('/').map_or("", |i| &dir[..i]);
                 let e = dirs.entry(dir.to_string()).or_default();

@@ -8,9 +8,12 @@
 //! tree). Symlinks are followed only while their target stays inside the root; a symlink that
 //! dangles or points outside is an error naming it, never silently dropped or read.
 
+use std::collections::HashMap;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
 
 use super::Error;
 
@@ -51,27 +54,35 @@ impl Stamp {
     }
 }
 
-/// One generator found by the walk.
+/// One generator found by the walk. Names are shared with the listing cache, so a walk over
+/// an unchanged tree allocates little.
 #[derive(Clone, Debug)]
 pub struct Generator {
     /// Path relative to the root, `/`-separated: the name used in errors and metric labels.
-    pub rel: String,
+    pub rel: Arc<str>,
     /// The path to open or run (inside the root, possibly through a symlink).
-    pub path: PathBuf,
+    pub path: Arc<Path>,
     pub kind: Kind,
     pub stamp: Stamp,
+    /// The file's mtime was older than [`RACY`] when it was stat'ed: a later rewrite is sure to
+    /// change the stamp. A younger file may be rewritten within the same timestamp tick, so
+    /// its content is not trusted from the stamp alone.
+    pub settled: bool,
 }
+
+/// Timestamp granularity assumed for any filesystem (FAT has 2 s), as in git's "racy" check.
+const RACY: Duration = Duration::from_secs(2);
 
 /// One row of a walk: a generator, a file that is not one, or a broken entry.
 #[derive(Debug)]
 pub enum Found {
     Generator(Generator),
     /// A regular file that is no generator (wrong suffix, not executable).
-    Skipped(String),
+    Skipped(Arc<str>),
     /// A directory (listed for the index page).
-    Dir(String),
+    Dir(Arc<str>),
     /// A dangling symlink, a symlink leaving the root, an unreadable directory.
-    Broken(String, Error),
+    Broken(Arc<str>, Error),
 }
 
 /// Why a request path does not name a directory of the tree.
@@ -83,9 +94,20 @@ pub enum PathError {
     NotFound,
 }
 
+/// A resolved request path.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Start {
+    /// The path as named (through symlinks).
+    pub path: PathBuf,
+    /// Its canonical form, inside the root.
+    pub real: PathBuf,
+    /// Root-relative name, `""` for the root.
+    pub rel: String,
+}
+
 /// Resolves the decoded request path below `/targets` (`""`, `/`, `/a/b`) to the path to walk
 /// and its root-relative name. `root` must be canonical.
-pub fn resolve(root: &Path, decoded: &str) -> Result<(PathBuf, String), PathError> {
+pub fn resolve(root: &Path, decoded: &str) -> Result<Start, PathError> {
     let mut rel = String::new();
     for seg in decoded.split('/').filter(|s| !s.is_empty()) {
         if seg == "." || seg == ".." {
@@ -100,7 +122,11 @@ pub fn resolve(root: &Path, decoded: &str) -> Result<(PathBuf, String), PathErro
         rel.push_str(seg);
     }
     if rel.is_empty() {
-        return Ok((root.to_path_buf(), rel));
+        return Ok(Start {
+            path: root.to_path_buf(),
+            real: root.to_path_buf(),
+            rel,
+        });
     }
     let path = root.join(&rel);
     // A symlink on the way may point anywhere: check where the path really is.
@@ -108,7 +134,7 @@ pub fn resolve(root: &Path, decoded: &str) -> Result<(PathBuf, String), PathErro
     if !real.starts_with(root) {
         return Err(PathError::NotFound);
     }
-    Ok((path, rel))
+    Ok(Start { path, real, rel })
 }
 
 /// Names the tree ignores (prometheus-http-sd's `should_ignore`, per component).
@@ -116,118 +142,186 @@ pub fn ignored(name: &str) -> bool {
     name.starts_with('_') || name.starts_with('.')
 }
 
-/// Walks `path` (a directory, or a single generator file) named `rel`, appending what it finds
-/// in path order. `root` must be canonical.
-pub fn walk(root: &Path, path: &Path, rel: &str, out: &mut Vec<Found>) {
-    let mut stack = Vec::new();
-    match fs::metadata(path) {
-        Ok(m) if m.is_dir() => {
-            match fs::canonicalize(path) {
-                Ok(real) => stack.push(real),
-                Err(e) => {
-                    out.push(Found::Broken(rel.to_string(), Error::Read(e.to_string())));
-                    return;
-                }
-            }
-            walk_dir(root, path, rel, out, &mut stack)
+/// Sorted directory listings, reused while a directory's own stamp (which changes when an
+/// entry is added, removed or renamed) is unchanged. Keyed by the path as walked, so entries
+/// carry their root-relative names. Bounded by the directories the tree has had.
+#[derive(Default)]
+pub struct Listings {
+    map: Mutex<HashMap<PathBuf, Arc<Listing>>>,
+}
+
+struct Listing {
+    stamp: Stamp,
+    entries: Vec<Entry>,
+}
+
+struct Entry {
+    rel: Arc<str>,
+    path: Arc<Path>,
+    ty: Ty,
+}
+
+enum Ty {
+    Dir,
+    File,
+    Symlink,
+    /// Not UTF-8: it cannot be a URL path or a label value.
+    BadName,
+}
+
+impl Listings {
+    fn get(&self, dir: &Path, rel: &str, meta: &fs::Metadata) -> Result<Arc<Listing>, Error> {
+        let stamp = Stamp::of(meta);
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(l) = map.get(dir).filter(|l| l.stamp == stamp) {
+            return Ok(l.clone());
         }
-        Ok(m) => classify_file(path, rel, &m, out),
-        Err(e) => out.push(Found::Broken(rel.to_string(), Error::Read(e.to_string()))),
+        drop(map);
+        let l = Arc::new(read_listing(dir, rel, stamp)?);
+        if settled(meta) {
+            map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+            map.insert(dir.to_path_buf(), l.clone());
+        }
+        Ok(l)
     }
 }
 
-/// `ancestors` holds the canonical directories being walked, to stop symlink loops.
-fn walk_dir(
-    root: &Path,
-    dir: &Path,
-    rel: &str,
-    out: &mut Vec<Found>,
-    ancestors: &mut Vec<PathBuf>,
-) {
-    let name_of = |n: &str| {
-        if rel.is_empty() {
-            n.to_string()
-        } else {
-            format!("{rel}/{n}")
-        }
-    };
-    if !rel.is_empty() {
-        out.push(Found::Dir(rel.to_string()));
-    }
-    let rd = match fs::read_dir(dir) {
-        Ok(rd) => rd,
-        Err(e) => {
-            out.push(Found::Broken(rel.to_string(), Error::Read(e.to_string())));
-            return;
-        }
-    };
-    let mut entries: Vec<(String, fs::FileType)> = Vec::new();
+fn settled(meta: &fs::Metadata) -> bool {
+    meta.modified()
+        .ok()
+        .and_then(|m| SystemTime::now().duration_since(m).ok())
+        .is_some_and(|age| age > RACY)
+}
+
+fn read_listing(dir: &Path, rel: &str, stamp: Stamp) -> Result<Listing, Error> {
+    let rd = fs::read_dir(dir).map_err(|e| Error::Read(e.to_string()))?;
+    let mut entries = Vec::new();
     for e in rd {
         let Ok(e) = e else { continue };
         let Ok(ft) = e.file_type() else { continue };
-        match e.file_name().into_string() {
-            Ok(n) if !ignored(&n) => entries.push((n, ft)),
-            Ok(_) => {}
-            // A name that is not UTF-8 cannot be a URL path or a label value.
-            Err(n) => out.push(Found::Broken(
-                name_of(&n.to_string_lossy()),
-                Error::Invalid("file name is not UTF-8".into()),
-            )),
-        }
+        let (name, ty) = match e.file_name().into_string() {
+            Ok(n) if ignored(&n) => continue,
+            Ok(n) if ft.is_symlink() => (n, Ty::Symlink),
+            Ok(n) if ft.is_dir() => (n, Ty::Dir),
+            Ok(n) if ft.is_file() => (n, Ty::File),
+            // Sockets, fifos and devices are not generators.
+            Ok(_) => continue,
+            Err(n) => (n.to_string_lossy().into_owned(), Ty::BadName),
+        };
+        let full = if rel.is_empty() {
+            name.clone()
+        } else {
+            format!("{rel}/{name}")
+        };
+        entries.push(Entry {
+            path: dir.join(&name).into(),
+            rel: full.into(),
+            ty,
+        });
     }
-    entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    for (n, ft) in entries {
-        let path = dir.join(&n);
-        let rel = name_of(&n);
-        if ft.is_symlink() {
-            let real = match fs::canonicalize(&path) {
-                Ok(r) => r,
-                Err(_) => {
-                    out.push(Found::Broken(rel, Error::Symlink("dangling symlink")));
-                    continue;
-                }
-            };
-            if !real.starts_with(root) {
-                out.push(Found::Broken(
-                    rel,
-                    Error::Symlink("symlink leaves the root"),
-                ));
-                continue;
-            }
-            match fs::metadata(&real) {
-                Ok(m) if m.is_dir() => {
-                    if ancestors.contains(&real) {
-                        out.push(Found::Broken(rel, Error::Symlink("symlink loop")));
-                    } else {
-                        ancestors.push(real);
-                        walk_dir(root, &path, &rel, out, ancestors);
-                        ancestors.pop();
-                    }
-                }
-                Ok(m) => classify_file(&path, &rel, &m, out),
-                Err(e) => out.push(Found::Broken(rel, Error::Read(e.to_string()))),
-            }
-        } else if ft.is_dir() {
-            // The last ancestor is this directory's canonical path.
-            let real = match ancestors.last() {
-                Some(a) => a.join(&n),
-                None => path.clone(),
-            };
-            ancestors.push(real);
-            walk_dir(root, &path, &rel, out, ancestors);
-            ancestors.pop();
-        } else if ft.is_file() {
-            // Removed between readdir and stat: it is simply gone.
-            if let Ok(m) = fs::metadata(&path) {
-                classify_file(&path, &rel, &m, out)
-            }
+    entries.sort_unstable_by(|a, b| a.rel.cmp(&b.rel));
+    Ok(Listing { stamp, entries })
+}
+
+/// Walks `start` (a directory, or a single generator file), appending what it finds in path
+/// order. `root` must be canonical; `listings` caches directory contents between walks.
+pub fn walk(root: &Path, start: &Start, listings: &Listings, out: &mut Vec<Found>) {
+    let rel: Arc<str> = start.rel.as_str().into();
+    match fs::metadata(&start.path) {
+        Ok(m) if m.is_dir() => {
+            let mut ancestors = vec![start.real.clone()];
+            walk_dir(root, &start.path, &rel, &m, listings, out, &mut ancestors)
         }
-        // Sockets, fifos and devices are not generators.
+        Ok(m) => classify_file(&start.path.as_path().into(), &rel, &m, out),
+        Err(e) => out.push(Found::Broken(rel, Error::Read(e.to_string()))),
     }
 }
 
-fn classify_file(path: &Path, rel: &str, m: &fs::Metadata, out: &mut Vec<Found>) {
-    let kind = match Path::new(rel).extension().and_then(|e| e.to_str()) {
+/// `ancestors` holds the canonical directories being walked (this one last), to stop symlink
+/// loops.
+fn walk_dir(
+    root: &Path,
+    dir: &Path,
+    rel: &Arc<str>,
+    meta: &fs::Metadata,
+    listings: &Listings,
+    out: &mut Vec<Found>,
+    ancestors: &mut Vec<PathBuf>,
+) {
+    if !rel.is_empty() {
+        out.push(Found::Dir(rel.clone()));
+    }
+    let listing = match listings.get(dir, rel, meta) {
+        Ok(l) => l,
+        Err(e) => {
+            out.push(Found::Broken(rel.clone(), e));
+            return;
+        }
+    };
+    for e in &listing.entries {
+        match e.ty {
+            Ty::BadName => out.push(Found::Broken(
+                e.rel.clone(),
+                Error::Invalid("file name is not UTF-8".into()),
+            )),
+            Ty::File => {
+                // Removed between readdir and stat: it is simply gone.
+                if let Ok(m) = fs::metadata(&e.path) {
+                    classify_file(&e.path, &e.rel, &m, out)
+                }
+            }
+            Ty::Dir => {
+                let Ok(m) = fs::metadata(&e.path) else {
+                    continue;
+                };
+                let real = match (ancestors.last(), e.path.file_name()) {
+                    (Some(a), Some(n)) => a.join(n),
+                    _ => e.path.to_path_buf(),
+                };
+                ancestors.push(real);
+                walk_dir(root, &e.path, &e.rel, &m, listings, out, ancestors);
+                ancestors.pop();
+            }
+            Ty::Symlink => {
+                let real = match fs::canonicalize(&e.path) {
+                    Ok(r) => r,
+                    Err(_) => {
+                        out.push(Found::Broken(
+                            e.rel.clone(),
+                            Error::Symlink("dangling symlink"),
+                        ));
+                        continue;
+                    }
+                };
+                if !real.starts_with(root) {
+                    out.push(Found::Broken(
+                        e.rel.clone(),
+                        Error::Symlink("symlink leaves the root"),
+                    ));
+                    continue;
+                }
+                match fs::metadata(&real) {
+                    Ok(m) if m.is_dir() => {
+                        if ancestors.contains(&real) {
+                            out.push(Found::Broken(e.rel.clone(), Error::Symlink("symlink loop")));
+                        } else {
+                            ancestors.push(real);
+                            walk_dir(root, &e.path, &e.rel, &m, listings, out, ancestors);
+                            ancestors.pop();
+                        }
+                    }
+                    Ok(m) => classify_file(&e.path, &e.rel, &m, out),
+                    Err(err) => {
+                        out.push(Found::Broken(e.rel.clone(), Error::Read(err.to_string())))
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn classify_file(path: &Arc<Path>, rel: &Arc<str>, m: &fs::Metadata, out: &mut Vec<Found>) {
+    let kind = match Path::new(&**rel).extension().and_then(|e| e.to_str()) {
         Some("json") => Some(Kind::Json),
         Some("yaml" | "yml") => Some(Kind::Yaml),
         Some("py") => Some(Kind::Python),
@@ -236,12 +330,13 @@ fn classify_file(path: &Path, rel: &str, m: &fs::Metadata, out: &mut Vec<Found>)
     };
     match kind {
         Some(kind) if m.is_file() => out.push(Found::Generator(Generator {
-            rel: rel.to_string(),
-            path: path.to_path_buf(),
+            rel: rel.clone(),
+            path: path.clone(),
             kind,
             stamp: Stamp::of(m),
+            settled: settled(m),
         })),
-        _ => out.push(Found::Skipped(rel.to_string())),
+        _ => out.push(Found::Skipped(rel.clone())),
     }
 }
 
@@ -258,8 +353,8 @@ mod tests {
         assert_eq!(resolve(root, "/_private"), Err(PathError::NotFound));
         assert_eq!(resolve(root, "/a/.git"), Err(PathError::NotFound));
         assert_eq!(resolve(root, "/missing"), Err(PathError::NotFound));
-        assert_eq!(resolve(root, "").unwrap().1, "");
-        assert_eq!(resolve(root, "//").unwrap().1, "");
+        assert_eq!(resolve(root, "").ok().map(|s| s.rel), Some(String::new()));
+        assert_eq!(resolve(root, "//").ok().map(|s| s.rel), Some(String::new()));
     }
 
     #[test]
