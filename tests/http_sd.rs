@@ -429,6 +429,38 @@ fn files_changed_between_requests_are_reread() {
         get(&p, "/targets").1,
         r#"[{"targets":["b:1"],"labels":{}}]"#
     );
+    // A symlink's target in an ignored directory (not listed, still watched for changes).
+    std::fs::create_dir_all(root.join("_data")).unwrap();
+    // Old mtimes, so the content cache trusts the stamps (no "racy" re-read hides a miss).
+    let write_old = |path: &Path, body: &str, age: u64| {
+        std::fs::write(path, body).unwrap();
+        let f = std::fs::File::options().write(true).open(path).unwrap();
+        f.set_modified(std::time::SystemTime::now() - Duration::from_secs(age))
+            .unwrap();
+    };
+    write_old(
+        &root.join("_data/real.json"),
+        r#"[{"targets":["r:1"]}]"#,
+        3600,
+    );
+    std::os::unix::fs::symlink("_data/real.json", root.join("c.json")).unwrap();
+    assert_eq!(
+        get(&p, "/targets").1,
+        r#"[{"targets":["b:1"],"labels":{}},{"targets":["r:1"],"labels":{}}]"#
+    );
+    assert!(get(&p, "/targets").1.contains("r:1"));
+    write_old(
+        &root.join("_data/real.json"),
+        r#"[{"targets":["r:2"]}]"#,
+        1800,
+    );
+    assert!(get(&p, "/targets").1.contains("r:2"));
+    // chmod +x turns a plain file into a generator.
+    let d = root.join("d");
+    std::fs::write(&d, "#!/bin/sh\necho '[{\"targets\":[\"d:1\"]}]'\n").unwrap();
+    assert!(!get(&p, "/targets").1.contains("d:1"));
+    std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).unwrap();
+    assert!(get(&p, "/targets").1.contains("d:1"));
     // A changed program is run again even within its cache TTL.
     write_exec(
         &root.join("gen"),

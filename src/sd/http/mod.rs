@@ -14,8 +14,9 @@ mod check;
 mod groups;
 mod run;
 mod tree;
+mod watch;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -87,7 +88,8 @@ fn init(flags: &Flags) -> Result<Option<Arc<dyn Part>>, String> {
             duration_flag(flags, "http-sd.cache-ttl")?,
             duration_flag(flags, "http-sd.error-cache-ttl")?,
         ),
-        listings: Default::default(),
+        listings: tree::Listings::watched(),
+        walks: Mutex::default(),
         timeout,
         python: flags
             .value("http-sd.python")
@@ -208,6 +210,8 @@ pub struct Sd {
     prefix: String,
     cache: Cache,
     listings: tree::Listings,
+    /// Walks by root-relative path, with the watch generation they were made at.
+    walks: Mutex<HashMap<String, (u64, Arc<Vec<Found>>)>>,
     timeout: Duration,
     python: String,
     stats: Mutex<BTreeMap<String, GenStats>>,
@@ -255,25 +259,22 @@ impl Sd {
             Ok(p) => p,
             Err(m) => return json_error(400, &m, None),
         };
-        let start = match tree::resolve(&self.root, &rest) {
+        let (rel, found) = match self.walk(&rest) {
             Ok(r) => r,
             Err(tree::PathError::Traversal) => {
                 return json_error(400, "'.' and '..' are not allowed in target paths", None)
             }
             Err(tree::PathError::NotFound) => return json_error(404, "no such target path", None),
         };
-        let mut found = Vec::new();
-        tree::walk(&self.root, &start, &self.listings, &mut found);
-        let rel = start.rel;
         let mut gens = Vec::with_capacity(found.len());
-        for f in found {
+        for f in found.iter() {
             match f {
-                Found::Generator(g) => gens.push(g),
+                Found::Generator(g) => gens.push(g.clone()),
                 Found::Broken(name, e) => {
-                    return json_error(500, &format!("{name}: {e}"), Some(&name))
+                    return json_error(500, &format!("{name}: {e}"), Some(name))
                 }
                 // A single file requested by name must be a generator.
-                Found::Skipped(name) if *name == *rel && !rel.is_empty() => {
+                Found::Skipped(name) if **name == *rel && !rel.is_empty() => {
                     return json_error(404, "not a target directory or generator", None)
                 }
                 Found::Skipped(_) | Found::Dir(_) => {}
@@ -316,6 +317,33 @@ impl Sd {
         }
         body.push(b']');
         Response::json(200, body)
+    }
+
+    /// What the tree holds under a decoded request path: the walk made at the current
+    /// generation of the tree watch if there is one, else a new walk (which stats every file).
+    fn walk(&self, decoded: &str) -> Result<(String, Arc<Vec<Found>>), tree::PathError> {
+        let rel = tree::normalize(decoded)?;
+        let generation = self.listings.watch.generation();
+        if let Some(g) = generation {
+            let walks = self.walks.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((_, found)) = walks.get(&rel).filter(|(at, _)| *at == g) {
+                return Ok((rel, found.clone()));
+            }
+        }
+        let start = tree::resolve(&self.root, decoded)?;
+        let mut found = Vec::new();
+        tree::walk(&self.root, &start, &self.listings, &mut found);
+        let found = Arc::new(found);
+        // Broken entries may heal without an event in a watched directory (a dangling
+        // symlink's target appearing elsewhere): such walks are redone every time. Only paths
+        // that exist get here, so the map is bounded by the tree, not by requests.
+        if let Some(g) = generation {
+            if !found.iter().any(|f| matches!(f, Found::Broken(..))) {
+                let mut walks = self.walks.lock().unwrap_or_else(|e| e.into_inner());
+                walks.insert(rel.clone(), (g, found.clone()));
+            }
+        }
+        Ok((rel, found))
     }
 
     /// Every generator's fragment, in order, or the first failure in path order.

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use super::watch::Watch;
 use super::Error;
 
 /// What kind of generator a file is, decided by its name and mode.
@@ -105,9 +106,9 @@ pub struct Start {
     pub rel: String,
 }
 
-/// Resolves the decoded request path below `/targets` (`""`, `/`, `/a/b`) to the path to walk
-/// and its root-relative name. `root` must be canonical.
-pub fn resolve(root: &Path, decoded: &str) -> Result<Start, PathError> {
+/// The root-relative name of a decoded request path below `/targets` (`""`, `/`, `/a/b`),
+/// checked without touching the filesystem.
+pub fn normalize(decoded: &str) -> Result<String, PathError> {
     let mut rel = String::new();
     for seg in decoded.split('/').filter(|s| !s.is_empty()) {
         if seg == "." || seg == ".." {
@@ -121,6 +122,13 @@ pub fn resolve(root: &Path, decoded: &str) -> Result<Start, PathError> {
         }
         rel.push_str(seg);
     }
+    Ok(rel)
+}
+
+/// Resolves a decoded request path to the path to walk and its root-relative name. `root`
+/// must be canonical.
+pub fn resolve(root: &Path, decoded: &str) -> Result<Start, PathError> {
+    let rel = normalize(decoded)?;
     if rel.is_empty() {
         return Ok(Start {
             path: root.to_path_buf(),
@@ -148,6 +156,8 @@ pub fn ignored(name: &str) -> bool {
 #[derive(Default)]
 pub struct Listings {
     map: Mutex<HashMap<PathBuf, Arc<Listing>>>,
+    /// Watches every directory listed (see [`Watch`]); inactive in `Listings::default()`.
+    pub watch: Watch,
 }
 
 struct Listing {
@@ -170,6 +180,14 @@ enum Ty {
 }
 
 impl Listings {
+    /// Listings whose directories are watched with inotify.
+    pub fn watched() -> Listings {
+        Listings {
+            map: Mutex::default(),
+            watch: Watch::new(),
+        }
+    }
+
     fn get(&self, dir: &Path, rel: &str, meta: &fs::Metadata) -> Result<Arc<Listing>, Error> {
         let stamp = Stamp::of(meta);
         let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
@@ -177,6 +195,7 @@ impl Listings {
             return Ok(l.clone());
         }
         drop(map);
+        self.watch.add(dir);
         let l = Arc::new(read_listing(dir, rel, stamp)?);
         if settled(meta) {
             map = self.map.lock().unwrap_or_else(|e| e.into_inner());
@@ -299,6 +318,10 @@ fn walk_dir(
                         Error::Symlink("symlink leaves the root"),
                     ));
                     continue;
+                }
+                // The target may sit in a directory the walk never lists (`_data/`).
+                if let Some(parent) = real.parent() {
+                    listings.watch.add(parent);
                 }
                 match fs::metadata(&real) {
                     Ok(m) if m.is_dir() => {
