@@ -23,7 +23,6 @@ struct StrictGroup {
 pub struct Fragment {
     /// The groups as JSON objects joined by commas, without the enclosing brackets.
     pub json: String,
-    pub groups: usize,
     pub targets: usize,
 }
 
@@ -37,7 +36,6 @@ impl Fragment {
             .unwrap_or("");
         Fragment {
             json: inner.to_string(),
-            groups: groups.len(),
             targets: groups.iter().map(|g| g.targets.len()).sum(),
         }
     }

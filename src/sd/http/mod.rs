@@ -112,6 +112,8 @@ pub enum Error {
     Read(String),
     Parse(String),
     Invalid(String),
+    /// Built without the `yaml` feature.
+    #[cfg_attr(feature = "yaml", allow(dead_code))]
     NoYaml,
     Symlink(&'static str),
     Spawn(String),
@@ -200,6 +202,9 @@ const BUCKETS: [(f64, &str); 9] = [
     (60.0, "60"),
 ];
 
+/// Walks by root-relative path, with the watch generation each was made at.
+type Walks = HashMap<String, (u64, Arc<Vec<Found>>)>;
+
 /// Response codes counted in `promlet_http_sd_requests_total`.
 const CODES: [u16; 4] = [200, 400, 404, 500];
 
@@ -211,7 +216,7 @@ pub struct Sd {
     cache: Cache,
     listings: tree::Listings,
     /// Walks by root-relative path, with the watch generation they were made at.
-    walks: Mutex<HashMap<String, (u64, Arc<Vec<Found>>)>>,
+    walks: Mutex<Walks>,
     timeout: Duration,
     python: String,
     stats: Mutex<BTreeMap<String, GenStats>>,
