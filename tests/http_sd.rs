@@ -455,6 +455,13 @@ fn files_changed_between_requests_are_reread() {
         1800,
     );
     assert!(get(&p, "/targets").1.contains("r:2"));
+    // A file requested by name: its directory is watched although never listed.
+    std::fs::create_dir_all(root.join("sub")).unwrap();
+    write_old(&root.join("sub/one.json"), r#"[{"targets":["s:1"]}]"#, 3600);
+    assert!(get(&p, "/targets/sub/one.json").1.contains("s:1"));
+    write_old(&root.join("sub/one.json"), r#"[{"targets":["s:2"]}]"#, 1800);
+    assert!(get(&p, "/targets/sub/one.json").1.contains("s:2"));
+    std::fs::remove_dir_all(root.join("sub")).unwrap();
     // chmod +x turns a plain file into a generator.
     let d = root.join("d");
     std::fs::write(&d, "#!/bin/sh\necho '[{\"targets\":[\"d:1\"]}]'\n").unwrap();

@@ -246,6 +246,14 @@ fn read_listing(dir: &Path, rel: &str, stamp: Stamp) -> Result<Listing, Error> {
 /// order. `root` must be canonical; `listings` caches directory contents between walks.
 pub fn walk(root: &Path, start: &Start, listings: &Listings, out: &mut Vec<Found>) {
     let rel: Arc<str> = start.rel.as_str().into();
+    // The directories on the way hold what the walk depends on but does not list: a
+    // requested file's contents, a symlink in the requested path.
+    for dir in start.path.ancestors().skip(1) {
+        if !dir.starts_with(root) {
+            break;
+        }
+        listings.watch.add(dir);
+    }
     match fs::metadata(&start.path) {
         Ok(m) if m.is_dir() => {
             let mut ancestors = vec![start.real.clone()];
