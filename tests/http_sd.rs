@@ -757,3 +757,29 @@ scrape_configs:
     let m = get(&p, "/metrics").1;
     promtool_check_metrics(&m);
 }
+
+#[test]
+fn programs_under_one_path_run_side_by_side() {
+    // Each program waits until all three have started: run one after another, the first
+    // would give up after 20 s and fail the request.
+    let root = tempdir("httpsd-parallel");
+    std::fs::create_dir_all(root.join("_started")).unwrap();
+    for name in ["a", "b", "c"] {
+        write_exec(
+            &root.join(name),
+            &format!(
+                "#!/bin/sh\ntouch _started/{name}\ni=0\n\
+                 while [ \"$(ls _started | wc -l)\" -lt 3 ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i+1)); done\n\
+                 [ \"$(ls _started | wc -l)\" -ge 3 ] || exit 1\n\
+                 echo '[{{\"targets\":[\"{name}:1\"]}}]'\n"
+            ),
+        );
+    }
+    let p = serve(&root, &[]);
+    let (st, body) = get(&p, "/targets");
+    assert_eq!(st, 200, "{body}");
+    assert_eq!(
+        body,
+        r#"[{"targets":["a:1"],"labels":{}},{"targets":["b:1"],"labels":{}},{"targets":["c:1"],"labels":{}}]"#
+    );
+}

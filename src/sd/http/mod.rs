@@ -380,15 +380,24 @@ impl Sd {
                 produce(g, p, &spawn).map(|groups| Fragment::new(&groups))
             })
         };
-        if missing.len() == 1 {
-            got[missing[0]] = Some(fetch(missing[0]));
-        } else if !missing.is_empty() {
-            // Programs may be slow: run the missing ones side by side, a few at a time.
-            for chunk in missing.chunks(PARALLEL_RUNS) {
+        // Files are read inline; programs may be slow, so several run side by side.
+        let (files, programs): (Vec<usize>, Vec<usize>) =
+            missing.into_iter().partition(|&i| gens[i].kind.is_static());
+        for i in files {
+            got[i] = Some(fetch(i));
+        }
+        if programs.len() == 1 {
+            got[programs[0]] = Some(fetch(programs[0]));
+        } else {
+            for chunk in programs.chunks(PARALLEL_RUNS) {
                 let outs: Vec<(usize, (Done, How))> = std::thread::scope(|s| {
                     let handles: Vec<_> = chunk
                         .iter()
-                        .map(|&i| (i, s.spawn(move || fetch(i))))
+                        .filter_map(|&i| {
+                            // A thread here only waits on a child and parses its output.
+                            let b = std::thread::Builder::new().stack_size(256 * 1024);
+                            b.spawn_scoped(s, move || fetch(i)).ok().map(|h| (i, h))
+                        })
                         .collect();
                     handles
                         .into_iter()
