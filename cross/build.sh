@@ -83,7 +83,7 @@ build() { # triple
         -Zbuild-std=std,panic_abort
       ;;
   esac
-  local bin=target/$t/release/promlet
+  local bin=${CARGO_TARGET_DIR:-target}/$t/release/promlet
   [ -f "$bin" ] || { echo "cross: $t: no $bin after the build" >&2; exit 1; }
   check_static "$bin" "$t"
   printf 'cross: %s ok: %s bytes, %ss\n' "$t" "$(stat -c %s "$bin")" "$((SECONDS - start))"

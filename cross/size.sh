@@ -40,7 +40,7 @@ for t in "${targets[@]}"; do
       exit 1
     }
     mkdir -p "target/size/$triple/$s"
-    cp "target/$triple/release/promlet" "target/size/$triple/$s/promlet"
+    cp "${CARGO_TARGET_DIR:-target}/$triple/release/promlet" "target/size/$triple/$s/promlet"
     bytes[$t/$s]=$(stat -c %s "target/size/$triple/$s/promlet")
     echo "size: $t $s: ${bytes[$t/$s]} B ($((SECONDS - start)) s)" >&2
   done
@@ -72,5 +72,5 @@ for t in "${targets[@]}"; do
   printf '| %s | %s | %s | %s |\n' "$(triple_of "$t")" "$(cell "$t" node)" "$(cell "$t" router)" "$(cell "$t" full)"
 done
 echo
-echo "rustc $(rustc -V | cut -d' ' -f2) (x86_64, aarch64), $(rustc +nightly -V 2>/dev/null | cut -d' ' -f2-3) -Zbuild-std (mipsel, armv7); stripped, static; $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+echo "rustc $(rustc -V | cut -d' ' -f2) (x86_64, aarch64), $(rustc +nightly -V 2>/dev/null | sed 's/^rustc //') -Zbuild-std (mipsel, armv7); stripped, static; $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
 exit $over

@@ -42,12 +42,24 @@ smoke() { # short name
     armv7) triple=armv7-unknown-linux-musleabihf qemu=qemu-arm-static arch=arm ;;
     *) fail "$name" "unknown target (x86_64, aarch64, mipsel, armv7)"; return ;;
   esac
-  local bin=target/$triple/release/promlet
+  local bin=${CARGO_TARGET_DIR:-target}/$triple/release/promlet
   [ -x "$bin" ] || { fail "$name" "no $bin: run cross/build.sh $name first"; return; }
   if [ -n "$qemu" ] && ! command -v "$qemu" >/dev/null; then
     fail "$name" "needs $qemu (Debian qemu-user-static)"
     return
   fi
+  # Regression (mipsel static-pie SIGSEGV, see README): a zig-linked binary must be a plain
+  # static executable (ELF type EXEC). In a static-pie, musl's start-up code adds the load base
+  # to std's unresolved weak symbols (getrandom, __cxa_thread_atexit_impl), and std then calls
+  # them at the load address.
+  case "$name" in
+    mipsel | armv7)
+      if ! readelf -h "$bin" | grep -q 'Type:.*EXEC'; then
+        fail "$name" "$bin is not a plain static executable (static-pie crashes, see README)"
+        return
+      fi
+      ;;
+  esac
   local start=$SECONDS
   : >"$work/log"
   # Port 0: the kernel picks a free port and promlet logs it, so there is no race for a port.

@@ -18,6 +18,7 @@ check qemu-aarch64-static qemu-user-static
 check qemu-mipsel-static qemu-user-static
 check qemu-arm-static qemu-user-static
 check file file
+check readelf binutils
 check dash dash
 check wrk wrk
 check systemd-analyze systemd
