@@ -50,9 +50,9 @@ missing() { # what, how to get it
   exit 1
 }
 
-need_target() { # toolchain triple
-  rustup target list --installed --toolchain "$1" 2>/dev/null | grep -qx "$2" ||
-    missing "the prebuilt Rust std for $2" "rustup target add --toolchain $1 $2"
+need_target() { # triple, for the active toolchain
+  rustup target list --installed 2>/dev/null | grep -qx "$1" ||
+    missing "the prebuilt Rust std for $1" "rustup target add $1"
 }
 
 need_build_std() {
@@ -71,7 +71,7 @@ build() { # triple
   CURRENT=$t
   case "$t" in
     x86_64-unknown-linux-musl | aarch64-unknown-linux-musl)
-      need_target stable "$t"
+      need_target "$t"
       echo "== cross: $t (stable${FEATURES:+, features $FEATURES})"
       cargo build --locked --release --target "$t" "${feature_args[@]}"
       ;;
@@ -118,6 +118,10 @@ check_static() { # binary triple
 
 targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=(x86_64 aarch64 mipsel armv7)
+triples=()
 for t in "${targets[@]}"; do
-  build "$(triple_of "$t")"
+  triples+=("$(triple_of "$t")") || exit 2
+done
+for t in "${triples[@]}"; do
+  build "$t"
 done
