@@ -15,7 +15,7 @@
 #   armv7    armv7-unknown-linux-musleabihf: rust-std cannot be downloaded here (rustup gets 404),
 #            so it is built like mipsel. The triple matches OpenWrt's ipq40xx/ipq806x (hard float).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 
 # Where scripts/deps.sh puts zig and cargo-zigbuild (a venv, so the system Python stays clean).
 CROSS_VENV=${CROSS_VENV:-$HOME/.cache/promlet-cross}

@@ -10,12 +10,12 @@
 # x86_64 and <= 1.2 MiB on mipsel, everything <= 2.5 MiB on x86_64. A miss is reported in the
 # table and makes the exit status 1 (the table is still printed).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 
 targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=(x86_64 aarch64 mipsel armv7)
 sets=(node router full)
-declare -A features=([node]=node [router]=node,hdhomerun,proxy,gzip [full]=)
+declare -A features=([node]="node" [router]="node,hdhomerun,proxy,gzip" [full]="")
 declare -A budget=( # KiB, per target/set
   [x86_64/node]=700 [x86_64/router]=1024 [x86_64/full]=2560 [mipsel/router]=1228)
 

@@ -8,7 +8,7 @@
 # binary, qemu or promtool is a failure, not a skip. Prints one line per target and a closing
 # "N passed, N failed" line.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 
 targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=(x86_64 aarch64 mipsel armv7)
@@ -36,7 +36,7 @@ fail() {
 smoke() { # short name
   local name=$1 triple qemu arch
   case "$name" in
-    x86_64) triple=x86_64-unknown-linux-musl qemu= arch=x86_64 ;;
+    x86_64) triple=x86_64-unknown-linux-musl qemu='' arch=x86_64 ;;
     aarch64) triple=aarch64-unknown-linux-musl qemu=qemu-aarch64-static arch=aarch64 ;;
     mipsel) triple=mipsel-unknown-linux-musl qemu=qemu-mipsel-static arch=mips ;;
     armv7) triple=armv7-unknown-linux-musleabihf qemu=qemu-arm-static arch=arm ;;
@@ -65,8 +65,8 @@ smoke() { # short name
   # Port 0: the kernel picks a free port and promlet logs it, so there is no race for a port.
   $qemu "$bin" --web.listen-address=127.0.0.1:0 2>"$work/log" &
   pid=$!
-  local addr= i
-  for i in $(seq 1 300); do # up to 30 s: qemu on a loaded 2-core machine can be slow to start
+  local addr=''
+  for _ in $(seq 1 300); do # up to 30 s: qemu on a loaded 2-core machine can be slow to start
     addr=$(sed -n 's/.*msg="listening on \(127\.0\.0\.1:[0-9]*\)".*/\1/p' "$work/log" | head -1)
     [ -n "$addr" ] && break
     kill -0 "$pid" 2>/dev/null || break
@@ -84,7 +84,7 @@ smoke() { # short name
   fi
   local ok=1
   # Twice: the second scrape is served by a reused worker thread with its thread-local encoder.
-  for i in 1 2; do
+  for _ in 1 2; do
     if ! curl -sS --max-time 30 -o "$work/metrics" "http://$addr/metrics"; then
       fail "$name" "GET /metrics failed"; ok=0; break
     fi

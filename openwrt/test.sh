@@ -5,9 +5,9 @@
 # procd_* recording each call). Each case compares the exact calls, and so the exact command
 # line, with what is expected. Prints "N passed, N failed".
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 
-STUB=$PWD/openwrt/test/root
+export STUB=$PWD/openwrt/test/root
 INIT=$PWD/openwrt/promlet/files/promlet.init
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -21,7 +21,7 @@ run() {
   printf '%s\n' "$1" >"$tmp/uci/promlet"
   printf '%s\n' "$2" >"$tmp/net"
   : >"$tmp/calls"
-  CALLS=$tmp/calls UCI_CONFIG_DIR=$tmp/uci NET_STATE=$tmp/net STUB=$STUB INIT=$INIT \
+  CALLS=$tmp/calls UCI_CONFIG_DIR=$tmp/uci NET_STATE=$tmp/net INIT=$INIT \
     PROG_OVERRIDE=${3:-$STUB/usr/bin/promlet} dash -c '
       . "$STUB/lib/functions.sh"
       . "$STUB/lib/functions/procd.sh"

@@ -3,7 +3,7 @@
 # pointing at the installed binary, the default flag files (kept when already there), and that
 # the installed units still pass `systemd-analyze verify`. Prints "N passed, N failed".
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 
 bin=${PROMLET_BIN:-}
 for b in target/x86_64-unknown-linux-musl/release/promlet target/debug/promlet; do

@@ -6,7 +6,7 @@
 # /usr/bin/promlet is replaced by a binary that exists here ($PROMLET_BIN, else the built one).
 # Prints "N passed, N failed".
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 
 command -v systemd-analyze >/dev/null || { echo "systemd test: needs systemd-analyze (Debian systemd)" >&2; exit 1; }
 bin=${PROMLET_BIN:-}
@@ -15,7 +15,10 @@ if [ -z "$bin" ]; then
     [ -x "$b" ] && { bin=$PWD/$b; break; }
   done
 fi
-[ -n "$bin" ] && [ -x "$bin" ] || { echo "systemd test: no promlet binary: cargo build first (or set PROMLET_BIN)" >&2; exit 1; }
+if [ -z "$bin" ] || [ ! -x "$bin" ]; then
+  echo "systemd test: no promlet binary: cargo build first (or set PROMLET_BIN)" >&2
+  exit 1
+fi
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
