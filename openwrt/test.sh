@@ -223,5 +223,39 @@ full=$(sed -n 's/^  RUST_PKG_FEATURES:=\(.*packet-sd.*\)$/\1/p' "$mk")
 default=$(sed -n 's/^default = \[\(.*\)\]$/\1/p' Cargo.toml | tr -d '" ' )
 expect "promlet-full builds the default feature set" "$full" "$default"
 
+# The package Makefile itself, run by make against stand-ins for the buildroot and the feed's
+# Rust helpers (openwrt/test/sdk, with a cargo that records its arguments): per variant, the
+# metadata, the exact cargo command, and what the install step puts into the package.
+SDK=$PWD/openwrt/test/sdk
+command -v make >/dev/null || { echo "openwrt test: needs make" >&2; exit 1; }
+mkdir -p "$tmp/feed/utils" "$tmp/feed/lang/rust"
+cp -r openwrt/promlet "$tmp/feed/utils/promlet"
+cp "$SDK/lang/rust/rust-package.mk" "$tmp/feed/lang/rust/"
+pkgmk() { # variant
+  : >"$tmp/cargo.log"
+  rm -rf "$tmp/dest" "$tmp/stage"
+  CARGO_LOG=$tmp/cargo.log PATH="$SDK:$PATH" make -s -C "$tmp/feed/utils/promlet" \
+    TOPDIR="$SDK" BUILD_VARIANT="$1" STAGE="$tmp/stage" DEST="$tmp/dest" info compile install 2>&1
+  sed "s|$tmp|TMP|g" "$tmp/cargo.log"
+  (cd "$tmp/dest" && find . -type f -printf '%p %m\n' | sort)
+}
+B='TMP/feed/utils/promlet'
+expect "package Makefile, variant router (package promlet)" "$(pkgmk router)" \
+"package promlet: variant=router default=1 depends=@(aarch64||arm||mips||mipsel||x86_64) conflicts=promlet-full provides= userid=promlet=9100:promlet=9100
+conffiles: /etc/config/promlet
+cargo [install] [-v] [--profile] [release] [--features] [node,hdhomerun,proxy,gzip] [--root] [TMP/stage/ipkg-install] [--path] [$B/src/] [--locked] [--no-default-features]
+PROMLET_REVISION=v0.1.0-1
+./promlet/etc/config/promlet 600
+./promlet/etc/init.d/promlet 755
+./promlet/usr/bin/promlet 755"
+expect "package Makefile, variant full (package promlet-full)" "$(pkgmk full)" \
+"package promlet-full: variant=full default= depends=@(aarch64||arm||mips||mipsel||x86_64) conflicts= provides=promlet userid=promlet=9100:promlet=9100
+conffiles: /etc/config/promlet
+cargo [install] [-v] [--profile] [release] [--features] [node,hdhomerun,packet-sd,http-sd,proxy,tls,yaml,gzip] [--root] [TMP/stage/ipkg-install] [--path] [$B/src/] [--locked] [--no-default-features]
+PROMLET_REVISION=v0.1.0-1
+./promlet-full/etc/config/promlet 600
+./promlet-full/etc/init.d/promlet 755
+./promlet-full/usr/bin/promlet 755"
+
 echo "openwrt: $passed passed, $failed failed"
 [ "$failed" = 0 ]
