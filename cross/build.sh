@@ -62,6 +62,10 @@ need_build_std() {
     missing "the std sources (-Zbuild-std)" "rustup component add rust-src --toolchain nightly"
   command -v cargo-zigbuild >/dev/null ||
     missing "cargo-zigbuild (links with zig)" "bash scripts/deps.sh (pip install ziglang cargo-zigbuild into $CROSS_VENV)"
+  need_zig
+}
+
+need_zig() {
   python3 -c 'import ziglang' 2>/dev/null || "$CROSS_VENV/bin/python3" -c 'import ziglang' 2>/dev/null ||
     missing "zig (PyPI ziglang)" "bash scripts/deps.sh (pip install ziglang into $CROSS_VENV)"
 }
@@ -73,6 +77,12 @@ build() { # triple
     x86_64-unknown-linux-musl | aarch64-unknown-linux-musl)
       need_target "$t"
       echo "== cross: $t (stable${FEATURES:+, features $FEATURES})"
+      if [ "$t" = aarch64-unknown-linux-musl ]; then
+        # ring (tls) has C code: compile it with zig's clang; rust-lld still links.
+        need_zig
+        export CC_aarch64_unknown_linux_musl="$PWD/cross/zigcc" ZIGCC_TARGET=aarch64-linux-musl
+        export AR_aarch64_unknown_linux_musl="$PWD/cross/zigar"
+      fi
       cargo build --locked --release --target "$t" "${feature_args[@]}"
       ;;
     mipsel-unknown-linux-musl | armv7-unknown-linux-musleabihf)

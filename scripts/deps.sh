@@ -28,7 +28,8 @@ check curl curl
 # rustls uses ring, whose C and assembly need a C compiler for the target: musl-gcc for
 # `make static` (x86_64-unknown-linux-musl).
 check musl-gcc musl-tools
-python3 -c 'import prometheus_client' 2>/dev/null || need_apt+=(python3-prometheus-client)
+# Debian's packages, whichever python3 is first on PATH (pyenv's does not see them).
+dpkg -s python3-prometheus-client >/dev/null 2>&1 || need_apt+=(python3-prometheus-client)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
