@@ -17,6 +17,9 @@ pub trait Part: Send + Sync {
     fn write_metrics(&self, _enc: &mut Encoder) {}
 }
 
+/// Starts a part if its flags ask for it.
+pub type InitFn = fn(&Flags) -> Result<Option<Arc<dyn Part>>, String>;
+
 /// One row of the table.
 pub struct Entry {
     pub name: &'static str,
@@ -24,10 +27,12 @@ pub struct Entry {
     pub flags: fn() -> Vec<Spec>,
     /// Starts the part if its flags ask for it (`Ok(None)`: not enabled). An `Err` stops
     /// promlet at start with that message.
-    pub init: fn(&Flags) -> Result<Option<Arc<dyn Part>>, String>,
+    pub init: InitFn,
 }
 
 /// Every part compiled into this binary.
+// Pushed one by one because each row has its own cfg.
+#[allow(clippy::vec_init_then_push)]
 pub fn entries() -> Vec<Entry> {
     #[allow(unused_mut)]
     let mut v: Vec<Entry> = Vec::new();

@@ -690,7 +690,7 @@ fn accepts_gzip(req: &Request) -> bool {
             let q_zero = it.any(|p| {
                 let p = p.trim();
                 p.strip_prefix("q=")
-                    .is_some_and(|q| q.trim().parse::<f32>().map_or(false, |q| q == 0.0))
+                    .is_some_and(|q| q.trim().parse::<f32>() == Ok(0.0))
             });
             (name.eq_ignore_ascii_case("gzip") || name == "*") && !q_zero
         })

@@ -232,13 +232,12 @@ pub fn parse_openmetrics(input: &str) -> Result<Vec<MetricFamily>, ParseError> {
                 )));
             }
             match keyword {
-                "HELP" => {
+                "HELP"
                     if helps
                         .insert(name.to_string(), unescape(rest, true).map_err(err)?)
-                        .is_some()
-                    {
-                        return Err(err(format!("second HELP line for metric name {name:?}")));
-                    }
+                        .is_some() =>
+                {
+                    return Err(err(format!("second HELP line for metric name {name:?}")));
                 }
                 "TYPE" => {
                     let t = match rest {
