@@ -12,7 +12,15 @@ use std::time::Instant;
 use crate::expfmt::{Encoder, MetricType};
 use crate::flags::{Flags, Spec};
 
+mod cpu;
+mod filesystem;
 mod loadavg;
+mod meminfo;
+mod netdev;
+mod procstat;
+mod stat;
+mod time;
+mod uname;
 
 /// Where the collectors read the machine from (`--path.procfs`, `--path.sysfs`, `--path.rootfs`).
 #[derive(Clone, Debug)]
@@ -78,12 +86,33 @@ fn no_flags() -> Vec<Spec> {
 
 /// The table: every collector compiled in.
 pub fn entries() -> Vec<Entry> {
-    vec![Entry {
-        name: "loadavg",
+    let row = |name, flags, new| Entry {
+        name,
         default_enabled: true,
-        flags: no_flags,
-        new: loadavg::new,
-    }]
+        flags,
+        new,
+    };
+    vec![
+        row("cpu", cpu::flags, cpu::new),
+        row("filesystem", filesystem::flags, filesystem::new),
+        row("loadavg", no_flags, loadavg::new),
+        row("meminfo", no_flags, meminfo::new),
+        row("netdev", netdev::flags, netdev::new),
+        row("stat", no_flags, stat::new),
+        row("time", no_flags, time::new),
+        row("uname", no_flags, uname::new),
+    ]
+}
+
+/// USER_HZ, the unit of `/proc/stat` CPU columns (100 on every Linux port in practice).
+pub fn user_hz() -> f64 {
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if hz > 0 {
+        hz as f64
+    } else {
+        100.0
+    }
 }
 
 /// `--collector.<name>` switches and each collector's own flags.
