@@ -465,3 +465,302 @@ impl Collector for Filesystem {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Condvar;
+
+    /// Captured on this build machine: Debian 12 x86_64 KVM guest, `cat /proc/1/mountinfo`.
+    const X86_64_SERVER: &str = include_str!("../../tests/fixtures/node/captures/x86_64-mountinfo");
+
+    /// OpenWrt SNAPSHOT r27494 on a UBI-flash router. Built from the `mount` listing posted in
+    /// https://github.com/themactep/thingino-firmware/pull/240 (2024-10-07): the devices, mount
+    /// points, types and options are that capture's; mount IDs, parent IDs and major:minor
+    /// numbers are NOT captured (mount(8) does not print them) and were filled in.
+    const OPENWRT_UBI: &str = "\
+14 1 31:2 / /rom ro,relatime shared:1 - squashfs /dev/root ro,errors=continue
+15 20 0:5 / /proc rw,nosuid,nodev,noexec,noatime shared:5 - proc proc rw
+16 20 0:16 / /sys rw,nosuid,nodev,noexec,noatime shared:6 - sysfs sysfs rw
+17 16 0:17 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:7 - cgroup2 cgroup2 rw,nsdelegate
+18 20 0:18 / /tmp rw,nosuid,nodev,noatime shared:8 - tmpfs tmpfs rw
+19 20 0:19 / /overlay rw,noatime shared:9 - ubifs /dev/ubi0_1 rw,assert=read-only,ubi=0,vol=1
+20 1 0:20 / / rw,noatime shared:10 - overlay overlayfs:/overlay rw,lowerdir=/,upperdir=/overlay/upper,workdir=/overlay/work,xino=off
+21 20 0:21 / /dev rw,nosuid,noexec,noatime shared:11 - tmpfs tmpfs rw,size=512k,mode=755
+22 21 0:22 / /dev/pts rw,nosuid,noexec,noatime shared:12 - devpts devpts rw,mode=600,ptmxmode=000
+23 16 0:7 / /sys/kernel/debug rw,noatime shared:13 - debugfs debugfs rw
+24 16 0:23 / /sys/fs/bpf rw,nosuid,nodev,noexec,noatime shared:14 - bpf bpffs rw,mode=700
+25 16 0:24 / /sys/fs/pstore rw,noatime shared:15 - pstore pstore rw
+";
+
+    /// aarch64 board. NOT a capture: built from proc_pid_mountinfo(5) for a Raspberry Pi OS
+    /// 64-bit layout (SD card root on mmcblk0p2, vfat boot partition, a USB disk whose label has
+    /// a space, which the kernel escapes as \040); no genuine aarch64 mountinfo was found in the
+    /// public material searched.
+    const AARCH64_CONSTRUCTED: &str = "\
+22 1 179:2 / / rw,noatime shared:1 - ext4 /dev/mmcblk0p2 rw
+23 22 179:1 / /boot/firmware rw,relatime shared:2 - vfat /dev/mmcblk0p1 rw,fmask=0022,dmask=0022,codepage=437,iocharset=ascii,shortname=mixed,errors=remount-ro
+24 22 0:21 / /proc rw,relatime shared:12 - proc proc rw
+25 22 8:1 / /media/pi/My\\040Disk rw,nosuid,nodev,relatime shared:40 - exfat /dev/sda1 rw,uid=1000
+26 22 8:2 / /srv/back\\134slash ro,relatime shared:41 - ext4 /dev/sda2 ro
+";
+
+    fn paths() -> Paths {
+        Paths {
+            procfs: "/p".into(),
+            sysfs: "/s".into(),
+            rootfs: "/".into(),
+        }
+    }
+
+    fn fs_with(stat: StatFn, timeout: Duration) -> Filesystem {
+        Filesystem::new(
+            &paths(),
+            Regex::new(DEFAULT_MOUNT_POINTS_EXCLUDE).unwrap(),
+            Regex::new(DEFAULT_FS_TYPES_EXCLUDE).unwrap(),
+            true,
+            timeout,
+            stat,
+        )
+    }
+
+    fn mountpoints(ms: &[Mount]) -> Vec<&str> {
+        ms.iter().map(|m| m.mountpoint.as_str()).collect()
+    }
+
+    #[test]
+    fn mountinfo_x86_64_server() {
+        let ms = parse_mountinfo(X86_64_SERVER).unwrap();
+        assert_eq!(ms.len(), X86_64_SERVER.lines().count());
+        let root = ms.iter().find(|m| m.mountpoint == "/").unwrap();
+        assert_eq!(
+            (root.device.as_str(), root.fstype.as_str()),
+            ("/dev/vda", "ext4")
+        );
+        assert!(!root.readonly());
+        let fs = fs_with(Arc::new(statfs), Duration::from_secs(5));
+        let kept = fs.wanted(ms);
+        // /dev, /proc, /sys (and all under them) go by mount point; cgroup by type.
+        assert!(mountpoints(&kept).contains(&"/"));
+        assert!(kept.iter().all(|m| !m.mountpoint.starts_with("/sys")
+            && !m.mountpoint.starts_with("/dev")
+            && !m.mountpoint.starts_with("/proc")));
+    }
+
+    #[test]
+    fn mountinfo_openwrt_overlay_root_is_kept() {
+        let ms = parse_mountinfo(OPENWRT_UBI).unwrap();
+        let root = ms.iter().find(|m| m.mountpoint == "/").unwrap();
+        assert_eq!(root.fstype, "overlay");
+        assert_eq!(root.device, "overlayfs:/overlay");
+        let fs = fs_with(Arc::new(statfs), Duration::from_secs(5));
+        assert_eq!(
+            mountpoints(&fs.wanted(ms.clone())),
+            ["/tmp", "/overlay", "/"]
+        );
+        // /rom is squashfs (excluded by type) and read-only.
+        assert!(ms[0].readonly());
+        // With an explicit fs-types-exclude, it applies as given (no special case).
+        let mut fs = fs;
+        fs.keep_root = false;
+        assert_eq!(mountpoints(&fs.wanted(ms)), ["/tmp", "/overlay"]);
+    }
+
+    #[test]
+    fn mountinfo_aarch64_constructed_escapes() {
+        let ms = parse_mountinfo(AARCH64_CONSTRUCTED).unwrap();
+        assert_eq!(ms[3].mountpoint, "/media/pi/My Disk");
+        assert_eq!(ms[4].mountpoint, "/srv/back\\slash");
+        assert!(ms[4].readonly());
+        assert!(!ms[0].readonly());
+    }
+
+    #[test]
+    fn unescape_octal() {
+        assert_eq!(unescape("a\\040b\\011c\\012d\\134e"), "a b\tc\nd\\e");
+        assert_eq!(
+            unescape("trailing\\04"),
+            "trailing\\04",
+            "truncated escape kept"
+        );
+        assert_eq!(unescape("\\999"), "\\999");
+        assert_eq!(unescape("\\377"), "\u{fffd}", "non-UTF-8 replaced");
+    }
+
+    #[test]
+    fn mountinfo_malformed_and_truncated() {
+        assert!(
+            parse_mountinfo("22 1 179:2 / / rw,noatime shared:1 ext4 /dev/x rw\n").is_err(),
+            "no separator"
+        );
+        assert!(
+            parse_mountinfo("22 1 / / - ext4 /dev/x rw\n").is_err(),
+            "too few before -"
+        );
+        assert!(
+            parse_mountinfo("22 1 179:2 / / rw - ext4\n").is_err(),
+            "cut after fstype"
+        );
+        assert_eq!(parse_mountinfo("").unwrap().len(), 0);
+        // No super options (cut right after the source): still a mount.
+        let ms = parse_mountinfo("22 1 179:2 / / rw - ext4 /dev/x\n").unwrap();
+        assert_eq!(ms[0].options, "rw");
+    }
+
+    #[test]
+    fn duplicates_are_reported_once() {
+        let t = "1 0 8:1 / / rw - ext4 /dev/sda1 rw\n2 1 8:1 / / rw - ext4 /dev/sda1 rw\n";
+        let fs = fs_with(Arc::new(statfs), Duration::from_secs(5));
+        assert_eq!(fs.wanted(parse_mountinfo(t).unwrap()).len(), 1);
+    }
+
+    /// A statfs that hangs on "/hung" until released, counting its calls.
+    struct Gate {
+        open: Mutex<bool>,
+        cv: Condvar,
+        calls: AtomicUsize,
+    }
+
+    fn write_fixture(dir: &Path, mountinfo: &str) -> Paths {
+        std::fs::create_dir_all(dir.join("proc/1")).unwrap();
+        std::fs::write(dir.join("proc/1/mountinfo"), mountinfo).unwrap();
+        Paths {
+            procfs: dir.join("proc"),
+            sysfs: dir.join("sys"),
+            rootfs: "/".into(),
+        }
+    }
+
+    fn scrape(fs: &Filesystem) -> String {
+        let mut enc = Encoder::new();
+        fs.update(&mut enc).unwrap();
+        String::from_utf8(enc.into_bytes()).unwrap()
+    }
+
+    #[test]
+    fn hung_mount_is_skipped_and_remembered() {
+        let dir = std::env::temp_dir().join(format!("promlet-fs-hung-{}", std::process::id()));
+        let paths = write_fixture(
+            &dir,
+            "1 0 8:1 / / rw - ext4 /dev/sda1 rw\n2 1 0:50 / /hung rw - nfs srv:/x rw\n3 1 8:2 / /data ro - ext4 /dev/sda2 ro\n",
+        );
+        let gate = Arc::new(Gate {
+            open: Mutex::new(false),
+            cv: Condvar::new(),
+            calls: AtomicUsize::new(0),
+        });
+        let g = gate.clone();
+        let stat: StatFn = Arc::new(move |p: &Path| {
+            if p == Path::new("/hung") {
+                g.calls.fetch_add(1, Ordering::SeqCst);
+                let mut open = g.open.lock().unwrap();
+                while !*open {
+                    open = g.cv.wait(open).unwrap();
+                }
+            }
+            Ok(FsStat {
+                size: 1000.0,
+                free: 500.0,
+                avail: 400.0,
+                files: 10.0,
+                files_free: 5.0,
+            })
+        });
+        let fs = Filesystem::new(
+            &paths,
+            Regex::new(DEFAULT_MOUNT_POINTS_EXCLUDE).unwrap(),
+            Regex::new(DEFAULT_FS_TYPES_EXCLUDE).unwrap(),
+            true,
+            Duration::from_millis(200),
+            stat,
+        );
+        let hung = "{device=\"srv:/x\",device_error=\"mountpoint timeout\",fstype=\"nfs\",mountpoint=\"/hung\"}";
+        let out = scrape(&fs);
+        assert!(
+            out.contains(&format!("node_filesystem_device_error{hung} 1\n")),
+            "{out}"
+        );
+        assert!(
+            out.contains(&format!("node_filesystem_readonly{hung} 0\n")),
+            "{out}"
+        );
+        assert!(
+            !out.contains("node_filesystem_size_bytes{device=\"srv:/x\""),
+            "{out}"
+        );
+        // The mounts after the hung one were still served by a fresh worker.
+        assert!(out.contains("node_filesystem_size_bytes{device=\"/dev/sda2\",device_error=\"\",fstype=\"ext4\",mountpoint=\"/data\"} 1000\n"), "{out}");
+        assert!(out.contains("node_filesystem_readonly{device=\"/dev/sda2\",device_error=\"\",fstype=\"ext4\",mountpoint=\"/data\"} 1\n"), "{out}");
+        assert_eq!(gate.calls.load(Ordering::SeqCst), 1);
+
+        // Second scrape: skipped without calling statfs again.
+        let out = scrape(&fs);
+        assert!(
+            out.contains(&format!("node_filesystem_device_error{hung} 1\n")),
+            "{out}"
+        );
+        assert_eq!(
+            gate.calls.load(Ordering::SeqCst),
+            1,
+            "stuck mount not retried"
+        );
+
+        // The blocked call returns: the mount point is tried (and served) again.
+        *gate.open.lock().unwrap() = true;
+        gate.cv.notify_all();
+        let ok = (0..100).any(|_| {
+            std::thread::sleep(Duration::from_millis(20));
+            !fs.worker.is_stuck(Path::new("/hung"))
+        });
+        assert!(ok, "stuck mark never cleared");
+        let out = scrape(&fs);
+        assert!(out.contains("node_filesystem_size_bytes{device=\"srv:/x\",device_error=\"\",fstype=\"nfs\",mountpoint=\"/hung\"} 1000\n"), "{out}");
+        assert_eq!(gate.calls.load(Ordering::SeqCst), 2);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn statfs_error_is_a_device_error_label() {
+        let dir = std::env::temp_dir().join(format!("promlet-fs-err-{}", std::process::id()));
+        let paths = write_fixture(&dir, "1 0 8:1 / /gone rw - ext4 /dev/sda1 rw\n");
+        let stat: StatFn = Arc::new(|_: &Path| Err(io::Error::from_raw_os_error(libc::EACCES)));
+        let fs = Filesystem::new(
+            &paths,
+            Regex::new(DEFAULT_MOUNT_POINTS_EXCLUDE).unwrap(),
+            Regex::new(DEFAULT_FS_TYPES_EXCLUDE).unwrap(),
+            true,
+            Duration::from_secs(5),
+            stat,
+        );
+        let out = scrape(&fs);
+        assert!(out.contains("node_filesystem_device_error{device=\"/dev/sda1\",device_error=\"permission denied\",fstype=\"ext4\",mountpoint=\"/gone\"} 1\n"), "{out}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn falls_back_to_self_mountinfo() {
+        let dir = std::env::temp_dir().join(format!("promlet-fs-self-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("proc/self")).unwrap();
+        std::fs::write(
+            dir.join("proc/self/mountinfo"),
+            "1 0 8:1 / / rw - ext4 /dev/self rw\n",
+        )
+        .unwrap();
+        let paths = Paths {
+            procfs: dir.join("proc"),
+            sysfs: dir.join("sys"),
+            rootfs: "/".into(),
+        };
+        let fs = Filesystem::new(
+            &paths,
+            Regex::new(DEFAULT_MOUNT_POINTS_EXCLUDE).unwrap(),
+            Regex::new(DEFAULT_FS_TYPES_EXCLUDE).unwrap(),
+            true,
+            Duration::from_secs(5),
+            Arc::new(statfs),
+        );
+        assert_eq!(fs.mounts().unwrap()[0].device, "/dev/self");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -164,6 +164,17 @@ softirq 12032111 3 4012331 11 120331 1201 0 301 3012311 0 4873622
     }
 
     #[test]
+    fn stat_x86_64_server_full_capture() {
+        // The whole file as captured, with its 1,000-column intr line.
+        let st = parse(include_str!(
+            "../../tests/fixtures/node/captures/x86_64-stat"
+        ))
+        .unwrap();
+        assert_eq!(st.cpus.len(), 2);
+        assert!(st.btime.is_some() && st.ctxt.is_some() && st.intr.is_some());
+    }
+
+    #[test]
     fn stat_openwrt_mips_constructed() {
         let st = parse(OPENWRT_MIPS_CONSTRUCTED).unwrap();
         assert_eq!(st.cpus.len(), 4);
