@@ -150,7 +150,8 @@ mod tests {
     const X86_64_SERVER: &str = include_str!("../../tests/fixtures/node/captures/x86_64-net-dev");
 
     /// Xiaomi router stock firmware (OpenWrt-based, MIPS), posted in
-    /// https://github.com/acecilia/OpenWRTInvasion/issues/116 (first lines of `/proc/net/dev`).
+    /// https://github.com/acecilia/OpenWRTInvasion/issues/116 (six of the interfaces of its
+    /// `/proc/net/dev`; tunl0 and gre0 left out).
     const OPENWRT_XIAOMI: &str = "\
 Inter-|   Receive                                                |  Transmit
  face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed
