@@ -110,11 +110,15 @@ impl Encoder {
         }
         self.seen.insert(name.to_string());
         self.order.push(name.to_string());
-        self.buf.extend_from_slice(b"# HELP ");
-        self.buf.extend_from_slice(name.as_bytes());
-        self.buf.push(b' ');
-        escape_help(&mut self.buf, help);
-        self.buf.extend_from_slice(b"\n# TYPE ");
+        // HELP is optional in the format; client libraries omit it when there is none.
+        if !help.is_empty() {
+            self.buf.extend_from_slice(b"# HELP ");
+            self.buf.extend_from_slice(name.as_bytes());
+            self.buf.push(b' ');
+            escape_help(&mut self.buf, help);
+            self.buf.push(b'\n');
+        }
+        self.buf.extend_from_slice(b"# TYPE ");
         self.buf.extend_from_slice(name.as_bytes());
         self.buf.push(b' ');
         self.buf.extend_from_slice(typ.as_str().as_bytes());

@@ -7,8 +7,13 @@
 //! values are written `+Inf`, `-Inf` and `NaN`.
 
 mod encode;
+mod parse;
 
 pub use encode::{escape_help, escape_label_value, write_value, Encoder, Family, MetricType};
+pub use parse::{
+    parse, parse_float, parse_openmetrics, parse_text, write_families, Format, MetricFamily,
+    ParseError, Sample,
+};
 
 /// `Content-Type` of everything [`Encoder`] writes.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";

@@ -1,0 +1,749 @@
+//! Parser for the text exposition format 0.0.4 and for OpenMetrics 1.0 text, into one family
+//! model that the encoder writes back as 0.0.4. Used by the textfile collector and the proxy.
+//!
+//! 0.0.4: <https://prometheus.io/docs/instrumenting/exposition_formats/#text-based-format>.
+//! Where the document is silent this follows Go's `expfmt.TextParser`: samples of a family seen
+//! again later are merged into it; a second HELP or TYPE, or a TYPE after the family's samples,
+//! is an error; `_bucket`/`_sum`/`_count` join a histogram or summary declared by TYPE; only the
+//! escapes `\\`, `\"` (label values) and `\n` exist.
+//!
+//! OpenMetrics: <https://github.com/OpenObservability/OpenMetrics/blob/main/specification/OpenMetrics.md>.
+//! Converted on the way in so the result is valid 0.0.4: counter `x` becomes family `x_total`;
+//! `_created` series become a gauge family of their own; `info` becomes gauge `x_info`;
+//! `stateset` a gauge; `gaugehistogram` one untyped family per series name; `unknown` untyped;
+//! timestamps (seconds) become milliseconds; exemplars and UNIT are dropped.
+
+use std::collections::HashMap;
+
+use super::encode::{Encoder, MetricType};
+use super::{is_label_name, is_metric_name};
+
+/// One sample; `name` is the full sample name (family name plus any suffix).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sample {
+    pub name: String,
+    pub labels: Vec<(String, String)>,
+    pub value: f64,
+    pub timestamp_ms: Option<i64>,
+}
+
+/// A metric family: every sample of one name (and its suffixes) with its HELP and TYPE.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MetricFamily {
+    pub name: String,
+    pub help: Option<String>,
+    pub typ: MetricType,
+    pub samples: Vec<Sample>,
+}
+
+/// Where and why parsing failed (1-based line).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParseError {
+    pub line: usize,
+    pub msg: String,
+}
+
+impl std::fmt::Display for ParseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "line {}: {}", self.line, self.msg)
+    }
+}
+
+/// Which text format a body is in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Text004,
+    OpenMetrics,
+}
+
+impl Format {
+    /// Picks the format from a `Content-Type` header (OpenMetrics only when it says so).
+    pub fn from_content_type(ct: &str) -> Format {
+        if ct
+            .trim_start()
+            .to_ascii_lowercase()
+            .starts_with("application/openmetrics-text")
+        {
+            Format::OpenMetrics
+        } else {
+            Format::Text004
+        }
+    }
+}
+
+/// Parses `input` in the given format.
+pub fn parse(input: &str, format: Format) -> Result<Vec<MetricFamily>, ParseError> {
+    match format {
+        Format::Text004 => parse_text(input),
+        Format::OpenMetrics => parse_openmetrics(input),
+    }
+}
+
+/// Writes families through the encoder, each as one block. A family whose name was already
+/// written is dropped by the encoder (and counted there).
+pub fn write_families(enc: &mut Encoder, families: &[MetricFamily]) {
+    let mut labels: Vec<(&str, &str)> = Vec::new();
+    for fam in families {
+        let mut f = enc.family(&fam.name, fam.help.as_deref().unwrap_or(""), fam.typ);
+        for s in &fam.samples {
+            let suffix = s.name.strip_prefix(fam.name.as_str()).unwrap_or("");
+            labels.clear();
+            labels.extend(s.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+            f.write(suffix, &labels, s.value, s.timestamp_ms);
+        }
+    }
+}
+
+// ---- 0.0.4 ----
+
+/// Parses the 0.0.4 text format.
+pub fn parse_text(input: &str) -> Result<Vec<MetricFamily>, ParseError> {
+    let mut out = Families::default();
+    let mut types: HashMap<String, MetricType> = HashMap::new();
+    let mut helps: HashMap<String, ()> = HashMap::new();
+    for (i, raw) in input.split('\n').enumerate() {
+        let line_no = i + 1;
+        let err = |msg: String| ParseError { line: line_no, msg };
+        let line = raw
+            .strip_suffix('\r')
+            .unwrap_or(raw)
+            .trim_start_matches([' ', '\t']);
+        if line.trim_end_matches([' ', '\t']).is_empty() {
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix('#') {
+            let rest = rest.trim_start_matches([' ', '\t']);
+            let (keyword, rest) = split_token(rest);
+            if keyword != "HELP" && keyword != "TYPE" {
+                continue; // a free-form comment
+            }
+            let (name, rest) = split_token(rest);
+            if !is_metric_name(name) {
+                return Err(err(format!(
+                    "invalid metric name {name:?} in {keyword} line"
+                )));
+            }
+            if keyword == "HELP" {
+                if helps.insert(name.to_string(), ()).is_some() {
+                    return Err(err(format!("second HELP line for metric name {name:?}")));
+                }
+                let text = unescape(rest, false).map_err(err)?;
+                let typ = types.get(name).copied().unwrap_or(MetricType::Untyped);
+                out.get(name, typ).help = Some(text);
+            } else {
+                let t = rest.trim_end_matches([' ', '\t']);
+                let typ = MetricType::parse(t)
+                    .ok_or_else(|| err(format!("unknown metric type {t:?}")))?;
+                if types.contains_key(name) || out.has_samples(name) {
+                    return Err(err(format!(
+                        "second TYPE line for metric name {name:?}, or TYPE reported after samples"
+                    )));
+                }
+                types.insert(name.to_string(), typ);
+                out.get(name, typ).typ = typ;
+            }
+            continue;
+        }
+        let (s, rest) = parse_sample(line, false).map_err(err)?;
+        let ts = match rest.trim_end_matches([' ', '\t']) {
+            "" => None,
+            t => Some(
+                t.parse::<i64>()
+                    .map_err(|_| err(format!("invalid timestamp {t:?}")))?,
+            ),
+        };
+        let family = family_of_004(&s.name, &types);
+        let typ = types.get(family).copied().unwrap_or(MetricType::Untyped);
+        let family = family.to_string();
+        check_suffix_labels(&s, typ, family.len()).map_err(err)?;
+        out.get(&family, typ).samples.push(Sample {
+            timestamp_ms: ts,
+            ..s
+        });
+    }
+    Ok(out.list)
+}
+
+/// The family a 0.0.4 sample belongs to: its base name when that was declared a histogram or
+/// summary and the suffix fits, else its own name.
+fn family_of_004<'a>(name: &'a str, types: &HashMap<String, MetricType>) -> &'a str {
+    for suffix in ["_bucket", "_count", "_sum"] {
+        if let Some(base) = name.strip_suffix(suffix) {
+            match types.get(base) {
+                Some(MetricType::Histogram) => return base,
+                Some(MetricType::Summary) if suffix != "_bucket" => return base,
+                _ => {}
+            }
+        }
+    }
+    name
+}
+
+/// Histogram buckets need `le`, summary quantiles need `quantile`, both as floats.
+fn check_suffix_labels(s: &Sample, typ: MetricType, base_len: usize) -> Result<(), String> {
+    let suffix = &s.name[base_len..];
+    let need = match (typ, suffix) {
+        (MetricType::Histogram, "_bucket") => "le",
+        (MetricType::Summary, "") => "quantile",
+        _ => return Ok(()),
+    };
+    match s.labels.iter().find(|(k, _)| k == need) {
+        Some((_, v)) if parse_float(v).is_some() => Ok(()),
+        Some((_, v)) => Err(format!("{need} label of {} is not a number: {v:?}", s.name)),
+        None => Err(format!("{} has no {need} label", s.name)),
+    }
+}
+
+// ---- OpenMetrics ----
+
+/// Parses OpenMetrics text (which must end with `# EOF`) and converts it to 0.0.4 families.
+pub fn parse_openmetrics(input: &str) -> Result<Vec<MetricFamily>, ParseError> {
+    let mut out = Families::default();
+    let mut types: HashMap<String, &'static str> = HashMap::new();
+    let mut helps: HashMap<String, String> = HashMap::new();
+    let mut eof = false;
+    let last_line = input.split('\n').count();
+    for (i, raw) in input.split('\n').enumerate() {
+        let line_no = i + 1;
+        let err = |msg: String| ParseError { line: line_no, msg };
+        let line = raw.strip_suffix('\r').unwrap_or(raw);
+        if eof {
+            if line.is_empty() && line_no == last_line {
+                continue;
+            }
+            return Err(err("content after # EOF".into()));
+        }
+        if line.is_empty() {
+            continue;
+        }
+        if line == "# EOF" {
+            eof = true;
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("# ") {
+            let (keyword, rest) = split_token(rest);
+            if !matches!(keyword, "HELP" | "TYPE" | "UNIT") {
+                continue;
+            }
+            let (name, rest) = split_token(rest);
+            if !is_metric_name(name) {
+                return Err(err(format!(
+                    "invalid metric name {name:?} in {keyword} line"
+                )));
+            }
+            match keyword {
+                "HELP" => {
+                    if helps
+                        .insert(name.to_string(), unescape(rest, true).map_err(err)?)
+                        .is_some()
+                    {
+                        return Err(err(format!("second HELP line for metric name {name:?}")));
+                    }
+                }
+                "TYPE" => {
+                    let t = match rest {
+                        "counter" => "counter",
+                        "gauge" => "gauge",
+                        "histogram" => "histogram",
+                        "gaugehistogram" => "gaugehistogram",
+                        "summary" => "summary",
+                        "info" => "info",
+                        "stateset" => "stateset",
+                        "unknown" => "unknown",
+                        _ => return Err(err(format!("unknown metric type {rest:?}"))),
+                    };
+                    if types.insert(name.to_string(), t).is_some() {
+                        return Err(err(format!("second TYPE line for metric name {name:?}")));
+                    }
+                }
+                _ => {}
+            }
+            continue;
+        }
+        if line.starts_with('#') {
+            return Err(err("malformed comment line".into()));
+        }
+        let (s, rest) = parse_sample(line, true).map_err(err)?;
+        // What follows the value: an optional timestamp, then an optional exemplar.
+        let rest = rest.split(" # ").next().unwrap_or("");
+        let ts = match rest.trim() {
+            "" => None,
+            t => {
+                let secs = parse_float(t)
+                    .filter(|v| v.is_finite())
+                    .ok_or_else(|| err(format!("invalid timestamp {t:?}")))?;
+                Some((secs * 1000.0).round() as i64)
+            }
+        };
+        let (om_family, om_type) = family_of_om(&s.name, &types);
+        let (family, typ) = convert_om(&s.name, om_family, om_type);
+        check_suffix_labels(&s, typ, family.len().min(s.name.len())).map_err(err)?;
+        let help = helps.get(om_family).cloned();
+        let fam = out.get(&family, typ);
+        if fam.help.is_none() {
+            fam.help = help;
+        }
+        fam.samples.push(Sample {
+            timestamp_ms: ts,
+            ..s
+        });
+    }
+    if !eof {
+        return Err(ParseError {
+            line: input.split('\n').count(),
+            msg: "missing # EOF".into(),
+        });
+    }
+    Ok(out.list)
+}
+
+/// The declared OpenMetrics family of a sample name, and its type.
+fn family_of_om<'a>(
+    name: &'a str,
+    types: &HashMap<String, &'static str>,
+) -> (&'a str, &'static str) {
+    const SUFFIXES: &[(&str, &[&str])] = &[
+        ("_total", &["counter"]),
+        (
+            "_created",
+            &["counter", "histogram", "summary", "gaugehistogram"],
+        ),
+        ("_bucket", &["histogram"]),
+        ("_count", &["histogram", "summary"]),
+        ("_sum", &["histogram", "summary"]),
+        ("_gbucket", &["gaugehistogram"]),
+        ("_gcount", &["gaugehistogram"]),
+        ("_gsum", &["gaugehistogram"]),
+        ("_info", &["info"]),
+    ];
+    for (suffix, allowed) in SUFFIXES {
+        if let Some(base) = name.strip_suffix(suffix) {
+            if let Some(t) = types.get(base) {
+                if allowed.contains(t) {
+                    return (base, t);
+                }
+            }
+        }
+    }
+    (name, types.get(name).copied().unwrap_or("unknown"))
+}
+
+/// The 0.0.4 family name and type for an OpenMetrics sample.
+fn convert_om(sample: &str, om_family: &str, om_type: &str) -> (String, MetricType) {
+    let suffix = &sample[om_family.len()..];
+    match (om_type, suffix) {
+        (_, "_created") => (sample.to_string(), MetricType::Gauge),
+        ("counter", "_total") => (sample.to_string(), MetricType::Counter),
+        ("counter", _) => (sample.to_string(), MetricType::Untyped),
+        ("histogram", _) => (om_family.to_string(), MetricType::Histogram),
+        ("summary", _) => (om_family.to_string(), MetricType::Summary),
+        ("info", _) | ("stateset", _) | ("gauge", _) => (sample.to_string(), MetricType::Gauge),
+        _ => (sample.to_string(), MetricType::Untyped),
+    }
+}
+
+// ---- shared lexing ----
+
+/// Families in first-seen order.
+#[derive(Default)]
+struct Families {
+    list: Vec<MetricFamily>,
+    index: HashMap<String, usize>,
+}
+
+impl Families {
+    fn get(&mut self, name: &str, typ: MetricType) -> &mut MetricFamily {
+        let i = match self.index.get(name) {
+            Some(&i) => i,
+            None => {
+                self.list.push(MetricFamily {
+                    name: name.to_string(),
+                    help: None,
+                    typ,
+                    samples: Vec::new(),
+                });
+                self.index.insert(name.to_string(), self.list.len() - 1);
+                self.list.len() - 1
+            }
+        };
+        &mut self.list[i]
+    }
+
+    fn has_samples(&self, name: &str) -> bool {
+        self.index
+            .get(name)
+            .is_some_and(|&i| !self.list[i].samples.is_empty())
+    }
+}
+
+/// Splits off the first blank-separated token.
+fn split_token(s: &str) -> (&str, &str) {
+    let s = s.trim_start_matches([' ', '\t']);
+    match s.find([' ', '\t']) {
+        Some(i) => (&s[..i], s[i + 1..].trim_start_matches([' ', '\t'])),
+        None => (s, ""),
+    }
+}
+
+/// Parses `name{labels} value` and returns the sample (value set, no timestamp) and the rest of
+/// the line after the value.
+fn parse_sample(line: &str, om: bool) -> Result<(Sample, &str), String> {
+    let b = line.as_bytes();
+    let mut i = 0;
+    while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] == b':') {
+        i += 1;
+    }
+    let name = &line[..i];
+    if !is_metric_name(name) {
+        return Err(format!("invalid metric name in line {:?}", truncate(line)));
+    }
+    let mut labels: Vec<(String, String)> = Vec::new();
+    let skip_blank = |i: &mut usize| {
+        while !om && *i < b.len() && (b[*i] == b' ' || b[*i] == b'\t') {
+            *i += 1;
+        }
+    };
+    let after_name = i;
+    skip_blank(&mut i);
+    let has_labels = b.get(i) == Some(&b'{');
+    if !has_labels {
+        i = after_name;
+    }
+    if has_labels {
+        i += 1;
+        loop {
+            skip_blank(&mut i);
+            if b.get(i) == Some(&b'}') {
+                i += 1;
+                break;
+            }
+            let start = i;
+            while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
+                i += 1;
+            }
+            let lname = &line[start..i];
+            if !is_label_name(lname) {
+                return Err(format!(
+                    "invalid label name {:?} in {name}",
+                    truncate(&line[start..])
+                ));
+            }
+            skip_blank(&mut i);
+            if b.get(i) != Some(&b'=') {
+                return Err(format!("expected '=' after label name {lname:?} in {name}"));
+            }
+            i += 1;
+            skip_blank(&mut i);
+            if b.get(i) != Some(&b'"') {
+                return Err(format!(
+                    "expected '\"' to open the value of label {lname:?} in {name}"
+                ));
+            }
+            i += 1;
+            let mut value = String::new();
+            loop {
+                match b.get(i) {
+                    None => return Err(format!("unterminated value of label {lname:?} in {name}")),
+                    Some(b'"') => {
+                        i += 1;
+                        break;
+                    }
+                    Some(b'\\') => {
+                        match b.get(i + 1) {
+                            Some(b'\\') => value.push('\\'),
+                            Some(b'"') => value.push('"'),
+                            Some(b'n') => value.push('\n'),
+                            _ => {
+                                return Err(format!(
+                                    "invalid escape sequence in value of label {lname:?} in {name}"
+                                ))
+                            }
+                        }
+                        i += 2;
+                    }
+                    Some(_) => {
+                        // Copy a run of ordinary characters at once (keeps UTF-8 intact).
+                        let run = line[i..].find(['"', '\\']).map_or(line.len(), |n| i + n);
+                        value.push_str(&line[i..run]);
+                        i = run;
+                    }
+                }
+            }
+            if labels.iter().any(|(k, _)| k == lname) {
+                return Err(format!("duplicate label name {lname:?} in {name}"));
+            }
+            labels.push((lname.to_string(), value));
+            skip_blank(&mut i);
+            match b.get(i) {
+                Some(b',') => i += 1,
+                Some(b'}') => {}
+                _ => {
+                    return Err(format!(
+                        "expected ',' or '}}' after label {lname:?} in {name}"
+                    ))
+                }
+            }
+        }
+    }
+    // At least one blank between the name (or labels) and the value.
+    if !matches!(b.get(i), Some(b' ') | Some(b'\t')) {
+        return Err(match b.get(i) {
+            None => format!("expected a value after {}", truncate(&line[..i])),
+            Some(_) => format!("unexpected character after {}", truncate(&line[..i])),
+        });
+    }
+    if om && (b.get(i) != Some(&b' ') || b.get(i + 1) == Some(&b' ')) {
+        return Err("OpenMetrics separates fields with exactly one space".into());
+    }
+    while i < b.len() && (b[i] == b' ' || b[i] == b'\t') {
+        i += 1;
+    }
+    let start = i;
+    while i < b.len() && b[i] != b' ' && b[i] != b'\t' {
+        i += 1;
+    }
+    let vtext = &line[start..i];
+    let value = parse_float(vtext).ok_or_else(|| format!("invalid value {vtext:?} for {name}"))?;
+    let rest = line[i..].trim_start_matches([' ', '\t']);
+    Ok((
+        Sample {
+            name: name.to_string(),
+            labels,
+            value,
+            timestamp_ms: None,
+        },
+        rest,
+    ))
+}
+
+/// Go's ParseFloat as far as exposition needs it: decimals, exponents, `NaN`, `[+-]Inf`.
+pub fn parse_float(s: &str) -> Option<f64> {
+    match s {
+        "+Inf" | "Inf" | "+inf" | "inf" => return Some(f64::INFINITY),
+        "-Inf" | "-inf" => return Some(f64::NEG_INFINITY),
+        "NaN" | "nan" => return Some(f64::NAN),
+        _ => {}
+    }
+    // Rust also accepts "infinity" spellings; anything with letters other than an exponent is
+    // refused so that e.g. "0x1p3" or "infinity" do not slip through differently from Go.
+    if s.is_empty()
+        || s.bytes()
+            .any(|c| !(c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'+' | b'-')))
+    {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// Unescapes HELP text: `\\` and `\n` (OpenMetrics also `\"`).
+fn unescape(s: &str, om: bool) -> Result<String, String> {
+    let s = if om {
+        s
+    } else {
+        s.trim_end_matches([' ', '\t'])
+    };
+    if !s.contains('\\') {
+        return Ok(s.to_string());
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut it = s.chars();
+    while let Some(c) = it.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match it.next() {
+            Some('\\') => out.push('\\'),
+            Some('n') => out.push('\n'),
+            Some('"') if om => out.push('"'),
+            other => {
+                return Err(format!(
+                    "invalid escape sequence \\{} in HELP",
+                    other.map(String::from).unwrap_or_default()
+                ))
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn truncate(s: &str) -> &str {
+    match s.char_indices().nth(60) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn enc(fams: &[MetricFamily]) -> String {
+        let mut e = Encoder::new();
+        write_families(&mut e, fams);
+        String::from_utf8(e.into_bytes()).unwrap()
+    }
+
+    #[test]
+    fn parses_node_exporter_style_text() {
+        let text = "# HELP node_cpu_seconds_total Seconds the CPUs spent in each mode.\n\
+                    # TYPE node_cpu_seconds_total counter\n\
+                    node_cpu_seconds_total{cpu=\"0\",mode=\"idle\"} 12345.67\n\
+                    node_cpu_seconds_total{cpu=\"0\",mode=\"user\"} 89.1\n\
+                    # a comment\n\
+                    \n\
+                    plain_untyped 1 1700000000000\n";
+        let f = parse_text(text).unwrap();
+        assert_eq!(f.len(), 2);
+        assert_eq!(f[0].typ, MetricType::Counter);
+        assert_eq!(
+            f[0].help.as_deref(),
+            Some("Seconds the CPUs spent in each mode.")
+        );
+        assert_eq!(
+            f[0].samples[1].labels,
+            vec![("cpu".into(), "0".into()), ("mode".into(), "user".into())]
+        );
+        assert_eq!(f[1].typ, MetricType::Untyped);
+        assert_eq!(f[1].samples[0].timestamp_ms, Some(1700000000000));
+        let want = text.replace(
+            "# a comment\n\nplain",
+            "# TYPE plain_untyped untyped\nplain",
+        );
+        assert_eq!(enc(&f), want);
+    }
+
+    #[test]
+    fn escapes_round_trip_exactly() {
+        let text = "# HELP m Help with \\\\ backslash and \\n newline.\n# TYPE m gauge\n\
+                    m{a=\"q\\\"uote\",b=\"back\\\\slash\",c=\"new\\nline\",d=\"Zürich 東京\"} 1\n";
+        let f = parse_text(text).unwrap();
+        assert_eq!(f[0].samples[0].labels[0].1, "q\"uote");
+        assert_eq!(f[0].samples[0].labels[2].1, "new\nline");
+        assert_eq!(
+            f[0].help.as_deref(),
+            Some("Help with \\ backslash and \n newline.")
+        );
+        assert_eq!(enc(&f), text);
+    }
+
+    #[test]
+    fn histogram_and_summary_suffixes_join_their_family() {
+        let text = "# TYPE h histogram\nh_bucket{le=\"0.1\"} 1\nh_bucket{le=\"+Inf\"} 2\nh_sum 0.3\nh_count 2\n\
+                    # TYPE s summary\ns{quantile=\"0.5\"} 1\ns_sum 3\ns_count 4\nh_count_other 1\n";
+        let f = parse_text(text).unwrap();
+        assert_eq!(
+            f.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(),
+            ["h", "s", "h_count_other"]
+        );
+        assert_eq!(f[0].samples.len(), 4);
+        assert_eq!(f[1].samples.len(), 3);
+        assert!(parse_text("# TYPE h histogram\nh_bucket 1\n")
+            .unwrap_err()
+            .msg
+            .contains("no le label"));
+    }
+
+    #[test]
+    fn interleaved_samples_merge_into_one_family() {
+        let f = parse_text("a 1\nb 2\na{x=\"1\"} 3\n").unwrap();
+        assert_eq!(f.len(), 2);
+        assert_eq!(f[0].samples.len(), 2);
+    }
+
+    #[test]
+    fn special_values_and_trailing_comma() {
+        let f = parse_text("m{a=\"1\",} +Inf\nn -Inf\no NaN\np 1e-3\n").unwrap();
+        assert_eq!(f[0].samples[0].value, f64::INFINITY);
+        assert_eq!(f[1].samples[0].value, f64::NEG_INFINITY);
+        assert!(f[2].samples[0].value.is_nan());
+        assert_eq!(f[3].samples[0].value, 0.001);
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let cases: &[(&str, usize, &str)] = &[
+            ("ok 1\nbad{ 1\n", 2, "label"),
+            ("m{a=\"x} 1\n", 1, "unterminated"),
+            ("m 1 notatimestamp\n", 1, "timestamp"),
+            ("m one\n", 1, "invalid value"),
+            ("# TYPE m bogus\n", 1, "unknown metric type"),
+            ("m 1\n# TYPE m gauge\n", 2, "TYPE reported after samples"),
+            ("# HELP m a\n# HELP m b\n", 2, "second HELP"),
+            ("m{a=\"\\t\"} 1\n", 1, "escape"),
+            ("m{a=\"1\",a=\"2\"} 1\n", 1, "duplicate label"),
+            ("9m 1\n", 1, "invalid metric name"),
+            ("m{1a=\"x\"} 1\n", 1, "invalid label name"),
+            ("m\n", 1, "expected a value"),
+        ];
+        for (text, line, want) in cases {
+            let e = parse_text(text).unwrap_err();
+            assert_eq!(e.line, *line, "{text:?}: {e}");
+            assert!(e.msg.contains(want), "{text:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn openmetrics_is_converted_to_004() {
+        let text = "# TYPE req counter\n# HELP req Requests.\nreq_total{code=\"200\"} 5 1700000000.5 # {trace_id=\"a\"} 1\n\
+                    req_created{code=\"200\"} 1699999999\n\
+                    # TYPE build info\nbuild_info{version=\"1\"} 1\n\
+                    # TYPE lat histogram\nlat_bucket{le=\"1\"} 1\nlat_bucket{le=\"+Inf\"} 2\nlat_count 2\nlat_sum 1.5\n\
+                    # TYPE g gauge\n# UNIT g seconds\ng 3\n# EOF\n";
+        let f = parse_openmetrics(text).unwrap();
+        let names: Vec<_> = f.iter().map(|f| (f.name.as_str(), f.typ)).collect();
+        assert_eq!(
+            names,
+            [
+                ("req_total", MetricType::Counter),
+                ("req_created", MetricType::Gauge),
+                ("build_info", MetricType::Gauge),
+                ("lat", MetricType::Histogram),
+                ("g", MetricType::Gauge)
+            ]
+        );
+        assert_eq!(f[0].help.as_deref(), Some("Requests."));
+        assert_eq!(f[0].samples[0].timestamp_ms, Some(1700000000500));
+        assert_eq!(f[3].samples.len(), 4);
+        let out = enc(&f);
+        assert!(
+            out.contains("# TYPE req_total counter\nreq_total{code=\"200\"} 5 1700000000500\n"),
+            "{out}"
+        );
+        assert!(parse_text(&out).is_ok());
+    }
+
+    #[test]
+    fn openmetrics_requires_eof_and_nothing_after() {
+        assert!(parse_openmetrics("a 1\n").unwrap_err().msg.contains("EOF"));
+        assert!(parse_openmetrics("a 1\n# EOF\nb 2\n")
+            .unwrap_err()
+            .msg
+            .contains("after # EOF"));
+        assert!(parse_openmetrics("a 1\n# EOF\n").is_ok());
+        assert!(parse_openmetrics("a 1\n# EOF").is_ok());
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        let inputs = [
+            "{",
+            "}",
+            "m{",
+            "m{a",
+            "m{a=",
+            "m{a=\"",
+            "m{a=\"\\",
+            "\u{0}",
+            "# TYPE",
+            "# HELP",
+            "m 1 2 3",
+            "\u{feff}m 1",
+            "m{a=\"é\\",
+        ];
+        for i in inputs {
+            let _ = parse_text(i);
+            let _ = parse_openmetrics(i);
+        }
+    }
+}
