@@ -22,6 +22,7 @@ const DROPPED: &[&str] = &[
 /// Families whose values come from a real statfs on the fixture's rootfs directories: kept with
 /// their label sets, value replaced by 0.
 const MASKED: &[&str] = &[
+    "node_textfile_mtime_seconds",
     "node_filesystem_size_bytes",
     "node_filesystem_free_bytes",
     "node_filesystem_avail_bytes",
@@ -44,6 +45,8 @@ fn family_of(line: &str) -> Option<&str> {
 }
 
 fn normalize(text: &str) -> String {
+    // Textfile paths are absolute: make them independent of the checkout's location.
+    let text = text.replace(&fixtures().display().to_string(), "FIXTURES");
     let mut out = String::new();
     for line in text.lines() {
         let fam = family_of(line).unwrap_or("");
@@ -68,6 +71,10 @@ fn fixture_args() -> Vec<String> {
         format!("--path.procfs={}", f.join("proc").display()),
         format!("--path.sysfs={}", f.join("sys").display()),
         format!("--path.rootfs={}", f.join("rootfs").display()),
+        format!(
+            "--collector.textfile.directory={}",
+            f.join("textfile").display()
+        ),
         "--web.disable-exporter-metrics".into(),
     ]
 }
@@ -105,6 +112,9 @@ fn golden_fixture_metrics() {
         );
     }
     promtool_check_metrics(&want);
+    // A broken textfile is reported; the good ones are merged.
+    assert!(want.contains("node_textfile_scrape_error 1\n"));
+    assert!(want.contains("apt_upgrades_pending{arch=\"all\",origin=\"openwrt_luci\"} 1\n"));
     // The OpenWrt overlay root is served as "/" even though overlay is an excluded fs type.
     assert!(want.contains(
         "node_filesystem_readonly{device=\"overlayfs:/overlay\",device_error=\"\",fstype=\"overlay\",mountpoint=\"/\"} 0\n"

@@ -19,6 +19,7 @@ mod meminfo;
 mod netdev;
 mod procstat;
 mod stat;
+mod textfile;
 mod time;
 mod uname;
 
@@ -71,13 +72,16 @@ pub trait Collector: Send + Sync {
     fn update(&self, enc: &mut Encoder) -> Result<(), Error>;
 }
 
+/// Builds a collector from the paths and flags.
+pub type NewFn = fn(&Paths, &Flags) -> Result<Box<dyn Collector>, String>;
+
 /// One row of the collector table.
 pub struct Entry {
     pub name: &'static str,
     pub default_enabled: bool,
     /// Extra flags of this collector (`--collector.filesystem.mount-points-exclude`, ...).
     pub flags: fn() -> Vec<Spec>,
-    pub new: fn(&Paths, &Flags) -> Result<Box<dyn Collector>, String>,
+    pub new: NewFn,
 }
 
 fn no_flags() -> Vec<Spec> {
@@ -101,6 +105,8 @@ pub fn entries() -> Vec<Entry> {
         row("stat", no_flags, stat::new),
         row("time", no_flags, time::new),
         row("uname", no_flags, uname::new),
+        // Last, so a textfile cannot take a name a collector writes (it is refused instead).
+        row("textfile", textfile::flags, textfile::new),
     ]
 }
 
