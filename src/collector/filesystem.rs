@@ -21,12 +21,10 @@
 use std::collections::HashSet;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-use regex_lite::Regex;
-
+use super::pattern::Pattern;
 use super::{Collector, Error, Paths};
 use crate::expfmt::{Encoder, MetricType};
 use crate::flags::{parse_duration, Flags, Spec};
@@ -58,9 +56,9 @@ pub fn flags() -> Vec<Spec> {
 }
 
 pub fn new(paths: &Paths, flags: &Flags) -> Result<Box<dyn Collector>, String> {
-    let re = |name: &str| -> Result<Regex, String> {
+    let re = |name: &str| -> Result<Pattern, String> {
         let s = flags.value(name).unwrap_or_default();
-        Regex::new(&s).map_err(|e| format!("--{name}: bad regexp {s:?}: {e}"))
+        Pattern::new(&s).map_err(|e| format!("--{name}: bad regexp {s:?}: {e}"))
     };
     let timeout_s = flags
         .value("collector.filesystem.mount-timeout")
@@ -187,16 +185,27 @@ pub fn statfs(path: &Path) -> io::Result<FsStat> {
 /// The statfs function, injectable so tests can simulate a hung mount.
 pub type StatFn = Arc<dyn Fn(&Path) -> io::Result<FsStat> + Send + Sync>;
 
-struct Job {
-    path: PathBuf,
-    reply: SyncSender<io::Result<FsStat>>,
+/// The hand-over between the scrape and one statfs thread: a job in, a result out. (A mutex and
+/// a condition variable rather than channels: the same behaviour for less binary.)
+#[derive(Default)]
+struct Slot {
+    job: Option<PathBuf>,
+    result: Option<io::Result<FsStat>>,
+    /// Set when the scrape gave up on this thread: it exits after its statfs returns.
+    abandoned: bool,
+}
+
+type Shared = Arc<(Mutex<Slot>, Condvar)>;
+
+fn lock(s: &Mutex<Slot>) -> std::sync::MutexGuard<'_, Slot> {
+    s.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// A statfs worker thread with a deadline per call.
 struct Worker {
     stat: StatFn,
     stuck: Arc<Mutex<HashSet<PathBuf>>>,
-    tx: Mutex<Option<Sender<Job>>>,
+    current: Mutex<Option<Shared>>,
     timeout: Duration,
 }
 
@@ -206,29 +215,43 @@ enum Outcome {
 }
 
 impl Worker {
-    fn spawn(&self) -> Option<Sender<Job>> {
-        let (tx, rx): (Sender<Job>, Receiver<Job>) = mpsc::channel();
-        let stat = self.stat.clone();
-        let stuck = self.stuck.clone();
+    fn spawn(&self) -> Option<Shared> {
+        let shared: Shared = Arc::default();
+        let (stat, stuck, sh) = (self.stat.clone(), self.stuck.clone(), shared.clone());
         std::thread::Builder::new()
             .name("statfs".into())
             .stack_size(64 * 1024)
-            .spawn(move || {
-                for job in rx {
-                    let r = stat(&job.path);
-                    // Reply first, then unmark: a scrape that timed out between our return
-                    // and its insert into `stuck` finds the reply waiting (see `stat`).
-                    let _ = job.reply.send(r);
-                    // If we were given up on, this mount point is no longer stuck: the next
-                    // scrape may try it again.
+            .spawn(move || loop {
+                let (m, cv) = &*sh;
+                let mut g = lock(m);
+                let path = loop {
+                    if let Some(p) = g.job.take() {
+                        break p;
+                    }
+                    if g.abandoned {
+                        return;
+                    }
+                    g = cv.wait(g).unwrap_or_else(|p| p.into_inner());
+                };
+                drop(g);
+                let r = stat(&path);
+                let mut g = lock(m);
+                g.result = Some(r);
+                cv.notify_all();
+                let abandoned = g.abandoned;
+                drop(g);
+                if abandoned {
+                    // The scrape gave up on this call and marked the mount point stuck: it
+                    // answers again, so the next scrape may try it.
                     stuck
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
-                        .remove(&job.path);
+                        .remove(&path);
+                    return;
                 }
             })
             .ok()?;
-        Some(tx)
+        Some(shared)
     }
 
     fn is_stuck(&self, path: &Path) -> bool {
@@ -242,60 +265,47 @@ impl Worker {
         if self.is_stuck(path) {
             return Outcome::Stuck;
         }
-        let mut tx = self.tx.lock().unwrap_or_else(|p| p.into_inner());
-        if tx.is_none() {
-            *tx = self.spawn();
+        let mut cur = self.current.lock().unwrap_or_else(|p| p.into_inner());
+        if cur.is_none() {
+            *cur = self.spawn();
         }
-        let (rtx, rrx) = mpsc::sync_channel(1);
-        let job = Job {
-            path: path.to_path_buf(),
-            reply: rtx,
+        let Some(shared) = cur.clone() else {
+            return Outcome::Done(Err(io::Error::other("cannot start statfs thread")));
         };
-        let sent = match tx.as_ref() {
-            Some(t) => t.send(job).is_ok(),
-            None => false,
-        };
-        if !sent {
-            *tx = None;
-            return Outcome::Done(Err(io::Error::other("cannot start statfs worker")));
+        let (m, cv) = &*shared;
+        let mut g = lock(m);
+        g.result = None;
+        g.job = Some(path.to_path_buf());
+        cv.notify_all();
+        let (mut g, _) = cv
+            .wait_timeout_while(g, self.timeout, |s| s.result.is_none())
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(r) = g.result.take() {
+            return Outcome::Done(r);
         }
-        match rrx.recv_timeout(self.timeout) {
-            Ok(r) => Outcome::Done(r),
-            Err(RecvTimeoutError::Timeout) => {
-                self.stuck
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(path.to_path_buf());
-                // Late return between the timeout and the insert: the reply is already there.
-                if let Ok(r) = rrx.try_recv() {
-                    self.stuck
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .remove(path);
-                    return Outcome::Done(r);
-                }
-                // Abandon the blocked worker; it exits once statfs returns.
-                *tx = None;
-                crate::warn!(
-                    "statfs {} did not return within {:?}; skipping it until it does",
-                    path.display(),
-                    self.timeout
-                );
-                Outcome::Stuck
-            }
-            Err(RecvTimeoutError::Disconnected) => {
-                *tx = None;
-                Outcome::Done(Err(io::Error::other("statfs worker died")))
-            }
-        }
+        // Still blocked. Marking it stuck and abandoning the thread happen under the slot's
+        // lock, so the thread's unmark (after it sees `abandoned`) cannot come first.
+        self.stuck
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(path.to_path_buf());
+        g.abandoned = true;
+        drop(g);
+        *cur = None;
+        crate::warn!(
+            "statfs {} did not return within {} ms; skipping it until it does",
+            path.display(),
+            self.timeout.as_millis()
+        );
+        Outcome::Stuck
     }
 }
 
 pub struct Filesystem {
     procfs: PathBuf,
     rootfs: PathBuf,
-    mount_points_exclude: Regex,
-    fs_types_exclude: Regex,
+    mount_points_exclude: Pattern,
+    fs_types_exclude: Pattern,
     keep_root: bool,
     worker: Worker,
 }
@@ -303,8 +313,8 @@ pub struct Filesystem {
 impl Filesystem {
     pub fn new(
         paths: &Paths,
-        mount_points_exclude: Regex,
-        fs_types_exclude: Regex,
+        mount_points_exclude: Pattern,
+        fs_types_exclude: Pattern,
         keep_root: bool,
         timeout: Duration,
         stat: StatFn,
@@ -318,7 +328,7 @@ impl Filesystem {
             worker: Worker {
                 stat,
                 stuck: Arc::default(),
-                tx: Mutex::new(None),
+                current: Mutex::new(None),
                 timeout,
             },
         }
@@ -365,16 +375,24 @@ impl Filesystem {
 
 /// "permission denied" from "Permission denied (os error 13)", like Go's errno strings.
 fn error_text(e: &io::Error) -> String {
-    let s = e.to_string();
-    let s = match s.find(" (os error") {
-        Some(i) => &s[..i],
-        None => &s[..],
-    };
-    let mut c = s.chars();
-    match c.next() {
-        Some(f) => f.to_lowercase().chain(c).collect(),
-        None => String::new(),
+    let mut s = e.to_string();
+    if let Some(i) = s.find(" (os error") {
+        s.truncate(i);
     }
+    if let Some(first) = s.get_mut(..1) {
+        first.make_ascii_lowercase();
+    }
+    s
+}
+
+/// The label pairs of one mount, in node_exporter's (sorted) order.
+fn labels<'a>(m: &'a Mount, err: &'a str) -> [(&'static str, &'a str); 4] {
+    [
+        ("device", &m.device),
+        ("device_error", err),
+        ("fstype", &m.fstype),
+        ("mountpoint", &m.mountpoint),
+    ]
 }
 
 impl Collector for Filesystem {
@@ -393,14 +411,6 @@ impl Collector for Filesystem {
             };
             rows.push(r);
         }
-        let labels = |m: &'_ Mount, err: &'_ str| -> [(&'static str, String); 4] {
-            [
-                ("device", m.device.clone()),
-                ("device_error", err.to_string()),
-                ("fstype", m.fstype.clone()),
-                ("mountpoint", m.mountpoint.clone()),
-            ]
-        };
         type Get = fn(&FsStat) -> f64;
         let values: [(&str, &str, Get); 5] = [
             (
@@ -433,8 +443,7 @@ impl Collector for Filesystem {
             let mut f = enc.family(name, help, MetricType::Gauge);
             for (m, r) in mounts.iter().zip(&rows) {
                 if let Ok(s) = r {
-                    let l = labels(m, "");
-                    f.sample(&l.each_ref().map(|(k, v)| (*k, v.as_str())), get(s));
+                    f.sample(&labels(m, ""), get(s));
                 }
             }
         }
@@ -444,11 +453,8 @@ impl Collector for Filesystem {
             MetricType::Gauge,
         );
         for (m, r) in mounts.iter().zip(&rows) {
-            let l = labels(m, r.as_ref().err().map_or("", |e| e.as_str()));
-            f.sample(
-                &l.each_ref().map(|(k, v)| (*k, v.as_str())),
-                if m.readonly() { 1.0 } else { 0.0 },
-            );
+            let err = r.as_ref().err().map_or("", |e| e.as_str());
+            f.sample(&labels(m, err), if m.readonly() { 1.0 } else { 0.0 });
         }
         let mut f = enc.family(
             "node_filesystem_device_error",
@@ -456,11 +462,8 @@ impl Collector for Filesystem {
             MetricType::Gauge,
         );
         for (m, r) in mounts.iter().zip(&rows) {
-            let l = labels(m, r.as_ref().err().map_or("", |e| e.as_str()));
-            f.sample(
-                &l.each_ref().map(|(k, v)| (*k, v.as_str())),
-                if r.is_err() { 1.0 } else { 0.0 },
-            );
+            let err = r.as_ref().err().map_or("", |e| e.as_str());
+            f.sample(&labels(m, err), if r.is_err() { 1.0 } else { 0.0 });
         }
         Ok(())
     }
@@ -517,8 +520,8 @@ mod tests {
     fn fs_with(stat: StatFn, timeout: Duration) -> Filesystem {
         Filesystem::new(
             &paths(),
-            Regex::new(DEFAULT_MOUNT_POINTS_EXCLUDE).unwrap(),
-            Regex::new(DEFAULT_FS_TYPES_EXCLUDE).unwrap(),
+            Pattern::new(DEFAULT_MOUNT_POINTS_EXCLUDE).unwrap(),
+            Pattern::new(DEFAULT_FS_TYPES_EXCLUDE).unwrap(),
             true,
             timeout,
             stat,
@@ -669,8 +672,8 @@ mod tests {
         });
         let fs = Filesystem::new(
             &paths,
-            Regex::new(DEFAULT_MOUNT_POINTS_EXCLUDE).unwrap(),
-            Regex::new(DEFAULT_FS_TYPES_EXCLUDE).unwrap(),
+            Pattern::new(DEFAULT_MOUNT_POINTS_EXCLUDE).unwrap(),
+            Pattern::new(DEFAULT_FS_TYPES_EXCLUDE).unwrap(),
             true,
             Duration::from_millis(200),
             stat,
@@ -727,8 +730,8 @@ mod tests {
         let stat: StatFn = Arc::new(|_: &Path| Err(io::Error::from_raw_os_error(libc::EACCES)));
         let fs = Filesystem::new(
             &paths,
-            Regex::new(DEFAULT_MOUNT_POINTS_EXCLUDE).unwrap(),
-            Regex::new(DEFAULT_FS_TYPES_EXCLUDE).unwrap(),
+            Pattern::new(DEFAULT_MOUNT_POINTS_EXCLUDE).unwrap(),
+            Pattern::new(DEFAULT_FS_TYPES_EXCLUDE).unwrap(),
             true,
             Duration::from_secs(5),
             stat,
@@ -754,8 +757,8 @@ mod tests {
         };
         let fs = Filesystem::new(
             &paths,
-            Regex::new(DEFAULT_MOUNT_POINTS_EXCLUDE).unwrap(),
-            Regex::new(DEFAULT_FS_TYPES_EXCLUDE).unwrap(),
+            Pattern::new(DEFAULT_MOUNT_POINTS_EXCLUDE).unwrap(),
+            Pattern::new(DEFAULT_FS_TYPES_EXCLUDE).unwrap(),
             true,
             Duration::from_secs(5),
             Arc::new(statfs),

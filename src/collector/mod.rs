@@ -17,6 +17,7 @@ mod filesystem;
 mod loadavg;
 mod meminfo;
 mod netdev;
+mod pattern;
 mod procstat;
 mod stat;
 mod textfile;

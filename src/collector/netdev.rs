@@ -5,8 +5,7 @@
 
 use std::path::PathBuf;
 
-use regex_lite::Regex;
-
+use super::pattern::Pattern;
 use super::{read, Collector, Error, Paths};
 use crate::expfmt::{Encoder, MetricType};
 use crate::flags::{Flags, Spec};
@@ -53,7 +52,7 @@ pub fn new(paths: &Paths, flags: &Flags) -> Result<Box<dyn Collector>, String> {
         return Err("device-exclude and device-include are mutually exclusive".into());
     }
     let compile = |s: Option<String>| {
-        s.map(|s| Regex::new(&s).map_err(|e| format!("bad regexp {s:?}: {e}")))
+        s.map(|s| Pattern::new(&s).map_err(|e| format!("bad regexp {s:?}: {e}")))
             .transpose()
     };
     Ok(Box::new(NetDev {
@@ -65,8 +64,8 @@ pub fn new(paths: &Paths, flags: &Flags) -> Result<Box<dyn Collector>, String> {
 
 struct NetDev {
     path: PathBuf,
-    exclude: Option<Regex>,
-    include: Option<Regex>,
+    exclude: Option<Pattern>,
+    include: Option<Pattern>,
 }
 
 /// Every interface and its 16 counters, in file order.

@@ -97,7 +97,7 @@ impl Merged {
                 }
                 let k = series_key(&s.name, &s.labels);
                 if self.series.contains(&k) || !own.insert(k) {
-                    return Some(format!("series {} {:?} is duplicated", s.name, s.labels));
+                    return Some(format!("a series of {} is duplicated", s.name));
                 }
             }
         }

@@ -24,6 +24,9 @@ fn zone(t: i64) -> (String, i64) {
     // SAFETY: localtime_r only writes the tm we own; tm_zone points into libc's static zone
     // names, read right away.
     unsafe {
+        // libc marks musl's time_t deprecated (it became 64-bit in musl 1.2); the cast follows
+        // whatever width the target has.
+        #[allow(deprecated)]
         let tt = t as libc::time_t;
         let mut tm: libc::tm = std::mem::zeroed();
         if libc::localtime_r(&tt, &mut tm).is_null() {
