@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use super::{procstat, read, Collector, Error, Paths};
+use super::{procstat, read_shared, Collector, Error, Paths};
 use crate::expfmt::{Encoder, MetricType};
 use crate::flags::{Flags, Spec};
 
@@ -85,7 +85,7 @@ impl Cpu {
 
 impl Collector for Cpu {
     fn update(&self, enc: &mut Encoder) -> Result<(), Error> {
-        let text = read(&self.path)?;
+        let text = read_shared(&self.path)?;
         let st = procstat::parse(&text).map_err(|msg| Error::Parse {
             path: self.path.clone(),
             msg,

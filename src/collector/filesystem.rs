@@ -185,12 +185,16 @@ pub fn statfs(path: &Path) -> io::Result<FsStat> {
 /// The statfs function, injectable so tests can simulate a hung mount.
 pub type StatFn = Arc<dyn Fn(&Path) -> io::Result<FsStat> + Send + Sync>;
 
-/// The hand-over between the scrape and one statfs thread: a job in, a result out. (A mutex and
-/// a condition variable rather than channels: the same behaviour for less binary.)
+/// The hand-over between the scrape and one statfs thread: the scrape queues every mount
+/// point at once and the thread answers them in order, so a scrape costs two thread wake-ups,
+/// not two per mount. (A mutex and a condition variable rather than channels: the same
+/// behaviour for less binary.)
 #[derive(Default)]
 struct Slot {
-    job: Option<PathBuf>,
-    result: Option<io::Result<FsStat>>,
+    queue: std::collections::VecDeque<(usize, PathBuf)>,
+    /// The job the thread is running right now.
+    busy: Option<(usize, PathBuf)>,
+    done: Vec<(usize, io::Result<FsStat>)>,
     /// Set when the scrape gave up on this thread: it exits after its statfs returns.
     abandoned: bool,
 }
@@ -205,8 +209,17 @@ fn lock(s: &Mutex<Slot>) -> std::sync::MutexGuard<'_, Slot> {
 struct Worker {
     stat: StatFn,
     stuck: Arc<Mutex<HashSet<PathBuf>>>,
-    current: Mutex<Option<Shared>>,
+    /// Idle statfs threads. A batch owns its thread from `submit` to `collect`, so concurrent
+    /// scrapes never share one (and normally there is exactly one).
+    idle: Mutex<Vec<Shared>>,
     timeout: Duration,
+}
+
+/// statfs calls queued by [`Worker::submit`], answered by [`Worker::collect`].
+pub struct Batch {
+    shared: Option<Shared>,
+    out: Vec<Option<Outcome>>,
+    pending: std::collections::VecDeque<(usize, PathBuf)>,
 }
 
 enum Outcome {
@@ -224,23 +237,21 @@ impl Worker {
             .spawn(move || loop {
                 let (m, cv) = &*sh;
                 let mut g = lock(m);
-                let path = loop {
-                    if let Some(p) = g.job.take() {
-                        break p;
-                    }
+                let (i, path) = loop {
                     if g.abandoned {
                         return;
                     }
+                    if let Some(j) = g.queue.pop_front() {
+                        break j;
+                    }
                     g = cv.wait(g).unwrap_or_else(|p| p.into_inner());
                 };
+                g.busy = Some((i, path.clone()));
                 drop(g);
                 let r = stat(&path);
                 let mut g = lock(m);
-                g.result = Some(r);
-                cv.notify_all();
-                let abandoned = g.abandoned;
-                drop(g);
-                if abandoned {
+                g.busy = None;
+                if g.abandoned {
                     // The scrape gave up on this call and marked the mount point stuck: it
                     // answers again, so the next scrape may try it.
                     stuck
@@ -249,6 +260,8 @@ impl Worker {
                         .remove(&path);
                     return;
                 }
+                g.done.push((i, r));
+                cv.notify_all();
             })
             .ok()?;
         Some(shared)
@@ -261,43 +274,107 @@ impl Worker {
             .contains(path)
     }
 
-    fn stat(&self, path: &Path) -> Outcome {
-        if self.is_stuck(path) {
-            return Outcome::Stuck;
+    fn take_thread(&self) -> Option<Shared> {
+        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        idle.or_else(|| self.spawn())
+    }
+
+    /// Hands `batch.pending` to a thread (a fresh one if needed), without waiting.
+    fn dispatch(&self, batch: &mut Batch) {
+        if batch.pending.is_empty() {
+            return;
         }
-        let mut cur = self.current.lock().unwrap_or_else(|p| p.into_inner());
-        if cur.is_none() {
-            *cur = self.spawn();
+        if batch.shared.is_none() {
+            batch.shared = self.take_thread();
         }
-        let Some(shared) = cur.clone() else {
-            return Outcome::Done(Err(io::Error::other("cannot start statfs thread")));
+        let Some(shared) = &batch.shared else {
+            for (i, _) in batch.pending.drain(..) {
+                batch.out[i] = Some(Outcome::Done(Err(io::Error::other(
+                    "cannot start statfs thread",
+                ))));
+            }
+            return;
         };
-        let (m, cv) = &*shared;
+        let (m, cv) = &**shared;
         let mut g = lock(m);
-        g.result = None;
-        g.job = Some(path.to_path_buf());
+        g.queue.extend(batch.pending.drain(..));
         cv.notify_all();
-        let (mut g, _) = cv
-            .wait_timeout_while(g, self.timeout, |s| s.result.is_none())
-            .unwrap_or_else(|p| p.into_inner());
-        if let Some(r) = g.result.take() {
-            return Outcome::Done(r);
+    }
+
+    /// Queues statfs of every path (mount points known to be stuck are answered at once) and
+    /// returns without waiting, so the scrape can run other collectors meanwhile.
+    fn submit(&self, paths: &[PathBuf]) -> Batch {
+        let mut batch = Batch {
+            shared: None,
+            out: paths.iter().map(|_| None).collect(),
+            pending: Default::default(),
+        };
+        for (i, p) in paths.iter().enumerate() {
+            if self.is_stuck(p) {
+                batch.out[i] = Some(Outcome::Stuck);
+            } else {
+                batch.pending.push_back((i, p.clone()));
+            }
         }
-        // Still blocked. Marking it stuck and abandoning the thread happen under the slot's
-        // lock, so the thread's unmark (after it sees `abandoned`) cannot come first.
-        self.stuck
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(path.to_path_buf());
-        g.abandoned = true;
-        drop(g);
-        *cur = None;
-        crate::warn!(
-            "statfs {} did not return within {} ms; skipping it until it does",
-            path.display(),
-            self.timeout.as_millis()
-        );
-        Outcome::Stuck
+        self.dispatch(&mut batch);
+        batch
+    }
+
+    /// Waits for the answers; a statfs that has not returned `timeout` after the last answer
+    /// is marked stuck, its thread abandoned, and the rest moves to a fresh thread.
+    fn collect(&self, mut batch: Batch) -> Vec<Outcome> {
+        while let Some(shared) = batch.shared.clone() {
+            let (m, cv) = &*shared;
+            let mut g = lock(m);
+            let mut abandoned = false;
+            while batch.out.iter().any(Option::is_none) {
+                let (g2, _) = cv
+                    .wait_timeout_while(g, self.timeout, |s| s.done.is_empty())
+                    .unwrap_or_else(|p| p.into_inner());
+                g = g2;
+                if !g.done.is_empty() {
+                    for (i, r) in g.done.drain(..) {
+                        batch.out[i] = Some(Outcome::Done(r));
+                    }
+                    continue;
+                }
+                let Some((i, path)) = g.busy.take() else {
+                    continue; // not started yet (a busy machine): keep waiting
+                };
+                // Marking it stuck and abandoning the thread happen under the slot's lock,
+                // so the thread's unmark (after it sees `abandoned`) cannot come first.
+                self.stuck
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(path.clone());
+                crate::warn!(
+                    "statfs {} did not return within {} ms; skipping it until it does",
+                    path.display(),
+                    self.timeout.as_millis()
+                );
+                batch.out[i] = Some(Outcome::Stuck);
+                g.abandoned = true;
+                batch.pending.extend(g.queue.drain(..));
+                abandoned = true;
+                break;
+            }
+            drop(g);
+            if abandoned {
+                batch.shared = None;
+                self.dispatch(&mut batch);
+            } else {
+                self.idle
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(shared);
+                break;
+            }
+        }
+        batch
+            .out
+            .into_iter()
+            .map(|o| o.unwrap_or(Outcome::Stuck))
+            .collect()
     }
 }
 
@@ -308,7 +385,11 @@ pub struct Filesystem {
     fs_types_exclude: Pattern,
     keep_root: bool,
     worker: Worker,
+    /// Last mountinfo text, with the mounts and paths it gave.
+    cache: Mutex<MountCache>,
 }
+
+type MountCache = Option<(String, Vec<Mount>, Vec<PathBuf>)>;
 
 impl Filesystem {
     pub fn new(
@@ -328,23 +409,44 @@ impl Filesystem {
             worker: Worker {
                 stat,
                 stuck: Arc::default(),
-                current: Mutex::new(None),
+                idle: Mutex::new(Vec::new()),
                 timeout,
             },
+            cache: Mutex::new(None),
         }
     }
 
-    fn mounts(&self) -> Result<Vec<Mount>, Error> {
+    /// The text of PID 1's mountinfo, or ours when PID 1's is hidden (hidepid), and its path.
+    fn read_mountinfo(&self) -> Result<(PathBuf, String), Error> {
         let first = self.procfs.join("1/mountinfo");
-        let (path, text) = match std::fs::read_to_string(&first) {
-            Ok(t) => (first, t),
+        match super::read(&first) {
+            Ok(t) => Ok((first, t)),
             Err(_) => {
                 let p = self.procfs.join("self/mountinfo");
                 let t = super::read(&p)?;
-                (p, t)
+                Ok((p, t))
             }
-        };
-        parse_mountinfo(&text).map_err(|msg| Error::Parse { path, msg })
+        }
+    }
+
+    /// The wanted mounts and their statfs paths. The mount table rarely changes, so the result
+    /// of parsing and filtering is kept and reused while mountinfo reads the same.
+    fn wanted_cached(&self) -> Result<(Vec<Mount>, Vec<PathBuf>), Error> {
+        let (path, text) = self.read_mountinfo()?;
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((raw, mounts, paths)) = cache.as_ref() {
+            if *raw == text {
+                return Ok((mounts.clone(), paths.clone()));
+            }
+        }
+        let all = parse_mountinfo(&text).map_err(|msg| Error::Parse { path, msg })?;
+        let mounts = self.wanted(all);
+        let paths: Vec<PathBuf> = mounts
+            .iter()
+            .map(|m| self.rootfs.join(m.mountpoint.trim_start_matches('/')))
+            .collect();
+        *cache = Some((text, mounts.clone(), paths.clone()));
+        Ok((mounts, paths))
     }
 
     /// The mounts to report, excluded ones dropped, duplicates (same labels) once.
@@ -395,21 +497,65 @@ fn labels<'a>(m: &'a Mount, err: &'a str) -> [(&'static str, &'a str); 4] {
     ]
 }
 
+thread_local! {
+    // The batch a scrape thread's `prepare` queued, picked up by its `update`; keyed by the
+    // collector's address so several instances (tests) never mix.
+    static PENDING: std::cell::RefCell<Option<(usize, Prepared)>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Mounts read and statfs calls queued, waiting for `update`.
+struct Prepared {
+    mounts: Vec<Mount>,
+    paths: Vec<PathBuf>,
+    batch: Batch,
+}
+
+impl Filesystem {
+    fn start(&self) -> Result<Prepared, Error> {
+        let (mounts, paths) = self.wanted_cached()?;
+        let batch = self.worker.submit(&paths);
+        Ok(Prepared {
+            mounts,
+            paths,
+            batch,
+        })
+    }
+}
+
 impl Collector for Filesystem {
+    fn prepare(&self) {
+        let key = self as *const Filesystem as usize;
+        // A failure here is reported again (and properly) by `update`.
+        if let Ok(p) = self.start() {
+            PENDING.with(|c| *c.borrow_mut() = Some((key, p)));
+        }
+    }
+
     fn update(&self, enc: &mut Encoder) -> Result<(), Error> {
-        let mounts = self.wanted(self.mounts()?);
+        let key = self as *const Filesystem as usize;
+        let ready = PENDING.with(|c| match c.borrow_mut().take() {
+            Some((k, p)) if k == key => Some(p),
+            _ => None,
+        });
+        let Prepared {
+            mounts,
+            paths,
+            batch,
+        } = match ready {
+            Some(p) => p,
+            None => self.start()?,
+        };
+        let outcomes = self.worker.collect(batch);
         let mut rows = Vec::with_capacity(mounts.len());
-        for m in &mounts {
-            let path = self.rootfs.join(m.mountpoint.trim_start_matches('/'));
-            let r = match self.worker.stat(&path) {
+        for (o, path) in outcomes.into_iter().zip(&paths) {
+            rows.push(match o {
                 Outcome::Done(Ok(s)) => Ok(s),
                 Outcome::Done(Err(e)) => {
                     crate::warn!("statfs {}: {e}", path.display());
                     Err(error_text(&e))
                 }
                 Outcome::Stuck => Err("mountpoint timeout".to_string()),
-            };
-            rows.push(r);
+            });
         }
         type Get = fn(&FsStat) -> f64;
         let values: [(&str, &str, Get); 5] = [
@@ -763,7 +909,7 @@ mod tests {
             Duration::from_secs(5),
             Arc::new(statfs),
         );
-        assert_eq!(fs.mounts().unwrap()[0].device, "/dev/self");
+        assert_eq!(fs.wanted_cached().unwrap().0[0].device, "/dev/self");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

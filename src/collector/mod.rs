@@ -60,16 +60,76 @@ impl std::fmt::Display for Error {
     }
 }
 
-/// Reads a whole file, with the path in the error.
+/// Reads a whole file, with the path in the error. procfs and sysfs files report size 0, so
+/// rather than `fs::read_to_string` (a statx for a size hint, then reads growing from a small
+/// buffer) this reads into a buffer sized for the usual /proc file: two read calls each.
 pub fn read(path: &Path) -> Result<String, Error> {
-    std::fs::read_to_string(path).map_err(|err| Error::Io {
+    use std::io::Read;
+    let io = |err| Error::Io {
         path: path.to_path_buf(),
         err,
+    };
+    let mut f = std::fs::File::open(path).map_err(io)?;
+    let mut buf = Vec::with_capacity(16 * 1024);
+    loop {
+        if buf.len() == buf.capacity() {
+            buf.reserve(buf.capacity());
+        }
+        let len = buf.len();
+        let spare = buf.capacity() - len;
+        buf.resize(len + spare, 0);
+        match f.read(&mut buf[len..]) {
+            Ok(0) => {
+                buf.truncate(len);
+                break;
+            }
+            Ok(n) => buf.truncate(len + n),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => buf.truncate(len),
+            Err(e) => return Err(io(e)),
+        }
+    }
+    String::from_utf8(buf).map_err(|_| Error::Parse {
+        path: path.to_path_buf(),
+        msg: "not UTF-8".into(),
     })
+}
+
+thread_local! {
+    // Which scrape the current thread is running (0: none), so that collectors reading the
+    // same file in one scrape (`cpu` and `stat` both read /proc/stat) read it once.
+    static SCRAPE: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    static SHARED_READ: std::cell::RefCell<(u64, PathBuf, String)> =
+        const { std::cell::RefCell::new((0, PathBuf::new(), String::new())) };
+}
+
+static NEXT_SCRAPE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// Like [`read`], but a second read of the same path within one scrape returns the first
+/// read's text (the kernel builds /proc/stat afresh on every read, and it is not cheap).
+pub fn read_shared(path: &Path) -> Result<String, Error> {
+    let scrape = SCRAPE.with(|s| s.get());
+    if scrape != 0 {
+        let hit = SHARED_READ.with(|c| {
+            let c = c.borrow();
+            (c.0 == scrape && c.1 == path).then(|| c.2.clone())
+        });
+        if let Some(t) = hit {
+            return Ok(t);
+        }
+    }
+    let text = read(path)?;
+    if scrape != 0 {
+        SHARED_READ.with(|c| *c.borrow_mut() = (scrape, path.to_path_buf(), text.clone()));
+    }
+    Ok(text)
 }
 
 /// One collector.
 pub trait Collector: Send + Sync {
+    /// Starts slow work that can overlap with the other collectors (the filesystem
+    /// collector's statfs calls on their own thread). Called, on the scrape's thread, for every
+    /// collector of the scrape before the first `update`.
+    fn prepare(&self) {}
     fn update(&self, enc: &mut Encoder) -> Result<(), Error>;
 }
 
@@ -99,13 +159,14 @@ pub fn entries() -> Vec<Entry> {
     };
     vec![
         row("cpu", cpu::flags, cpu::new),
-        row("filesystem", filesystem::flags, filesystem::new),
         row("loadavg", no_flags, loadavg::new),
         row("meminfo", no_flags, meminfo::new),
         row("netdev", netdev::flags, netdev::new),
         row("stat", no_flags, stat::new),
         row("time", no_flags, time::new),
         row("uname", no_flags, uname::new),
+        // After the quick ones: its statfs calls, queued in `prepare`, run meanwhile.
+        row("filesystem", filesystem::flags, filesystem::new),
         // Last, so a textfile cannot take a name a collector writes (it is refused instead).
         row("textfile", textfile::flags, textfile::new),
     ]
@@ -159,7 +220,19 @@ impl Node {
 
     /// Runs the collectors `wanted` accepts, then writes their duration and success.
     pub fn write(&self, enc: &mut Encoder, wanted: &dyn Fn(&str) -> bool) {
+        let id = NEXT_SCRAPE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        SCRAPE.with(|s| s.set(id));
+        self.run(enc, wanted);
+        SCRAPE.with(|s| s.set(0));
+    }
+
+    fn run(&self, enc: &mut Encoder, wanted: &dyn Fn(&str) -> bool) {
         let mut results = Vec::with_capacity(self.collectors.len());
+        for (name, c) in &self.collectors {
+            if wanted(name) {
+                c.prepare();
+            }
+        }
         for (name, c) in &self.collectors {
             if !wanted(name) {
                 continue;

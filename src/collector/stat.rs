@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use super::{procstat, read, Collector, Error, Paths};
+use super::{procstat, read_shared, Collector, Error, Paths};
 use crate::expfmt::{Encoder, MetricType};
 use crate::flags::Flags;
 
@@ -19,7 +19,7 @@ struct Stat {
 
 impl Collector for Stat {
     fn update(&self, enc: &mut Encoder) -> Result<(), Error> {
-        let text = read(&self.path)?;
+        let text = read_shared(&self.path)?;
         let st = procstat::parse(&text).map_err(|msg| Error::Parse {
             path: self.path.clone(),
             msg,
