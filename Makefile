@@ -4,7 +4,7 @@ ADDR ?= 127.0.0.1:9100
 MUSL := x86_64-unknown-linux-musl
 STATIC := target/$(MUSL)/release/promlet
 
-.PHONY: run test deps test-unit test-features lint golden static size bench cross install clean
+.PHONY: run test deps test-unit test-features lint fuzz golden static size bench cross install clean
 
 run:
 	$(CARGO) run --release -- --web.listen-address=$(ADDR) $(ARGS)
@@ -12,7 +12,7 @@ run:
 deps:
 	bash scripts/deps.sh
 
-test: deps test-unit test-features lint
+test: deps test-unit test-features lint fuzz
 
 # Unit and integration tests (real peers included) for the default (full) build.
 test-unit:
@@ -29,6 +29,10 @@ test-features:
 lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
+
+# Fuzz targets under fuzz/ for a short fixed number of runs (nightly + cargo-fuzz).
+fuzz:
+	bash scripts/fuzz.sh
 
 # Rewrites golden files from the current output.
 golden:
