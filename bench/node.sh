@@ -9,7 +9,7 @@ N=${N:-1000}
 COLLECTORS=(cpu stat filesystem meminfo netdev loadavg uname time textfile)
 
 cargo build --locked --release >/dev/null 2>&1 || cargo build --locked --release
-PROMLET=target/release/promlet
+PROMLET=${PROMLET:-target/release/promlet} # PROMLET=target/x86_64-unknown-linux-musl/release/promlet for the static build
 NE=$(command -v prometheus-node-exporter || command -v node_exporter || true)
 [ -n "$NE" ] || { echo "node_exporter not found: apt-get install prometheus-node-exporter" >&2; exit 1; }
 

@@ -348,9 +348,9 @@ impl Worker {
                     .unwrap_or_else(|p| p.into_inner())
                     .insert(path.clone());
                 crate::warn!(
-                    "statfs {} did not return within {} ms; skipping it until it does",
+                    "statfs {} did not return within {} s; skipping it until it does",
                     path.display(),
-                    self.timeout.as_millis()
+                    self.timeout.as_secs_f64()
                 );
                 batch.out[i] = Some(Outcome::Stuck);
                 g.abandoned = true;
@@ -389,7 +389,38 @@ pub struct Filesystem {
     cache: Mutex<MountCache>,
 }
 
-type MountCache = Option<(String, Vec<Mount>, Vec<PathBuf>)>;
+type MountCache = Option<Mounts>;
+
+/// The last mount table read, what it gave, and the open file that tells when it changes.
+struct Mounts {
+    text: String,
+    mounts: Vec<Mount>,
+    paths: Vec<PathBuf>,
+    watch: Option<std::fs::File>,
+}
+
+/// True if the file is on procfs (only there does poll report mount table changes).
+fn is_procfs(f: &std::fs::File) -> bool {
+    use std::os::fd::AsRawFd;
+    const PROC_SUPER_MAGIC: i64 = 0x9fa0;
+    // SAFETY: fstatfs fills the struct we own from an fd we own.
+    let mut s: libc::statfs = unsafe { std::mem::zeroed() };
+    unsafe { libc::fstatfs(f.as_raw_fd(), &mut s) == 0 && s.f_type as i64 == PROC_SUPER_MAGIC }
+}
+
+/// True if the mount table behind an open procfs mountinfo changed since it was last read or
+/// polled (or if polling fails: then read again).
+fn mounts_changed(f: &std::fs::File) -> bool {
+    use std::os::fd::AsRawFd;
+    let mut p = libc::pollfd {
+        fd: f.as_raw_fd(),
+        events: libc::POLLPRI,
+        revents: 0,
+    };
+    // SAFETY: one pollfd we own, no waiting.
+    let n = unsafe { libc::poll(&mut p, 1, 0) };
+    n != 0 && (n < 0 || p.revents & (libc::POLLPRI | libc::POLLERR | libc::POLLNVAL) != 0)
+}
 
 impl Filesystem {
     pub fn new(
@@ -416,27 +447,36 @@ impl Filesystem {
         }
     }
 
-    /// The text of PID 1's mountinfo, or ours when PID 1's is hidden (hidepid), and its path.
-    fn read_mountinfo(&self) -> Result<(PathBuf, String), Error> {
-        let first = self.procfs.join("1/mountinfo");
-        match super::read(&first) {
-            Ok(t) => Ok((first, t)),
-            Err(_) => {
-                let p = self.procfs.join("self/mountinfo");
-                let t = super::read(&p)?;
-                Ok((p, t))
-            }
-        }
+    /// PID 1's mountinfo, or ours when PID 1's is hidden (hidepid): the open file, its path
+    /// and its text.
+    fn read_mountinfo(&self) -> Result<(std::fs::File, PathBuf, String), Error> {
+        let open = |p: PathBuf| -> Result<(std::fs::File, PathBuf, String), Error> {
+            let mut f = std::fs::File::open(&p).map_err(|err| Error::Io {
+                path: p.clone(),
+                err,
+            })?;
+            let t = super::read_from(&mut f, &p)?;
+            Ok((f, p, t))
+        };
+        open(self.procfs.join("1/mountinfo")).or_else(|_| open(self.procfs.join("self/mountinfo")))
     }
 
-    /// The wanted mounts and their statfs paths. The mount table rarely changes, so the result
-    /// of parsing and filtering is kept and reused while mountinfo reads the same.
+    /// The wanted mounts and their statfs paths. The kernel tells when a mount table changes
+    /// (an open procfs mountinfo polls POLLPRI|POLLERR after a mount or unmount, as systemd
+    /// uses it), so while nothing changed the table is neither read nor parsed again. Outside
+    /// procfs (fixture trees) it is read every time and reparsed when the text differs.
     fn wanted_cached(&self) -> Result<(Vec<Mount>, Vec<PathBuf>), Error> {
-        let (path, text) = self.read_mountinfo()?;
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((raw, mounts, paths)) = cache.as_ref() {
-            if *raw == text {
-                return Ok((mounts.clone(), paths.clone()));
+        if let Some(c) = cache.as_ref() {
+            if c.watch.as_ref().is_some_and(|f| !mounts_changed(f)) {
+                return Ok((c.mounts.clone(), c.paths.clone()));
+            }
+        }
+        let (file, path, text) = self.read_mountinfo()?;
+        if let Some(c) = cache.as_mut() {
+            if c.text == text {
+                c.watch = is_procfs(&file).then_some(file);
+                return Ok((c.mounts.clone(), c.paths.clone()));
             }
         }
         let all = parse_mountinfo(&text).map_err(|msg| Error::Parse { path, msg })?;
@@ -445,7 +485,12 @@ impl Filesystem {
             .iter()
             .map(|m| self.rootfs.join(m.mountpoint.trim_start_matches('/')))
             .collect();
-        *cache = Some((text, mounts.clone(), paths.clone()));
+        *cache = Some(Mounts {
+            text,
+            mounts: mounts.clone(),
+            paths: paths.clone(),
+            watch: is_procfs(&file).then_some(file),
+        });
         Ok((mounts, paths))
     }
 
@@ -885,6 +930,16 @@ mod tests {
         let out = scrape(&fs);
         assert!(out.contains("node_filesystem_device_error{device=\"/dev/sda1\",device_error=\"permission denied\",fstype=\"ext4\",mountpoint=\"/gone\"} 1\n"), "{out}");
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn procfs_mountinfo_is_watched_not_reread() {
+        let mut f = std::fs::File::open("/proc/self/mountinfo").unwrap();
+        assert!(is_procfs(&f));
+        super::super::read_from(&mut f, Path::new("/proc/self/mountinfo")).unwrap();
+        assert!(!mounts_changed(&f), "no mount happened");
+        let plain = std::fs::File::open(file!()).unwrap();
+        assert!(!is_procfs(&plain), "fixture trees are read every time");
     }
 
     #[test]

@@ -35,7 +35,14 @@ pub fn parse(text: &str) -> Result<Vec<(String, f64)>, String> {
                 .ok_or_else(|| format!("line {n}: {key} has no value"))?
                 .parse::<u64>()
                 .map_err(|_| format!("line {n}: {key}: value is not a number"))? as f64;
-        let mut name: String = key.trim().replace('(', "_").replace(')', "");
+        let mut name = String::with_capacity(key.len() + 6);
+        for c in key.trim().chars() {
+            match c {
+                '(' => name.push('_'),
+                ')' => {}
+                c => name.push(c),
+            }
+        }
         let v = match it.next() {
             None => v,
             Some("kB") => {

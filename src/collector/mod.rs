@@ -62,33 +62,35 @@ impl std::fmt::Display for Error {
 
 /// Reads a whole file, with the path in the error. procfs and sysfs files report size 0, so
 /// rather than `fs::read_to_string` (a statx for a size hint, then reads growing from a small
-/// buffer) this reads into a buffer sized for the usual /proc file: two read calls each.
+/// buffer) this reads 8 KiB at a time: two read calls for the usual /proc file.
 pub fn read(path: &Path) -> Result<String, Error> {
-    use std::io::Read;
     let io = |err| Error::Io {
         path: path.to_path_buf(),
         err,
     };
     let mut f = std::fs::File::open(path).map_err(io)?;
-    let mut buf = Vec::with_capacity(16 * 1024);
+    read_from(&mut f, path)
+}
+
+/// The rest of an open file as text (see [`read`]).
+pub fn read_from(f: &mut std::fs::File, path: &Path) -> Result<String, Error> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    let mut chunk = [0u8; 8192];
     loop {
-        if buf.len() == buf.capacity() {
-            buf.reserve(buf.capacity());
-        }
-        let len = buf.len();
-        let spare = buf.capacity() - len;
-        buf.resize(len + spare, 0);
-        match f.read(&mut buf[len..]) {
-            Ok(0) => {
-                buf.truncate(len);
-                break;
+        match f.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => out.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(err) => {
+                return Err(Error::Io {
+                    path: path.to_path_buf(),
+                    err,
+                })
             }
-            Ok(n) => buf.truncate(len + n),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => buf.truncate(len),
-            Err(e) => return Err(io(e)),
         }
     }
-    String::from_utf8(buf).map_err(|_| Error::Parse {
+    String::from_utf8(out).map_err(|_| Error::Parse {
         path: path.to_path_buf(),
         msg: "not UTF-8".into(),
     })

@@ -1,6 +1,9 @@
 //! `time`: node_time_seconds, node_time_zone_offset_seconds{time_zone} (localtime_r(3), so the
 //! TZ environment variable and /etc/localtime count as for any program) and the clocksources
 //! from sysfs (`devices/system/clocksource/clocksourceN/{available,current}_clocksource`).
+//! The clocksource devices and their available list only change when a clocksource driver
+//! registers (boot, module load), so they are listed once and kept; the current clocksource is
+//! read on every scrape.
 
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -12,11 +15,14 @@ use crate::flags::Flags;
 pub fn new(paths: &Paths, _: &Flags) -> Result<Box<dyn Collector>, String> {
     Ok(Box::new(Time {
         clocksource_dir: paths.sys("devices/system/clocksource"),
+        devices: std::sync::OnceLock::new(),
     }))
 }
 
 struct Time {
     clocksource_dir: PathBuf,
+    /// Device number, its directory and its available clocksources.
+    devices: std::sync::OnceLock<Vec<(String, PathBuf, Vec<String>)>>,
 }
 
 /// The zone abbreviation and UTC offset in seconds at `t` (unix seconds).
@@ -43,8 +49,8 @@ fn zone(t: i64) -> (String, i64) {
     }
 }
 
-/// Clocksources per device number: (device, available, current), sorted by device.
-pub fn clocksources(dir: &std::path::Path) -> Vec<(String, Vec<String>, String)> {
+/// Clocksource devices: (device number, directory, available), sorted by device.
+pub fn clocksources(dir: &std::path::Path) -> Vec<(String, PathBuf, Vec<String>)> {
     let mut out = Vec::new();
     let Ok(rd) = std::fs::read_dir(dir) else {
         return out;
@@ -63,8 +69,7 @@ pub fn clocksources(dir: &std::path::Path) -> Vec<(String, Vec<String>, String)>
             .split_ascii_whitespace()
             .map(String::from)
             .collect();
-        let current = read("current_clocksource").trim().to_string();
-        out.push((dev.to_string(), available, current));
+        out.push((dev.to_string(), e.path(), available));
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
     out
@@ -88,7 +93,9 @@ impl Collector for Time {
             MetricType::Gauge,
         )
         .sample(&[("time_zone", &tz)], offset as f64);
-        let cs = clocksources(&self.clocksource_dir);
+        let cs = self
+            .devices
+            .get_or_init(|| clocksources(&self.clocksource_dir));
         if cs.is_empty() {
             return Ok(());
         }
@@ -97,7 +104,7 @@ impl Collector for Time {
             "Available clocksources read from '/sys/devices/system/clocksource'.",
             MetricType::Gauge,
         );
-        for (dev, avail, _) in &cs {
+        for (dev, _, avail) in cs {
             for a in avail {
                 f.sample(&[("clocksource", a), ("device", dev)], 1.0);
             }
@@ -107,7 +114,9 @@ impl Collector for Time {
             "Current clocksource read from '/sys/devices/system/clocksource'.",
             MetricType::Gauge,
         );
-        for (dev, _, cur) in &cs {
+        for (dev, path, _) in cs {
+            let cur = super::read(&path.join("current_clocksource")).unwrap_or_default();
+            let cur = cur.trim();
             if !cur.is_empty() {
                 f.sample(&[("clocksource", cur), ("device", dev)], 1.0);
             }
