@@ -8,8 +8,18 @@ cd "$(dirname "$0")/.."
 N=${N:-1000}
 COLLECTORS=(cpu stat filesystem meminfo netdev loadavg uname time textfile)
 
-cargo build --locked --release >/dev/null 2>&1 || cargo build --locked --release
-PROMLET=${PROMLET:-target/release/promlet} # PROMLET=target/x86_64-unknown-linux-musl/release/promlet for the static build
+# What users deploy: the node-only static musl build (if the target is installed), else the
+# default build. PROMLET=path measures another binary.
+if [ -z "${PROMLET:-}" ]; then
+  if rustup target list --installed 2>/dev/null | grep -qx x86_64-unknown-linux-musl; then
+    cargo build --locked --release --no-default-features --features node --target x86_64-unknown-linux-musl >/dev/null 2>&1 ||
+      cargo build --locked --release --no-default-features --features node --target x86_64-unknown-linux-musl
+    PROMLET=target/x86_64-unknown-linux-musl/release/promlet
+  else
+    cargo build --locked --release >/dev/null 2>&1 || cargo build --locked --release
+    PROMLET=target/release/promlet
+  fi
+fi
 NE=$(command -v prometheus-node-exporter || command -v node_exporter || true)
 [ -n "$NE" ] || { echo "node_exporter not found: apt-get install prometheus-node-exporter" >&2; exit 1; }
 
@@ -39,26 +49,42 @@ wait_up "$U1"; wait_up "$U2"
 cpu_ms() { awk -v hz="$(getconf CLK_TCK)" '{ sub(/.*\) /, ""); print ($12 + $13) * 1000 / hz }' "/proc/$1/stat"; }
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 
-run() { # url pid name -> "median_ms cpu_ms_per_N rss_kb bytes"
+# The machine may be shared: the two exporters take turns in ROUNDS chunks so that load drift
+# hits both alike. Medians are over all N scrapes, CPU is summed over them.
+ROUNDS=${ROUNDS:-4}
+chunk() { # url pid name: one chunk of N/ROUNDS scrapes; appends times, adds CPU ms
   local url=$1 pid=$2 name=$3
-  local cfg="$work/$name.curl"
-  : >"$cfg"
-  for _ in $(seq "$N"); do printf 'url = "%s"\noutput = "/dev/null"\n' "$url" >>"$cfg"; done
-  for _ in $(seq 20); do curl -s -o /dev/null "$url"; done # warm up
   local c0 c1
   c0=$(cpu_ms "$pid")
-  curl -s -w '%{time_total}\n' --config "$cfg" >"$work/$name.times"
+  curl -s -w '%{time_total}\n' --config "$work/chunk-$name.curl" >>"$work/$name.times"
   c1=$(cpu_ms "$pid")
-  local med
-  med=$(sort -n "$work/$name.times" | awk '{ a[NR] = $1 } END { m = (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2; printf "%.3f", m * 1000 }')
-  echo "$med $(awk -v a="$c1" -v b="$c0" 'BEGIN { print a - b }') $(rss_kb "$pid") $(curl -s "$url" | wc -c)"
+  awk -v a="$c1" -v b="$c0" 'BEGIN { print a - b }' >>"$work/$name.cpu"
+}
+prepare() { # url name
+  : >"$work/chunk-$2.curl"
+  for _ in $(seq $((N / ROUNDS))); do printf 'url = "%s"\noutput = "/dev/null"\n' "$1" >>"$work/chunk-$2.curl"; done
+  : >"$work/$2.times"; : >"$work/$2.cpu"
+  for _ in $(seq 20); do curl -s -o /dev/null "$1"; done # warm up
+}
+summary() { # pid name url -> "median_ms cpu_ms rss_kb bytes"
+  local med cpu
+  med=$(sort -n "$work/$2.times" | awk '{ a[NR] = $1 } END { m = (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2; printf "%.3f", m * 1000 }')
+  cpu=$(awk '{ s += $1 } END { print s }' "$work/$2.cpu")
+  echo "$med $cpu $(rss_kb "$1") $(curl -s "$3" | wc -c)"
 }
 
-read -r l1 c1 r1 b1 < <(run "$U1" "$PID1" promlet)
-read -r l2 c2 r2 b2 < <(run "$U2" "$PID2" node_exporter)
+prepare "$U1" promlet
+prepare "$U2" node_exporter
+for _ in $(seq "$ROUNDS"); do
+  chunk "$U1" "$PID1" promlet
+  chunk "$U2" "$PID2" node_exporter
+done
+read -r l1 c1 r1 b1 < <(summary "$PID1" promlet "$U1")
+read -r l2 c2 r2 b2 < <(summary "$PID2" node_exporter "$U2")
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "n/a" }'; }
 
-echo "node collectors (${COLLECTORS[*]}), $N sequential scrapes each, loopback, $(nproc) CPUs"
+echo "node collectors (${COLLECTORS[*]}), $N sequential scrapes each in $ROUNDS alternating rounds, loopback, $(nproc) CPUs"
+echo "promlet: $PROMLET; node_exporter: $NE"
 printf '%-34s %14s %16s %10s   %s\n' "metric" "promlet" "node_exporter" "ratio" "target"
 printf '%-34s %14s %16s %10s   %s\n' "scrape latency, median (ms)" "$l1" "$l2" "$(ratio "$l1" "$l2")" "<= 0.25"
 printf '%-34s %14s %16s %10s   %s\n' "CPU time per $N scrapes (ms)" "$c1" "$c2" "$(ratio "$c1" "$c2")" "<= 0.25"
