@@ -21,6 +21,9 @@ check systemd-analyze systemd
 check openssl openssl
 check python3 python3
 check curl curl
+# rustls uses ring, whose C and assembly need a C compiler for the target: musl-gcc for
+# `make static` (x86_64-unknown-linux-musl).
+check musl-gcc musl-tools
 python3 -c 'import prometheus_client' 2>/dev/null || need_apt+=(python3-prometheus-client)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
 
