@@ -888,7 +888,9 @@ mod tests {
         assert!(out.contains("node_filesystem_readonly{device=\"/dev/sda2\",device_error=\"\",fstype=\"ext4\",mountpoint=\"/data\"} 1\n"), "{out}");
         assert_eq!(gate.calls.load(Ordering::SeqCst), 1);
 
-        // Second scrape: skipped without calling statfs again.
+        // Second scrape, the way Node runs it (prepare, then update): skipped without calling
+        // statfs again.
+        fs.prepare();
         let out = scrape(&fs);
         assert!(
             out.contains(&format!("node_filesystem_device_error{hung} 1\n")),

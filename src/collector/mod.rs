@@ -230,17 +230,23 @@ impl Node {
 
     fn run(&self, enc: &mut Encoder, wanted: &dyn Fn(&str) -> bool) {
         let mut results = Vec::with_capacity(self.collectors.len());
+        // Time spent in `prepare` counts towards the collector's duration.
+        let mut prepared = Vec::with_capacity(self.collectors.len());
         for (name, c) in &self.collectors {
+            let t0 = Instant::now();
             if wanted(name) {
                 c.prepare();
             }
+            prepared.push(t0.elapsed());
         }
-        for (name, c) in &self.collectors {
+        for ((name, c), before) in self.collectors.iter().zip(prepared) {
             if !wanted(name) {
                 continue;
             }
             let cp = enc.checkpoint();
-            let t0 = Instant::now();
+            let t0 = Instant::now()
+                .checked_sub(before)
+                .unwrap_or_else(Instant::now);
             let ok = match c.update(enc) {
                 Ok(()) => true,
                 Err(e) => {
