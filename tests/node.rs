@@ -341,3 +341,65 @@ fn side_by_side_with_node_exporter() {
     close("node_uname_info", 0.0);
     close("node_time_clocksource_current_info", 0.0);
 }
+
+/// The mount table is cached while the kernel reports no change (poll on mountinfo): a mount
+/// made, then removed, after promlet started must still appear and disappear. promlet runs in
+/// its own user, mount and PID namespaces (util-linux `unshare`), so the test can mount a tmpfs
+/// without touching the machine, and /proc/1 is the namespace's own init.
+#[test]
+fn filesystem_sees_mounts_made_after_start() {
+    let unshare = require_tool("unshare", "util-linux");
+    let dir = tempdir("node-mount");
+    let mnt = dir.join("mnt");
+    std::fs::create_dir_all(&mnt).unwrap();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let wait = |f: &str| format!("while [ ! -e \"$2/{f}\" ]; do sleep 0.05; done");
+    let script = format!(
+        "\"$1\" --web.listen-address=$3 --web.disable-exporter-metrics & {}; \
+         mount -t tmpfs promlet-test \"$2/mnt\" && touch \"$2/mounted\"; {}; \
+         umount \"$2/mnt\" && touch \"$2/unmounted\"; wait",
+        wait("go"),
+        wait("done"),
+    );
+    let args: Vec<String> = vec![
+        "-r".into(),
+        "-m".into(),
+        "-p".into(),
+        "-f".into(),
+        "--mount-proc".into(),
+        "--kill-child".into(),
+        "sh".into(),
+        "-c".into(),
+        script,
+        "sh".into(),
+        promlet_bin().display().to_string(),
+        dir.display().to_string(),
+        addr.to_string(),
+    ];
+    let _p = spawn_listening(&unshare, &args, addr, "promlet in namespaces");
+    let series = format!(
+        "node_filesystem_size_bytes{{device=\"promlet-test\",device_error=\"\",fstype=\"tmpfs\",mountpoint=\"{}\"}} ",
+        mnt.display()
+    );
+    let scrape = || http_get(addr, "/metrics?collect[]=filesystem").text();
+    let until = |want: bool| {
+        wait_for(Duration::from_secs(20), || {
+            (scrape().contains(&series) == want).then_some(())
+        })
+    };
+    let first = scrape();
+    assert!(first.contains("node_filesystem_size_bytes{"), "{first}");
+    assert!(!first.contains(&series), "mounted too early:\n{first}");
+    std::fs::write(dir.join("go"), "").unwrap();
+    wait_for(Duration::from_secs(20), || {
+        dir.join("mounted").exists().then_some(())
+    })
+    .expect("tmpfs mount failed inside the namespace");
+    until(true).unwrap_or_else(|| panic!("new mount never shown:\n{}", scrape()));
+    std::fs::write(dir.join("done"), "").unwrap();
+    wait_for(Duration::from_secs(20), || {
+        dir.join("unmounted").exists().then_some(())
+    })
+    .expect("umount failed inside the namespace");
+    until(false).unwrap_or_else(|| panic!("unmounted filesystem still shown:\n{}", scrape()));
+}

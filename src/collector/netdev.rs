@@ -144,6 +144,7 @@ impl Collector for NetDev {
 #[cfg(test)]
 mod tests {
     use super::parse;
+    use crate::collector::Collector;
 
     /// Captured on this build machine (Debian 12 x86_64 KVM guest): `cat /proc/net/dev`.
     const X86_64_SERVER: &str = include_str!("../../tests/fixtures/node/captures/x86_64-net-dev");
@@ -186,6 +187,63 @@ gretap0:       0       0    0    0    0     0          0         0        0     
         // Once the byte counter is wide enough the kernel prints no space after the colon.
         let t = "a|\nb|\n  eth0:123456789012 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15\n";
         assert_eq!(parse(t).unwrap()[0].1[0], 123456789012);
+    }
+
+    #[test]
+    fn device_exclude_and_include_flags() {
+        let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/node/proc");
+        let run = |flag: &str| {
+            let mut args = vec![format!("--path.procfs={fixture}")];
+            args.push(flag.to_string());
+            let flags = crate::flags::Flags::parse(
+                "t",
+                [
+                    super::flags(),
+                    vec![crate::flags::Spec::value("path.procfs", None, "")],
+                ]
+                .concat(),
+                args,
+            )
+            .unwrap();
+            let paths = crate::collector::Paths {
+                procfs: fixture.into(),
+                sysfs: "/nonexistent".into(),
+                rootfs: "/".into(),
+            };
+            let c = super::new(&paths, &flags).unwrap();
+            let mut enc = crate::expfmt::Encoder::new();
+            c.update(&mut enc).unwrap();
+            String::from_utf8(enc.into_bytes()).unwrap()
+        };
+        let out = run("--collector.netdev.device-exclude=^(lo|wl[0-9]+)$");
+        assert!(
+            out.contains("node_network_receive_bytes_total{device=\"eth1\"} 24179742\n"),
+            "{out}"
+        );
+        assert!(
+            !out.contains("device=\"lo\"") && !out.contains("device=\"wl1\""),
+            "{out}"
+        );
+        let out = run("--collector.netdev.device-include=^eth");
+        assert!(
+            out.contains("device=\"eth1\"") && !out.contains("device=\"ifb0\""),
+            "{out}"
+        );
+        let flags = crate::flags::Flags::parse(
+            "t",
+            super::flags(),
+            ["--collector.netdev.device-include=(unclosed"],
+        )
+        .unwrap();
+        let paths = crate::collector::Paths {
+            procfs: fixture.into(),
+            sysfs: "/".into(),
+            rootfs: "/".into(),
+        };
+        assert!(
+            super::new(&paths, &flags).is_err(),
+            "bad regexp refused at start"
+        );
     }
 
     #[test]
