@@ -55,7 +55,7 @@ struct Merged {
 
 fn series_key(name: &str, labels: &[(String, String)]) -> String {
     let mut ls: Vec<&(String, String)> = labels.iter().collect();
-    ls.sort();
+    ls.sort_unstable();
     let mut k = String::from(name);
     for (n, v) in ls {
         k.push('\u{0}');
@@ -148,7 +148,7 @@ impl Textfile {
                 .map(|e| e.path())
                 .filter(|p| p.extension().is_some_and(|x| x == "prom"))
                 .collect();
-            files.sort();
+            files.sort_unstable();
             out.extend(files);
         }
         out

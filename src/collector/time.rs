@@ -15,14 +15,16 @@ use crate::flags::Flags;
 pub fn new(paths: &Paths, _: &Flags) -> Result<Box<dyn Collector>, String> {
     Ok(Box::new(Time {
         clocksource_dir: paths.sys("devices/system/clocksource"),
-        devices: std::sync::OnceLock::new(),
+        devices: std::sync::Mutex::new(None),
     }))
 }
+
+type Clocksources = Vec<(String, PathBuf, Vec<String>)>;
 
 struct Time {
     clocksource_dir: PathBuf,
     /// Device number, its directory and its available clocksources.
-    devices: std::sync::OnceLock<Vec<(String, PathBuf, Vec<String>)>>,
+    devices: std::sync::Mutex<Option<Clocksources>>,
 }
 
 /// The zone abbreviation and UTC offset in seconds at `t` (unix seconds).
@@ -50,7 +52,7 @@ fn zone(t: i64) -> (String, i64) {
 }
 
 /// Clocksource devices: (device number, directory, available), sorted by device.
-pub fn clocksources(dir: &std::path::Path) -> Vec<(String, PathBuf, Vec<String>)> {
+pub fn clocksources(dir: &std::path::Path) -> Clocksources {
     let mut out = Vec::new();
     let Ok(rd) = std::fs::read_dir(dir) else {
         return out;
@@ -71,7 +73,7 @@ pub fn clocksources(dir: &std::path::Path) -> Vec<(String, PathBuf, Vec<String>)
             .collect();
         out.push((dev.to_string(), e.path(), available));
     }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     out
 }
 
@@ -93,9 +95,8 @@ impl Collector for Time {
             MetricType::Gauge,
         )
         .sample(&[("time_zone", &tz)], offset as f64);
-        let cs = self
-            .devices
-            .get_or_init(|| clocksources(&self.clocksource_dir));
+        let mut devices = self.devices.lock().unwrap_or_else(|p| p.into_inner());
+        let cs = devices.get_or_insert_with(|| clocksources(&self.clocksource_dir));
         if cs.is_empty() {
             return Ok(());
         }
@@ -104,7 +105,7 @@ impl Collector for Time {
             "Available clocksources read from '/sys/devices/system/clocksource'.",
             MetricType::Gauge,
         );
-        for (dev, _, avail) in cs {
+        for (dev, _, avail) in cs.iter() {
             for a in avail {
                 f.sample(&[("clocksource", a), ("device", dev)], 1.0);
             }
@@ -114,7 +115,7 @@ impl Collector for Time {
             "Current clocksource read from '/sys/devices/system/clocksource'.",
             MetricType::Gauge,
         );
-        for (dev, path, _) in cs {
+        for (dev, path, _) in cs.iter() {
             let cur = super::read(&path.join("current_clocksource")).unwrap_or_default();
             let cur = cur.trim();
             if !cur.is_empty() {
