@@ -25,6 +25,7 @@ check systemd-analyze systemd
 check openssl openssl
 check python3 python3
 check curl curl
+check unshare util-linux
 # rustls uses ring, whose C and assembly need a C compiler for the target: musl-gcc for
 # `make static` (x86_64-unknown-linux-musl).
 check musl-gcc musl-tools

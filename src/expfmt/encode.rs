@@ -220,26 +220,37 @@ pub fn write_value(buf: &mut Vec<u8>, v: f64) {
         buf.extend_from_slice(if v > 0.0 { b"+Inf" } else { b"-Inf" });
     } else if v == v.trunc() && v.abs() < 1e15 {
         // Integral values print without a fraction ("42", not "42.0"), as client libraries do.
-        let mut s = String::with_capacity(20);
-        let _ = write!(s, "{}", v as i64);
-        if v == 0.0 && v.is_sign_negative() {
-            s = "-0".into();
+        // Digits straight into the buffer: most samples are integers, and this is the hot path.
+        if v.is_sign_negative() {
+            buf.push(b'-');
         }
-        buf.extend_from_slice(s.as_bytes());
+        let mut n = v.abs() as u64;
+        let mut digits = [0u8; 20];
+        let mut i = digits.len();
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        buf.extend_from_slice(&digits[i..]);
+    } else if (1e-4..1e15).contains(&v.abs()) {
+        // Plain decimal is easier to read for ordinary magnitudes.
+        let _ = std::io::Write::write_fmt(buf, format_args!("{v}"));
     } else {
-        let mut s = String::with_capacity(24);
-        let _ = write!(s, "{v:e}");
-        // Rust writes "1.5e-7"; plain decimal is easier to read for ordinary magnitudes.
-        if (1e-4..1e15).contains(&v.abs()) {
-            s.clear();
-            let _ = write!(s, "{v}");
-        }
-        buf.extend_from_slice(s.as_bytes());
+        // Rust writes "1.5e-7".
+        let _ = std::io::Write::write_fmt(buf, format_args!("{v:e}"));
     }
 }
 
 /// Escapes a label value: backslash, double quote and newline.
 pub fn escape_label_value(buf: &mut Vec<u8>, v: &str) {
+    if !v.bytes().any(|b| matches!(b, b'\\' | b'"' | b'\n')) {
+        buf.extend_from_slice(v.as_bytes());
+        return;
+    }
     for &b in v.as_bytes() {
         match b {
             b'\\' => buf.extend_from_slice(b"\\\\"),
@@ -252,6 +263,10 @@ pub fn escape_label_value(buf: &mut Vec<u8>, v: &str) {
 
 /// Escapes HELP text: backslash and newline.
 pub fn escape_help(buf: &mut Vec<u8>, v: &str) {
+    if !v.bytes().any(|b| matches!(b, b'\\' | b'\n')) {
+        buf.extend_from_slice(v.as_bytes());
+        return;
+    }
     for &b in v.as_bytes() {
         match b {
             b'\\' => buf.extend_from_slice(b"\\\\"),

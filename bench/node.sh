@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# promlet's node collectors against node_exporter limited to the same collectors, on loopback.
+# One run: median scrape latency over N sequential scrapes (one curl process, so process start
+# does not count), CPU time the exporter spent on those N scrapes (utime+stime from
+# /proc/PID/stat), and RSS after them (VmRSS). Prints a table with promlet/node_exporter ratios.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${N:-1000}
+COLLECTORS=(cpu stat filesystem meminfo netdev loadavg uname time textfile)
+
+# What users deploy: the node-only static musl build (if the target is installed), else the
+# default build. PROMLET=path measures another binary.
+if [ -z "${PROMLET:-}" ]; then
+  if rustup target list --installed 2>/dev/null | grep -qx x86_64-unknown-linux-musl; then
+    cargo build --locked --release --no-default-features --features node --target x86_64-unknown-linux-musl >/dev/null 2>&1 ||
+      cargo build --locked --release --no-default-features --features node --target x86_64-unknown-linux-musl
+    PROMLET=target/x86_64-unknown-linux-musl/release/promlet
+  else
+    cargo build --locked --release >/dev/null 2>&1 || cargo build --locked --release
+    PROMLET=target/release/promlet
+  fi
+fi
+NE=$(command -v prometheus-node-exporter || command -v node_exporter || true)
+[ -n "$NE" ] || { echo "node_exporter not found: apt-get install prometheus-node-exporter" >&2; exit 1; }
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+
+wait_up() { for _ in $(seq 100); do curl -sf -o /dev/null "$1" && return 0; sleep 0.1; done; echo "not up: $1" >&2; exit 1; }
+
+P1=$(free_port)
+"$PROMLET" --web.listen-address=127.0.0.1:$P1 --web.disable-exporter-metrics 2>"$work/promlet.log" &
+pids+=($!); PID1=$!
+P2=$(free_port)
+ne_flags=(--collector.disable-defaults --web.disable-exporter-metrics --web.listen-address=127.0.0.1:$P2)
+for c in "${COLLECTORS[@]}"; do ne_flags+=("--collector.$c"); done
+"$NE" "${ne_flags[@]}" 2>"$work/ne.log" &
+pids+=($!); PID2=$!
+
+q=""
+for c in "${COLLECTORS[@]}"; do q+="${q:+&}collect[]=$c"; done
+U1="http://127.0.0.1:$P1/metrics?$q"
+U2="http://127.0.0.1:$P2/metrics?$q"
+wait_up "$U1"; wait_up "$U2"
+
+cpu_ms() { awk -v hz="$(getconf CLK_TCK)" '{ sub(/.*\) /, ""); print ($12 + $13) * 1000 / hz }' "/proc/$1/stat"; }
+rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+
+# The machine may be shared: the two exporters take turns in ROUNDS chunks so that load drift
+# hits both alike. Medians are over all N scrapes, CPU is summed over them.
+ROUNDS=${ROUNDS:-4}
+chunk() { # url pid name: one chunk of N/ROUNDS scrapes; appends times, adds CPU ms
+  local url=$1 pid=$2 name=$3
+  local c0 c1
+  c0=$(cpu_ms "$pid")
+  curl -s -w '%{time_total}\n' --config "$work/chunk-$name.curl" >>"$work/$name.times"
+  c1=$(cpu_ms "$pid")
+  awk -v a="$c1" -v b="$c0" 'BEGIN { print a - b }' >>"$work/$name.cpu"
+}
+prepare() { # url name
+  : >"$work/chunk-$2.curl"
+  for _ in $(seq $((N / ROUNDS))); do printf 'url = "%s"\noutput = "/dev/null"\n' "$1" >>"$work/chunk-$2.curl"; done
+  : >"$work/$2.times"; : >"$work/$2.cpu"
+  for _ in $(seq 20); do curl -s -o /dev/null "$1"; done # warm up
+}
+summary() { # pid name url -> "median_ms cpu_ms rss_kb bytes"
+  local med cpu
+  med=$(sort -n "$work/$2.times" | awk '{ a[NR] = $1 } END { m = (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2; printf "%.3f", m * 1000 }')
+  cpu=$(awk '{ s += $1 } END { print s }' "$work/$2.cpu")
+  echo "$med $cpu $(rss_kb "$1") $(curl -s "$3" | wc -c)"
+}
+
+prepare "$U1" promlet
+prepare "$U2" node_exporter
+for _ in $(seq "$ROUNDS"); do
+  chunk "$U1" "$PID1" promlet
+  chunk "$U2" "$PID2" node_exporter
+done
+read -r l1 c1 r1 b1 < <(summary "$PID1" promlet "$U1")
+read -r l2 c2 r2 b2 < <(summary "$PID2" node_exporter "$U2")
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "n/a" }'; }
+
+echo "node collectors (${COLLECTORS[*]}), $N sequential scrapes each in $ROUNDS alternating rounds, loopback, $(nproc) CPUs"
+echo "promlet: $PROMLET; node_exporter: $NE"
+printf '%-34s %14s %16s %10s   %s\n' "metric" "promlet" "node_exporter" "ratio" "target"
+printf '%-34s %14s %16s %10s   %s\n' "scrape latency, median (ms)" "$l1" "$l2" "$(ratio "$l1" "$l2")" "<= 0.25"
+printf '%-34s %14s %16s %10s   %s\n' "CPU time per $N scrapes (ms)" "$c1" "$c2" "$(ratio "$c1" "$c2")" "<= 0.25"
+printf '%-34s %14s %16s %10s   %s\n' "RSS after $N scrapes (KiB)" "$r1" "$r2" "$(ratio "$r1" "$r2")" "promlet <= 3072"
+printf '%-34s %14s %16s %10s\n' "body (bytes)" "$b1" "$b2" "$(ratio "$b1" "$b2")"
+printf '%-34s %14s %16s %10s\n' "binary (bytes)" "$(stat -c %s "$PROMLET")" "$(stat -c %s "$NE")" "$(ratio "$(stat -c %s "$PROMLET")" "$(stat -c %s "$NE")")"

@@ -1,0 +1,418 @@
+//! The node collectors through the built binary: golden output over fixture trees, the real
+//! node_exporter side by side on this machine, a real Prometheus scraping promlet, promtool on
+//! everything, and a broken collector that must not break the scrape.
+
+mod common;
+use common::*;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::time::Duration;
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/node")
+}
+
+/// Families whose values (or whole series) depend on the moment or the machine running the test.
+const DROPPED: &[&str] = &[
+    "node_scrape_collector_duration_seconds",
+    "node_time_seconds",
+    "node_time_zone_offset_seconds",
+    "node_uname_info",
+];
+/// Families whose values come from a real statfs on the fixture's rootfs directories: kept with
+/// their label sets, value replaced by 0.
+const MASKED: &[&str] = &[
+    "node_textfile_mtime_seconds",
+    "node_filesystem_size_bytes",
+    "node_filesystem_free_bytes",
+    "node_filesystem_avail_bytes",
+    "node_filesystem_files",
+    "node_filesystem_files_free",
+];
+
+/// Family name of an exposition line (HELP/TYPE or sample), None for other comments.
+fn family_of(line: &str) -> Option<&str> {
+    if let Some(rest) = line
+        .strip_prefix("# HELP ")
+        .or_else(|| line.strip_prefix("# TYPE "))
+    {
+        return rest.split(' ').next();
+    }
+    if line.starts_with('#') {
+        return None;
+    }
+    line.split(['{', ' ']).next()
+}
+
+fn normalize(text: &str) -> String {
+    // Textfile paths are absolute: make them independent of the checkout's location.
+    let text = text.replace(&fixtures().display().to_string(), "FIXTURES");
+    let mut out = String::new();
+    for line in text.lines() {
+        let fam = family_of(line).unwrap_or("");
+        // promlet_*: other parts' own metrics (present or not depending on the build's features).
+        if DROPPED.contains(&fam) || fam.starts_with("promlet_") {
+            continue;
+        }
+        if MASKED.contains(&fam) && !line.starts_with('#') {
+            let (series, _) = line.rsplit_once(' ').unwrap();
+            out.push_str(series);
+            out.push_str(" 0\n");
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+fn fixture_args() -> Vec<String> {
+    let f = fixtures();
+    vec![
+        format!("--path.procfs={}", f.join("proc").display()),
+        format!("--path.sysfs={}", f.join("sys").display()),
+        format!("--path.rootfs={}", f.join("rootfs").display()),
+        format!(
+            "--collector.textfile.directory={}",
+            f.join("textfile").display()
+        ),
+        "--web.disable-exporter-metrics".into(),
+    ]
+}
+
+#[test]
+fn golden_fixture_metrics() {
+    let args = fixture_args();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let p = promlet(&args);
+    let r = http_get(p.addr, "/metrics");
+    assert_eq!(r.status, 200);
+    let got = normalize(&r.text());
+    let golden = fixtures().join("golden.prom");
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&golden, &got).unwrap();
+    }
+    let want = std::fs::read_to_string(&golden)
+        .unwrap_or_else(|e| panic!("{}: {e} (run `make golden`)", golden.display()));
+    if got != want {
+        let mut diff = String::new();
+        let (g, w): (Vec<&str>, Vec<&str>) = (got.lines().collect(), want.lines().collect());
+        for l in &w {
+            if !g.contains(l) {
+                diff.push_str(&format!("-{l}\n"));
+            }
+        }
+        for l in &g {
+            if !w.contains(l) {
+                diff.push_str(&format!("+{l}\n"));
+            }
+        }
+        panic!(
+            "/metrics differs from {} (UPDATE_GOLDEN=1 rewrites it):\n{diff}",
+            golden.display()
+        );
+    }
+    promtool_check_metrics(&want);
+    // A broken textfile is reported; the good ones are merged.
+    assert!(want.contains("node_textfile_scrape_error 1\n"));
+    assert!(want.contains("apt_upgrades_pending{arch=\"all\",origin=\"openwrt_luci\"} 1\n"));
+    // The OpenWrt overlay root is served as "/" even though overlay is an excluded fs type.
+    assert!(want.contains(
+        "node_filesystem_readonly{device=\"overlayfs:/overlay\",device_error=\"\",fstype=\"overlay\",mountpoint=\"/\"} 0\n"
+    ));
+}
+
+#[test]
+fn whole_metrics_on_this_machine_pass_promtool() {
+    let p = promlet(&[]);
+    let r = http_get(p.addr, "/metrics");
+    assert_eq!(r.status, 200);
+    let text = r.text();
+    for fam in [
+        "node_cpu_seconds_total",
+        "node_filesystem_size_bytes",
+        "node_memory_MemTotal_bytes",
+        "node_network_receive_bytes_total",
+        "node_uname_info",
+        "node_time_seconds",
+        "node_boot_time_seconds",
+        "process_resident_memory_bytes",
+    ] {
+        assert!(text.contains(&format!("\n{fam}")), "{fam} missing:\n{text}");
+    }
+    assert!(!text.contains("node_scrape_collector_success{collector=\"cpu\"} 0"));
+    promtool_check_metrics(&text);
+}
+
+#[test]
+fn broken_collector_is_reported_and_the_rest_served() {
+    let dir = tempdir("node-broken");
+    std::fs::create_dir_all(dir.join("proc/net")).unwrap();
+    std::fs::write(dir.join("proc/meminfo"), "MemTotal: lots kB\n").unwrap();
+    std::fs::write(dir.join("proc/stat"), "cpu0 1 2\n").unwrap(); // torn read
+    std::fs::write(dir.join("proc/loadavg"), "0.50 0.25 0.10 1/2 3\n").unwrap();
+    let procfs = format!("--path.procfs={}", dir.join("proc").display());
+    let p = promlet(&[&procfs, "--web.disable-exporter-metrics"]);
+    let r = http_get(p.addr, "/metrics");
+    assert_eq!(r.status, 200);
+    let text = r.text();
+    for (c, ok) in [
+        ("meminfo", 0),
+        ("cpu", 0),
+        ("stat", 0),
+        ("netdev", 0),
+        ("loadavg", 1),
+        ("uname", 1),
+    ] {
+        assert!(
+            text.contains(&format!(
+                "node_scrape_collector_success{{collector=\"{c}\"}} {ok}\n"
+            )),
+            "{c} should be {ok}:\n{text}"
+        );
+    }
+    assert!(text.contains("node_load1 0.5\n"));
+    assert!(
+        !text.contains("node_memory_"),
+        "partial output of a failed collector leaked"
+    );
+    promtool_check_metrics(&text);
+}
+
+#[test]
+fn prometheus_scrapes_node_cpu_seconds() {
+    let p = promlet(&[]);
+    let prom = Prometheus::start(&format!(
+        "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: node\n    static_configs:\n      - targets: ['{}']\n",
+        p.addr
+    ));
+    let r = prom.wait_query(
+        "node_cpu_seconds_total{job=\"node\",mode=\"idle\"}",
+        Duration::from_secs(60),
+    );
+    assert!(!r.is_empty());
+    let up = prom.wait_query("up{job=\"node\"} == 1", Duration::from_secs(30));
+    assert_eq!(up.len(), 1);
+}
+
+/// A parsed exposition: family -> (labels without device_error -> value).
+type Series = BTreeMap<String, BTreeMap<String, f64>>;
+
+fn series(text: &str) -> Series {
+    let mut out = Series::new();
+    for line in text.lines() {
+        if line.starts_with('#') || line.is_empty() {
+            continue;
+        }
+        let (head, value) = line
+            .rsplit_once(' ')
+            .unwrap_or_else(|| panic!("bad line {line:?} in:\n{text}"));
+        let v: f64 = value.parse().unwrap_or(f64::NAN);
+        let (name, labels) = match head.split_once('{') {
+            Some((n, l)) => (n, l.trim_end_matches('}')),
+            None => (head, ""),
+        };
+        // Label values here never contain '",' so a plain split is enough for the comparison.
+        let mut ls: Vec<&str> = labels
+            .split("\",")
+            .map(|l| l.trim_end_matches('"'))
+            .filter(|l| !l.is_empty() && !l.starts_with("device_error="))
+            .collect();
+        ls.sort();
+        out.entry(name.to_string())
+            .or_default()
+            .insert(ls.join(","), v);
+    }
+    out
+}
+
+/// The body as text, with `Transfer-Encoding: chunked` undone (node_exporter's Go server
+/// chunks large bodies; `common::parse_response` only knows Content-Length).
+fn body_text(r: &HttpResponse) -> String {
+    let chunked = r
+        .header("transfer-encoding")
+        .is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
+    if !chunked {
+        return r.text();
+    }
+    let mut out = Vec::new();
+    let mut rest = &r.body[..];
+    loop {
+        let eol = rest
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .expect("chunk size line");
+        let size_hex = std::str::from_utf8(&rest[..eol]).unwrap();
+        let size = usize::from_str_radix(size_hex.split(';').next().unwrap().trim(), 16).unwrap();
+        rest = &rest[eol + 2..];
+        if size == 0 {
+            break;
+        }
+        out.extend_from_slice(&rest[..size]);
+        rest = &rest[size + 2..];
+    }
+    String::from_utf8(out).unwrap()
+}
+
+#[test]
+fn side_by_side_with_node_exporter() {
+    let ne = require_tool("prometheus-node-exporter", "prometheus-node-exporter");
+    let mpe =
+        "^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)";
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let mut args: Vec<String> = [
+        "--collector.disable-defaults",
+        "--collector.cpu",
+        "--collector.stat",
+        "--collector.filesystem",
+        "--collector.meminfo",
+        "--collector.netdev",
+        // /proc/net/dev as promlet reads it (netlink also gives receive_nohandler).
+        "--no-collector.netdev.netlink",
+        // Debian patches in ^lo$ as the default; upstream excludes nothing.
+        "--collector.netdev.device-exclude=^$",
+        "--collector.loadavg",
+        "--collector.uname",
+        "--collector.time",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    // Debian also patches the mount point default; give both the upstream regexps.
+    args.push(format!("--collector.filesystem.mount-points-exclude={mpe}"));
+    args.push(format!(
+        "--collector.filesystem.fs-types-exclude={}",
+        "^(autofs|binfmt_misc|bpf|cgroup2?|configfs|debugfs|devpts|devtmpfs|fusectl|hugetlbfs|iso9660|mqueue|nsfs|overlay|proc|procfs|pstore|rpc_pipefs|securityfs|selinuxfs|squashfs|erofs|sysfs|tracefs)$"
+    ));
+    args.push(format!("--web.listen-address={addr}"));
+    let ne = spawn_listening(&ne, &args, addr, "node_exporter");
+    let p = promlet(&["--web.disable-exporter-metrics"]);
+
+    let theirs = series(&body_text(&http_get(ne.addr, "/metrics")));
+    let ours = series(&http_get(p.addr, "/metrics").text());
+    let shared = |name: &str| {
+        name.starts_with("node_")
+            && !name.starts_with("node_scrape_collector_")
+            && name != "node_exporter_build_info"
+            && !name.starts_with("node_textfile_")
+    };
+    let their_names: BTreeSet<&String> = theirs.keys().filter(|n| shared(n)).collect();
+    let our_names: BTreeSet<&String> = ours.keys().filter(|n| shared(n)).collect();
+    assert_eq!(our_names, their_names, "families differ");
+    assert!(
+        our_names.len() > 40,
+        "too few shared families: {our_names:?}"
+    );
+    // A mount statfs fails on (permission denied, stale NFS) is reported differently by design:
+    // node_exporter 1.5 gives it only device_error, promlet (as 1.8+) also readonly.
+    let failing: BTreeSet<&String> = ["node_filesystem_device_error"]
+        .iter()
+        .flat_map(|f| {
+            let o = ours[*f].iter().filter(|(_, v)| **v != 0.0);
+            let t = theirs[*f].iter().filter(|(_, v)| **v != 0.0);
+            o.chain(t).map(|(k, _)| k)
+        })
+        .collect();
+    for name in &our_names {
+        let (o, t) = (&ours[*name], &theirs[*name]);
+        let ol: BTreeSet<&String> = o.keys().filter(|k| !failing.contains(k)).collect();
+        let tl: BTreeSet<&String> = t.keys().filter(|k| !failing.contains(k)).collect();
+        assert_eq!(ol, tl, "label sets of {name} differ");
+    }
+    let close = |name: &str, tol: f64| {
+        for (labels, ov) in &ours[name] {
+            if failing.contains(labels) {
+                continue;
+            }
+            let tv = theirs[name][labels];
+            assert!(
+                (ov - tv).abs() <= tol,
+                "{name}{{{labels}}}: promlet {ov}, node_exporter {tv}"
+            );
+        }
+    };
+    // Scraped a moment apart: CPU seconds may move by up to about a second per CPU.
+    close("node_cpu_seconds_total", 2.0);
+    close("node_cpu_guest_seconds_total", 2.0);
+    close("node_filesystem_size_bytes", 0.0);
+    close("node_filesystem_files", 0.0);
+    close("node_filesystem_readonly", 0.0);
+    close("node_boot_time_seconds", 0.0);
+    for m in [
+        "MemTotal_bytes",
+        "SwapTotal_bytes",
+        "VmallocTotal_bytes",
+        "HugePages_Total",
+    ] {
+        let name = format!("node_memory_{m}");
+        if ours.contains_key(&name) {
+            close(&name, 0.0);
+        }
+    }
+    close("node_time_zone_offset_seconds", 0.0);
+    close("node_time_seconds", 5.0);
+    close("node_uname_info", 0.0);
+    close("node_time_clocksource_current_info", 0.0);
+}
+
+/// The mount table is cached while the kernel reports no change (poll on mountinfo): a mount
+/// made, then removed, after promlet started must still appear and disappear. promlet runs in
+/// its own user, mount and PID namespaces (util-linux `unshare`), so the test can mount a tmpfs
+/// without touching the machine, and /proc/1 is the namespace's own init.
+#[test]
+fn filesystem_sees_mounts_made_after_start() {
+    let unshare = require_tool("unshare", "util-linux");
+    let dir = tempdir("node-mount");
+    let mnt = dir.join("mnt");
+    std::fs::create_dir_all(&mnt).unwrap();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let wait = |f: &str| format!("while [ ! -e \"$2/{f}\" ]; do sleep 0.05; done");
+    let script = format!(
+        "\"$1\" --web.listen-address=$3 --web.disable-exporter-metrics & {}; \
+         mount -t tmpfs promlet-test \"$2/mnt\" && touch \"$2/mounted\"; {}; \
+         umount \"$2/mnt\" && touch \"$2/unmounted\"; wait",
+        wait("go"),
+        wait("done"),
+    );
+    let args: Vec<String> = vec![
+        "-r".into(),
+        "-m".into(),
+        "-p".into(),
+        "-f".into(),
+        "--mount-proc".into(),
+        "--kill-child".into(),
+        "sh".into(),
+        "-c".into(),
+        script,
+        "sh".into(),
+        promlet_bin().display().to_string(),
+        dir.display().to_string(),
+        addr.to_string(),
+    ];
+    let _p = spawn_listening(&unshare, &args, addr, "promlet in namespaces");
+    let series = format!(
+        "node_filesystem_size_bytes{{device=\"promlet-test\",device_error=\"\",fstype=\"tmpfs\",mountpoint=\"{}\"}} ",
+        mnt.display()
+    );
+    let scrape = || http_get(addr, "/metrics?collect[]=filesystem").text();
+    let until = |want: bool| {
+        wait_for(Duration::from_secs(20), || {
+            (scrape().contains(&series) == want).then_some(())
+        })
+    };
+    let first = scrape();
+    assert!(first.contains("node_filesystem_size_bytes{"), "{first}");
+    assert!(!first.contains(&series), "mounted too early:\n{first}");
+    std::fs::write(dir.join("go"), "").unwrap();
+    wait_for(Duration::from_secs(20), || {
+        dir.join("mounted").exists().then_some(())
+    })
+    .expect("tmpfs mount failed inside the namespace");
+    until(true).unwrap_or_else(|| panic!("new mount never shown:\n{}", scrape()));
+    std::fs::write(dir.join("done"), "").unwrap();
+    wait_for(Duration::from_secs(20), || {
+        dir.join("unmounted").exists().then_some(())
+    })
+    .expect("umount failed inside the namespace");
+    until(false).unwrap_or_else(|| panic!("unmounted filesystem still shown:\n{}", scrape()));
+}
