@@ -416,3 +416,24 @@ fn filesystem_sees_mounts_made_after_start() {
     .expect("umount failed inside the namespace");
     until(false).unwrap_or_else(|| panic!("unmounted filesystem still shown:\n{}", scrape()));
 }
+
+#[test]
+fn disable_defaults_runs_only_named_collectors() {
+    let p = promlet(&[
+        "--collector.disable-defaults",
+        "--collector.loadavg",
+        "--web.disable-exporter-metrics",
+    ]);
+    let text = http_get(p.addr, "/metrics").text();
+    let collectors: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("node_scrape_collector_success{"))
+        .collect();
+    assert_eq!(
+        collectors,
+        ["node_scrape_collector_success{collector=\"loadavg\"} 1"],
+        "{text}"
+    );
+    assert!(text.contains("node_load1 "));
+    assert!(!text.contains("node_cpu_seconds_total"));
+}

@@ -187,7 +187,11 @@ pub fn user_hz() -> f64 {
 
 /// `--collector.<name>` switches and each collector's own flags.
 pub fn flag_specs() -> Vec<Spec> {
-    let mut v = Vec::new();
+    let mut v = vec![Spec::switch(
+        "collector.disable-defaults",
+        false,
+        "Set all collectors to disabled by default; enable them one by one with --collector.<name>.",
+    )];
     for e in entries() {
         v.push(Spec::switch(
             &format!("collector.{}", e.name),
@@ -207,8 +211,17 @@ pub struct Node {
 impl Node {
     pub fn new(paths: &Paths, flags: &Flags) -> Result<Node, String> {
         let mut collectors = Vec::new();
+        let defaults_off = flags.switch("collector.disable-defaults");
         for e in entries() {
-            if flags.switch(&format!("collector.{}", e.name)) {
+            let flag = format!("collector.{}", e.name);
+            // As in node_exporter: with --collector.disable-defaults only collectors named on the
+            // command line run.
+            let on = if defaults_off {
+                flags.is_given(&flag) && flags.switch(&flag)
+            } else {
+                flags.switch(&flag)
+            };
+            if on {
                 let c = (e.new)(paths, flags).map_err(|m| format!("collector {}: {m}", e.name))?;
                 collectors.push((e.name, c));
             }

@@ -144,7 +144,6 @@ impl Collector for NetDev {
 #[cfg(test)]
 mod tests {
     use super::parse;
-    use crate::collector::Collector;
 
     /// Captured on this build machine (Debian 12 x86_64 KVM guest): `cat /proc/net/dev`.
     const X86_64_SERVER: &str = include_str!("../../tests/fixtures/node/captures/x86_64-net-dev");
