@@ -16,6 +16,8 @@
 
 #[macro_use]
 mod log;
+#[cfg(any(feature = "proxy", feature = "tls"))]
+mod config;
 mod crc32;
 mod expfmt;
 mod flags;

@@ -96,6 +96,8 @@ pub fn write_families(enc: &mut Encoder, families: &[MetricFamily]) {
 
 // ---- 0.0.4 ----
 
+const CRLF: &str = "carriage return at the end of the line (CRLF line endings are not allowed)";
+
 /// Parses the 0.0.4 text format.
 pub fn parse_text(input: &str) -> Result<Vec<MetricFamily>, ParseError> {
     let mut out = Families::default();
@@ -104,10 +106,12 @@ pub fn parse_text(input: &str) -> Result<Vec<MetricFamily>, ParseError> {
     for (i, raw) in input.split('\n').enumerate() {
         let line_no = i + 1;
         let err = |msg: String| ParseError { line: line_no, msg };
-        let line = raw
-            .strip_suffix('\r')
-            .unwrap_or(raw)
-            .trim_start_matches([' ', '\t']);
+        // Prometheus and promtool reject CRLF (`gauge\r` is no type); so does promlet, rather
+        // than accept what the scraper behind it would refuse.
+        if raw.ends_with('\r') {
+            return Err(err(CRLF.into()));
+        }
+        let line = raw.trim_start_matches([' ', '\t']);
         if line.trim_end_matches([' ', '\t']).is_empty() {
             continue;
         }
@@ -206,7 +210,10 @@ pub fn parse_openmetrics(input: &str) -> Result<Vec<MetricFamily>, ParseError> {
     for (i, raw) in input.split('\n').enumerate() {
         let line_no = i + 1;
         let err = |msg: String| ParseError { line: line_no, msg };
-        let line = raw.strip_suffix('\r').unwrap_or(raw);
+        if raw.ends_with('\r') {
+            return Err(err(CRLF.into()));
+        }
+        let line = raw;
         if eof {
             if line.is_empty() && line_no == last_line {
                 continue;
@@ -722,6 +729,16 @@ mod tests {
             .contains("after # EOF"));
         assert!(parse_openmetrics("a 1\n# EOF\n").is_ok());
         assert!(parse_openmetrics("a 1\n# EOF").is_ok());
+    }
+
+    #[test]
+    fn crlf_line_endings_are_rejected() {
+        // Case 19 of reference/merging-proxy.md: Prometheus 2.42 marks such a target down.
+        let e = parse_text("# TYPE a gauge\r\na 1\r\n").unwrap_err();
+        assert_eq!(e.line, 1);
+        assert!(e.msg.contains("CRLF"), "{e}");
+        assert!(parse_openmetrics("a 1\r\n# EOF\r\n").is_err());
+        assert!(parse_text("a 1").is_ok(), "no final newline is fine");
     }
 
     #[test]
