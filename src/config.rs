@@ -57,7 +57,22 @@ fn strip_location(msg: &str) -> &str {
 pub fn line_of(text: &str, key: &str, value: Option<&str>, nth: usize) -> Option<usize> {
     let mut seen = 0;
     for (i, line) in text.lines().enumerate() {
-        let t = line.trim_start().trim_start_matches(['-', ' ', '{', ',']);
+        // The key may start the line or follow `{` / `,` in flow style (`labels: {a: b}`).
+        let starts = std::iter::once(0).chain(line.match_indices(['{', ',']).map(|(j, _)| j + 1));
+        let hit = starts.into_iter().any(|j| key_at(&line[j..], key, value));
+        if hit {
+            if seen == nth {
+                return Some(i + 1);
+            }
+            seen += 1;
+        }
+    }
+    None
+}
+
+fn key_at(t: &str, key: &str, value: Option<&str>) -> bool {
+    {
+        let t = t.trim_start().trim_start_matches(['-', ' ', '{', ',']);
         let rest = t
             .strip_prefix(key)
             .or_else(|| {
@@ -71,25 +86,18 @@ pub fn line_of(text: &str, key: &str, value: Option<&str>, nth: usize) -> Option
                     .and_then(|r| r.strip_prefix('\''))
             });
         let Some(rest) = rest.and_then(|r| r.trim_start().strip_prefix(':')) else {
-            continue;
+            return false;
         };
-        let matches = match value {
+        match value {
             None => true,
             Some(v) => {
                 let r = rest.trim();
                 let r = r.split(" #").next().unwrap_or(r).trim();
-                let r = r.trim_end_matches([',', '}']).trim();
+                let r = r.split([',', '}']).next().unwrap_or(r).trim();
                 r.trim_matches(['"', '\'']) == v
             }
-        };
-        if matches {
-            if seen == nth {
-                return Some(i + 1);
-            }
-            seen += 1;
         }
     }
-    None
 }
 
 /// `file:line: msg`, or `file: msg` when the line is unknown.
@@ -111,5 +119,7 @@ mod tests {
         assert_eq!(line_of(y, "path", Some("/a"), 0), Some(2));
         let j = "{\"proxy\": [\n {\"path\": \"/a\",\n  \"exporters\": []}]}";
         assert_eq!(line_of(j, "path", Some("/a"), 0), Some(2));
+        let f = "a:\n  labels: {site: r1, exporter_name: b}\n";
+        assert_eq!(line_of(f, "exporter_name", Some("b"), 0), Some(2));
     }
 }

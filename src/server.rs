@@ -443,10 +443,13 @@ fn dispatch(shared: &Arc<Shared>, p: Pending) {
         return;
     }
     q.push_back(p);
+    let queued = q.len();
     let idle = shared.idle_workers.load(Ordering::Acquire);
     let workers = shared.stats.workers.load(Ordering::Acquire);
     drop(q);
-    if idle == 0 && workers < shared.opts.max_workers {
+    // Compare with the queue, not with zero: an idle worker that was notified but has not
+    // woken yet still counts as idle, and several connections must not all wait for it.
+    if queued > idle && workers < shared.opts.max_workers {
         shared.stats.workers.fetch_add(1, Ordering::AcqRel);
         let s = shared.clone();
         let spawned = std::thread::Builder::new()
