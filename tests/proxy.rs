@@ -459,10 +459,12 @@ fn exec_failures_are_reported_and_children_reaped() {
         // Gone, or a zombie of init's (the background sleep, orphaned when the group died).
         listed
             .lines()
-            .all(|pid| {
-                std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                    .map_or(true, |s| s.contains(") Z "))
-            })
+            .all(
+                |pid| match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+                    Ok(s) => s.contains(") Z "),
+                    Err(_) => true,
+                },
+            )
             .then_some(())
     });
     assert!(gone.is_some(), "hung script still running: {listed}");

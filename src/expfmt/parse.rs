@@ -103,6 +103,9 @@ pub fn parse_text(input: &str) -> Result<Vec<MetricFamily>, ParseError> {
     let mut out = Families::default();
     let mut types: HashMap<String, MetricType> = HashMap::new();
     let mut helps: HashMap<String, ()> = HashMap::new();
+    // Samples of one name come in runs: remember where the last one went (sample name, family
+    // index, type, family name length) and skip the lookups. Reset by every HELP/TYPE line.
+    let mut last: Option<(String, usize, MetricType, usize)> = None;
     for (i, raw) in input.split('\n').enumerate() {
         let line_no = i + 1;
         let err = |msg: String| ParseError { line: line_no, msg };
@@ -121,6 +124,7 @@ pub fn parse_text(input: &str) -> Result<Vec<MetricFamily>, ParseError> {
             if keyword != "HELP" && keyword != "TYPE" {
                 continue; // a free-form comment
             }
+            last = None;
             let (name, rest) = split_token(rest);
             if !is_metric_name(name) {
                 return Err(err(format!(
@@ -156,11 +160,18 @@ pub fn parse_text(input: &str) -> Result<Vec<MetricFamily>, ParseError> {
                     .map_err(|_| err(format!("invalid timestamp {t:?}")))?,
             ),
         };
-        let family = family_of_004(&s.name, &types);
-        let typ = types.get(family).copied().unwrap_or(MetricType::Untyped);
-        let family = family.to_string();
-        check_suffix_labels(&s, typ, family.len()).map_err(err)?;
-        out.get(&family, typ).samples.push(Sample {
+        let (idx, typ, family_len) = match &last {
+            Some((name, idx, typ, len)) if *name == s.name => (*idx, *typ, *len),
+            _ => {
+                let family = family_of_004(&s.name, &types);
+                let typ = types.get(family).copied().unwrap_or(MetricType::Untyped);
+                let idx = out.index(family, typ);
+                last = Some((s.name.clone(), idx, typ, family.len()));
+                (idx, typ, family.len())
+            }
+        };
+        check_suffix_labels(&s, typ, family_len).map_err(err)?;
+        out.list[idx].samples.push(Sample {
             timestamp_ms: ts,
             ..s
         });
@@ -360,7 +371,13 @@ struct Families {
 
 impl Families {
     fn get(&mut self, name: &str, typ: MetricType) -> &mut MetricFamily {
-        let i = match self.index.get(name) {
+        let i = self.index(name, typ);
+        &mut self.list[i]
+    }
+
+    /// Index of the family `name`, created (with `typ`) if new.
+    fn index(&mut self, name: &str, typ: MetricType) -> usize {
+        match self.index.get(name) {
             Some(&i) => i,
             None => {
                 self.list.push(MetricFamily {
@@ -372,8 +389,7 @@ impl Families {
                 self.index.insert(name.to_string(), self.list.len() - 1);
                 self.list.len() - 1
             }
-        };
-        &mut self.list[i]
+        }
     }
 
     fn has_samples(&self, name: &str) -> bool {

@@ -201,25 +201,43 @@ pub fn get(url: &Url, ca_file: Option<&str>, until: Instant) -> Result<Fetched, 
         };
         exchange(&mut stream, req.as_bytes())?
     };
-    decode_response(&raw)
+    decode_response(raw)
 }
 
 /// Sends the request and reads until the server closes (or the body is complete).
 fn exchange<S: Read + Write>(s: &mut S, req: &[u8]) -> Result<Vec<u8>, String> {
     s.write_all(req).map_err(|e| format!("send request: {e}"))?;
     s.flush().map_err(|e| format!("send request: {e}"))?;
-    let mut raw = Vec::with_capacity(64 * 1024);
-    let mut chunk = vec![0u8; 64 * 1024];
+    let mut raw: Vec<u8> = Vec::with_capacity(64 * 1024);
+    // Once the head is in: where the body starts and, if given, how long it is. Found once,
+    // so a large body is not rescanned on every read.
+    let mut head: Option<(usize, Option<usize>)> = None;
     loop {
-        match s.read(&mut chunk) {
+        if raw.capacity() - raw.len() < 16 * 1024 {
+            raw.reserve(raw.capacity().max(64 * 1024));
+        }
+        let len = raw.len();
+        raw.resize(raw.capacity(), 0);
+        let r = s.read(&mut raw[len..]);
+        let n = *r.as_ref().unwrap_or(&0);
+        raw.truncate(len + n);
+        match r {
             Ok(0) => break,
-            Ok(n) => {
-                raw.extend_from_slice(&chunk[..n]);
+            Ok(_) => {
                 if raw.len() > MAX_BODY + 64 * 1024 {
                     return Err(format!("response larger than {MAX_BODY} bytes"));
                 }
-                if response_complete(&raw) {
-                    break;
+                if head.is_none() {
+                    let from = len.saturating_sub(3);
+                    if let Some(end) = find(&raw[from..], b"\r\n\r\n") {
+                        let end = from + end + 4;
+                        head = Some((end, content_length(&raw[..end])));
+                    }
+                }
+                if let Some((start, Some(n))) = head {
+                    if raw.len() >= start + n {
+                        break;
+                    }
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -240,22 +258,15 @@ fn exchange<S: Read + Write>(s: &mut S, req: &[u8]) -> Result<Vec<u8>, String> {
     Ok(raw)
 }
 
-/// True once a `Content-Length` body has fully arrived (so a server that keeps the
-/// connection open anyway does not cost us the deadline).
-fn response_complete(raw: &[u8]) -> bool {
-    let Some(end) = find(raw, b"\r\n\r\n") else {
-        return false;
-    };
-    let Ok(head) = std::str::from_utf8(&raw[..end]) else {
-        return false;
-    };
-    let len = head.split("\r\n").skip(1).find_map(|l| {
+/// `Content-Length` of a response head, if present and valid.
+fn content_length(head: &[u8]) -> Option<usize> {
+    let head = std::str::from_utf8(head).ok()?;
+    head.split("\r\n").skip(1).find_map(|l| {
         let (k, v) = l.split_once(':')?;
         k.trim()
             .eq_ignore_ascii_case("content-length")
             .then(|| v.trim().parse::<usize>().ok())?
-    });
-    matches!(len, Some(n) if raw.len() >= end + 4 + n)
+    })
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
@@ -263,8 +274,8 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 /// Parses a complete raw response: status, headers, body (de-chunked, gunzipped).
-pub fn decode_response(raw: &[u8]) -> Result<Fetched, String> {
-    let end = find(raw, b"\r\n\r\n").ok_or("response ended inside its header")?;
+pub fn decode_response(mut raw: Vec<u8>) -> Result<Fetched, String> {
+    let end = find(&raw, b"\r\n\r\n").ok_or("response ended inside its header")?;
     let head = std::str::from_utf8(&raw[..end]).map_err(|_| "response header is not UTF-8")?;
     let mut lines = head.split("\r\n");
     let status_line = lines.next().unwrap_or("");
@@ -301,16 +312,18 @@ pub fn decode_response(raw: &[u8]) -> Result<Fetched, String> {
             _ => {}
         }
     }
-    let rest = &raw[end + 4..];
     let body = if chunked {
-        dechunk(rest)?
-    } else if let Some(n) = length {
-        if rest.len() < n {
-            return Err(format!("body broke off after {} of {n} bytes", rest.len()));
-        }
-        rest[..n].to_vec()
+        dechunk(&raw[end + 4..])?
     } else {
-        rest.to_vec()
+        // Reuse the buffer: drop the head in place instead of copying the body out.
+        raw.drain(..end + 4);
+        if let Some(n) = length {
+            if raw.len() < n {
+                return Err(format!("body broke off after {} of {n} bytes", raw.len()));
+            }
+            raw.truncate(n);
+        }
+        raw
     };
     let body = if gzip {
         #[cfg(feature = "gzip")]
@@ -353,6 +366,10 @@ fn dechunk(mut b: &[u8]) -> Result<Vec<u8>, String> {
 mod tests {
     use super::*;
 
+    fn dr(b: &[u8]) -> Result<Fetched, String> {
+        decode_response(b.to_vec())
+    }
+
     #[test]
     fn parses_urls() {
         let u = Url::parse("http://127.0.0.1:9100/metrics?x=1").unwrap();
@@ -376,29 +393,21 @@ mod tests {
 
     #[test]
     fn decodes_length_chunked_and_errors() {
-        let r = decode_response(
-            b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 4\r\n\r\nab\ncX",
-        )
-        .unwrap();
+        let r =
+            dr(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 4\r\n\r\nab\ncX")
+                .unwrap();
         assert_eq!(r.body, b"ab\nc");
         assert_eq!(r.content_type, "text/plain");
-        let r = decode_response(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;x\r\nde\r\n0\r\n\r\n").unwrap();
+        let r = dr(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;x\r\nde\r\n0\r\n\r\n").unwrap();
         assert_eq!(r.body, b"abcde");
-        assert!(
-            decode_response(b"HTTP/1.1 500 Oops\r\nContent-Length: 0\r\n\r\n")
-                .unwrap_err()
-                .contains("500")
-        );
-        assert!(
-            decode_response(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc")
-                .unwrap_err()
-                .contains("broke off")
-        );
-        assert!(decode_response(
-            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n"
-        )
-        .is_err());
-        assert!(decode_response(b"garbage").is_err());
+        assert!(dr(b"HTTP/1.1 500 Oops\r\nContent-Length: 0\r\n\r\n")
+            .unwrap_err()
+            .contains("500"));
+        assert!(dr(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc")
+            .unwrap_err()
+            .contains("broke off"));
+        assert!(dr(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n").is_err());
+        assert!(dr(b"garbage").is_err());
     }
 
     #[cfg(feature = "gzip")]
@@ -411,6 +420,6 @@ mod tests {
         )
         .into_bytes();
         raw.extend_from_slice(&z);
-        assert_eq!(decode_response(&raw).unwrap().body, b"a 1\n");
+        assert_eq!(decode_response(raw).unwrap().body, b"a 1\n");
     }
 }

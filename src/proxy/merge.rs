@@ -22,7 +22,7 @@
 //! - With `no_rewrite`, Prometheus's own synthetic series names (`up`, `scrape_*`) are dropped:
 //!   they would shadow the series Prometheus writes for the scrape.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 use crate::expfmt::{Encoder, MetricFamily, MetricType};
 
@@ -145,57 +145,124 @@ pub fn merge(enc: &mut Encoder, inputs: &[Input<'_>], reserved: &[&str]) -> Vec<
         }
     }
 
-    // Reused buffers: the label set of one sample, and the series already written per family.
+    // Reused buffers: the label set of one sample, its identity key, the series already
+    // written in the current family.
     let mut labels: Vec<(&str, &str)> = Vec::new();
-    let mut seen: HashSet<Vec<u8>> = HashSet::new();
     let mut key: Vec<u8> = Vec::new();
+    let mut seen = Seen::default();
     for (name, g) in &groups {
         seen.clear();
-        // Decide what survives first, so a family whose samples are all dropped is omitted.
-        let mut keep: Vec<(usize, usize)> = Vec::new(); // (part, sample)
-        for (pi, (i, f)) in g.parts.iter().enumerate() {
+        // A family whose samples are all dropped is taken back out.
+        let cp = enc.checkpoint();
+        let mut wrote = 0usize;
+        let mut fam = enc.family(name, g.help.unwrap_or(""), g.typ);
+        for (i, f) in &g.parts {
             let inp = &inputs[*i];
-            for (si, s) in f.samples.iter().enumerate() {
+            let c = &mut counts[*i];
+            for s in &f.samples {
                 if inp.no_rewrite && SYNTHETIC.contains(&s.name.as_str()) {
-                    counts[*i].refused += 1;
+                    c.refused += 1;
                     continue;
                 }
                 build_labels(&mut labels, s, inp);
+                // Length-prefixed, so no label value can make two label sets look alike.
                 key.clear();
                 key.extend_from_slice(&(s.name.len() as u32).to_le_bytes());
                 key.extend_from_slice(s.name.as_bytes());
-                // Length-prefixed, so no label value can make two label sets look alike.
                 for (k, v) in &labels {
                     key.extend_from_slice(&(k.len() as u32).to_le_bytes());
                     key.extend_from_slice(k.as_bytes());
                     key.extend_from_slice(&(v.len() as u32).to_le_bytes());
                     key.extend_from_slice(v.as_bytes());
                 }
-                if !seen.insert(key.clone()) {
-                    counts[*i].duplicates += 1;
+                if !seen.insert(&key) {
+                    c.duplicates += 1;
                     continue;
                 }
-                keep.push((pi, si));
+                if !inp.no_rewrite && s.labels.iter().any(|(k, _)| k == "exporter_name") {
+                    c.relabelled += 1;
+                }
+                c.series += 1;
+                wrote += 1;
+                let suffix = s.name.strip_prefix(*name).unwrap_or("");
+                fam.write(suffix, &labels, s.value, s.timestamp_ms);
             }
         }
-        if keep.is_empty() {
-            continue;
-        }
-        let mut fam = enc.family(name, g.help.unwrap_or(""), g.typ);
-        for (pi, si) in keep {
-            let (i, f) = g.parts[pi];
-            let inp = &inputs[i];
-            let s = &f.samples[si];
-            build_labels(&mut labels, s, inp);
-            if !inp.no_rewrite && s.labels.iter().any(|(k, _)| k == "exporter_name") {
-                counts[i].relabelled += 1;
-            }
-            counts[i].series += 1;
-            let suffix = s.name.strip_prefix(name).unwrap_or("");
-            fam.write(suffix, &labels, s.value, s.timestamp_ms);
+        if wrote == 0 {
+            enc.rollback(cp);
         }
     }
     counts
+}
+
+/// A set of byte keys without an allocation per key: keys live in one arena, buckets are
+/// found by a fast (non-cryptographic) hash and confirmed by comparing the bytes, so a hash
+/// collision can never drop a series.
+#[derive(Default)]
+struct Seen {
+    arena: Vec<u8>,
+    /// (start, len, next in chain or usize::MAX)
+    entries: Vec<(usize, usize, usize)>,
+    heads: HashMap<u64, usize, std::hash::BuildHasherDefault<IdHasher>>,
+}
+
+impl Seen {
+    fn clear(&mut self) {
+        self.arena.clear();
+        self.entries.clear();
+        self.heads.clear();
+    }
+
+    /// False if `key` was already in the set.
+    fn insert(&mut self, key: &[u8]) -> bool {
+        let h = fx_hash(key);
+        let head = self.heads.get(&h).copied().unwrap_or(usize::MAX);
+        let mut cur = head;
+        while cur != usize::MAX {
+            let (start, len, next) = self.entries[cur];
+            if &self.arena[start..start + len] == key {
+                return false;
+            }
+            cur = next;
+        }
+        self.entries.push((self.arena.len(), key.len(), head));
+        self.arena.extend_from_slice(key);
+        self.heads.insert(h, self.entries.len() - 1);
+        true
+    }
+}
+
+/// FxHash-style mixing over 8-byte words: fast, and good enough for bucketing.
+fn fx_hash(b: &[u8]) -> u64 {
+    const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+    let mut h: u64 = b.len() as u64;
+    let mut chunks = b.chunks_exact(8);
+    for c in &mut chunks {
+        let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        h = (h.rotate_left(5) ^ w).wrapping_mul(K);
+    }
+    for &x in chunks.remainder() {
+        h = (h.rotate_left(5) ^ x as u64).wrapping_mul(K);
+    }
+    h
+}
+
+/// Hasher for keys that are already hashes.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | b as u64;
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
 }
 
 /// The output label set of sample `s` from `inp`: upstream labels, overridden by static
