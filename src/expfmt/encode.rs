@@ -202,9 +202,7 @@ impl Family<'_> {
         write_value(buf, value);
         if let Some(ts) = timestamp_ms {
             buf.push(b' ');
-            let mut s = String::new();
-            let _ = write!(s, "{ts}");
-            buf.extend_from_slice(s.as_bytes());
+            let _ = write!(VecWriter(buf), "{ts}");
         }
         buf.push(b'\n');
         self
@@ -220,45 +218,58 @@ pub fn write_value(buf: &mut Vec<u8>, v: f64) {
         buf.extend_from_slice(if v > 0.0 { b"+Inf" } else { b"-Inf" });
     } else if v == v.trunc() && v.abs() < 1e15 {
         // Integral values print without a fraction ("42", not "42.0"), as client libraries do.
-        let mut s = String::with_capacity(20);
-        let _ = write!(s, "{}", v as i64);
         if v == 0.0 && v.is_sign_negative() {
-            s = "-0".into();
+            buf.extend_from_slice(b"-0");
+        } else {
+            let _ = write!(VecWriter(buf), "{}", v as i64);
         }
-        buf.extend_from_slice(s.as_bytes());
+    } else if (1e-4..1e15).contains(&v.abs()) {
+        // Plain decimal is easier to read for ordinary magnitudes.
+        let _ = write!(VecWriter(buf), "{v}");
     } else {
-        let mut s = String::with_capacity(24);
-        let _ = write!(s, "{v:e}");
-        // Rust writes "1.5e-7"; plain decimal is easier to read for ordinary magnitudes.
-        if (1e-4..1e15).contains(&v.abs()) {
-            s.clear();
-            let _ = write!(s, "{v}");
-        }
-        buf.extend_from_slice(s.as_bytes());
+        // Rust writes "1.5e-7".
+        let _ = write!(VecWriter(buf), "{v:e}");
     }
+}
+
+/// Formats straight into the output buffer (no temporary String per number: a scrape writes
+/// tens of thousands of them).
+struct VecWriter<'a>(&'a mut Vec<u8>);
+
+impl std::fmt::Write for VecWriter<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0.extend_from_slice(s.as_bytes());
+        Ok(())
+    }
+}
+
+/// Appends `v` with the bytes in `special` replaced by their escapes, copying the runs in
+/// between whole.
+fn escape_into(buf: &mut Vec<u8>, v: &str, quote: bool) {
+    let b = v.as_bytes();
+    let mut start = 0;
+    for (i, &c) in b.iter().enumerate() {
+        let esc: &[u8] = match c {
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'"' if quote => b"\\\"",
+            _ => continue,
+        };
+        buf.extend_from_slice(&b[start..i]);
+        buf.extend_from_slice(esc);
+        start = i + 1;
+    }
+    buf.extend_from_slice(&b[start..]);
 }
 
 /// Escapes a label value: backslash, double quote and newline.
 pub fn escape_label_value(buf: &mut Vec<u8>, v: &str) {
-    for &b in v.as_bytes() {
-        match b {
-            b'\\' => buf.extend_from_slice(b"\\\\"),
-            b'"' => buf.extend_from_slice(b"\\\""),
-            b'\n' => buf.extend_from_slice(b"\\n"),
-            _ => buf.push(b),
-        }
-    }
+    escape_into(buf, v, true);
 }
 
 /// Escapes HELP text: backslash and newline.
 pub fn escape_help(buf: &mut Vec<u8>, v: &str) {
-    for &b in v.as_bytes() {
-        match b {
-            b'\\' => buf.extend_from_slice(b"\\\\"),
-            b'\n' => buf.extend_from_slice(b"\\n"),
-            _ => buf.push(b),
-        }
-    }
+    escape_into(buf, v, false);
 }
 
 #[cfg(test)]

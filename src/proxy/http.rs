@@ -168,14 +168,17 @@ pub fn get(url: &Url, ca_file: Option<&str>, until: Instant) -> Result<Fetched, 
     } else {
         format!("{host}:{}", url.port)
     };
-    // Prefer 0.0.4 (no conversion needed), take OpenMetrics; gzip saves bandwidth on routers.
+    // gzip saves bandwidth between machines; over loopback it is only CPU on both sides.
+    let loopback = tcp.peer_addr().is_ok_and(|a| a.ip().is_loopback());
+    let gzip = cfg!(feature = "gzip") && !loopback;
+    // Prefer 0.0.4 (no conversion needed), take OpenMetrics.
     let req = format!(
         "GET {} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: promlet/{}\r\n\
          Accept: text/plain;version=0.0.4;q=1,application/openmetrics-text;version=1.0.0;q=0.5,*/*;q=0.1\r\n\
          {}X-Prometheus-Scrape-Timeout-Seconds: {timeout_secs:.3}\r\nConnection: close\r\n\r\n",
         url.target,
         env!("CARGO_PKG_VERSION"),
-        if cfg!(feature = "gzip") { "Accept-Encoding: gzip\r\n" } else { "" },
+        if gzip { "Accept-Encoding: gzip\r\n" } else { "" },
     );
     let raw = if url.https {
         #[cfg(feature = "tls")]
