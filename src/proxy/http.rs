@@ -220,7 +220,8 @@ fn exchange<S: Read + Write>(s: &mut S, req: &[u8]) -> Result<Vec<u8>, String> {
             raw.reserve(raw.capacity().max(64 * 1024));
         }
         let len = raw.len();
-        raw.resize(raw.capacity(), 0);
+        // Zero only the window this read may fill, not all the spare capacity every time.
+        raw.resize((len + 64 * 1024).min(raw.capacity()), 0);
         let r = s.read(&mut raw[len..]);
         let n = *r.as_ref().unwrap_or(&0);
         raw.truncate(len + n);
