@@ -212,22 +212,18 @@ fn exchange<S: Read + Write>(s: &mut S, req: &[u8]) -> Result<Vec<u8>, String> {
     s.write_all(req).map_err(|e| format!("send request: {e}"))?;
     s.flush().map_err(|e| format!("send request: {e}"))?;
     let mut raw: Vec<u8> = Vec::with_capacity(64 * 1024);
+    // Read through one zeroed scratch buffer and copy what arrived: zeroing spare capacity
+    // before every read would cost more than the copy.
+    let mut chunk = vec![0u8; 64 * 1024];
     // Once the head is in: where the body starts and, if given, how long it is. Found once,
     // so a large body is not rescanned on every read.
     let mut head: Option<(usize, Option<usize>)> = None;
     loop {
-        if raw.capacity() - raw.len() < 16 * 1024 {
-            raw.reserve(raw.capacity().max(64 * 1024));
-        }
-        let len = raw.len();
-        // Zero only the window this read may fill, not all the spare capacity every time.
-        raw.resize((len + 64 * 1024).min(raw.capacity()), 0);
-        let r = s.read(&mut raw[len..]);
-        let n = *r.as_ref().unwrap_or(&0);
-        raw.truncate(len + n);
-        match r {
+        match s.read(&mut chunk) {
             Ok(0) => break,
-            Ok(_) => {
+            Ok(n) => {
+                let len = raw.len();
+                raw.extend_from_slice(&chunk[..n]);
                 if raw.len() > MAX_BODY + 64 * 1024 {
                     return Err(format!("response larger than {MAX_BODY} bytes"));
                 }

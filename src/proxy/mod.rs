@@ -51,7 +51,7 @@ fn init(flags: &Flags) -> Result<Option<Arc<dyn Part>>, String> {
 }
 
 /// Every scrape decodes upstreams in short-lived threads; glibc would give each its own
-/// malloc arena and keep the peaks of all of them. Two arenas, and big buffers always from
+/// malloc arena and keep the peaks of all of them. One arena, and big buffers always from
 /// mmap (returned on free), keep promlet's RSS near one scrape's working set. musl (the static
 /// builds) has no arenas and needs nothing.
 fn limit_malloc_arenas() {
@@ -59,7 +59,7 @@ fn limit_malloc_arenas() {
     // SAFETY: mallopt only tunes the allocator; called once at start, before the proxy's
     // threads exist.
     unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 2);
+        libc::mallopt(libc::M_ARENA_MAX, 1);
         libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
     }
 }
@@ -260,24 +260,35 @@ impl Endpoint {
     fn scrape(&self, start: Instant, deadline: Instant) -> Vec<u8> {
         self.scrapes.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel::<(usize, Outcome)>();
-        for (i, e) in self.exporters.iter().enumerate() {
+        let fetch = move |i: usize, e: &Arc<Exporter>, tx: &mpsc::Sender<(usize, Outcome)>| {
+            let until = deadline.min(start + e.cfg.timeout);
+            let t = Instant::now();
+            let result = e.fetch(until);
+            let _ = tx.send((
+                i,
+                Outcome {
+                    result,
+                    duration: t.elapsed(),
+                },
+            ));
+        };
+        // The last exporter runs on this thread when its fetch surely stops at the deadline by
+        // itself (an HTTP request with socket deadlines, cached exec output): a path with one
+        // such exporter starts no thread. Files (a FIFO, a hung NFS mount) and commands always
+        // get a thread, so the answer never waits past the deadline for them.
+        let n = self.exporters.len();
+        let inline = self.exporters.last().is_some_and(|e| {
+            matches!(&e.fetcher, Fetcher::Cached(_))
+                || matches!(&e.fetcher, Fetcher::Http(u, _) if u.host.parse::<std::net::IpAddr>().is_ok())
+        });
+        let threaded = if inline { n - 1 } else { n };
+        for (i, e) in self.exporters.iter().enumerate().take(threaded) {
             let e = e.clone();
             let txc = tx.clone();
-            let until = deadline.min(start + e.cfg.timeout);
             let spawned = std::thread::Builder::new()
                 .name("proxy-fetch".into())
                 .stack_size(256 * 1024)
-                .spawn(move || {
-                    let t = Instant::now();
-                    let result = e.fetch(until);
-                    let _ = txc.send((
-                        i,
-                        Outcome {
-                            result,
-                            duration: t.elapsed(),
-                        },
-                    ));
-                });
+                .spawn(move || fetch(i, &e, &txc));
             if let Err(err) = spawned {
                 let _ = tx.send((
                     i,
@@ -286,6 +297,11 @@ impl Endpoint {
                         duration: Duration::ZERO,
                     },
                 ));
+            }
+        }
+        if inline {
+            if let Some(last) = self.exporters.last() {
+                fetch(n - 1, last, &tx);
             }
         }
         drop(tx);
