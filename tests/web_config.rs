@@ -115,6 +115,11 @@ fn prometheus_scrapes_merged_path_over_tls_with_client_cert_and_basic_auth() {
         ca.client_key.display(),
         s.promlet.addr
     ));
+    // The API answers 503 until the TSDB is open.
+    wait_for(Duration::from_secs(30), || {
+        (http_get(prom.proc.addr, "/-/ready").status == 200).then_some(())
+    })
+    .expect("prometheus never became ready");
     prom.wait_query("up{job=\"merged\"} == 1", Duration::from_secs(30));
     prom.wait_query(
         "promlet_exporter_up{job=\"merged\",exporter_name=\"node\"} == 1",
