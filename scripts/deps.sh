@@ -16,12 +16,20 @@ check prometheus-exporter-exporter prometheus-exporter-exporter
 check hdhomerun_config hdhomerun-config
 check qemu-aarch64-static qemu-user-static
 check qemu-mipsel-static qemu-user-static
+check qemu-arm-static qemu-user-static
+check file file
+check readelf binutils
+check dash dash
 check wrk wrk
 check systemd-analyze systemd
 check openssl openssl
 check python3 python3
 check curl curl
-python3 -c 'import prometheus_client' 2>/dev/null || need_apt+=(python3-prometheus-client)
+# rustls uses ring, whose C and assembly need a C compiler for the target: musl-gcc for
+# `make static` (x86_64-unknown-linux-musl).
+check musl-gcc musl-tools
+# Debian's packages, whichever python3 is first on PATH (pyenv's does not see them).
+dpkg -s python3-prometheus-client >/dev/null 2>&1 || need_apt+=(python3-prometheus-client)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
@@ -42,5 +50,14 @@ if ! rustup toolchain list | grep -q '^nightly'; then
   rustup toolchain install nightly --profile minimal --component rust-src || echo "deps: nightly unavailable: mipsel and fuzz steps will say so"
 elif ! rustup component list --toolchain nightly --installed 2>/dev/null | grep -q '^rust-src'; then
   rustup component add rust-src --toolchain nightly || true
+fi
+
+# zig links the tier-3 mipsel build (and armv7, whose rust-std rustup cannot fetch here) through
+# cargo-zigbuild; both come from PyPI, into a venv that cross/build.sh puts on PATH.
+CROSS_VENV=${CROSS_VENV:-$HOME/.cache/promlet-cross}
+if ! "$CROSS_VENV/bin/python3" -c 'import ziglang' 2>/dev/null || [ ! -x "$CROSS_VENV/bin/cargo-zigbuild" ]; then
+  echo "deps: installing ziglang and cargo-zigbuild (PyPI) into $CROSS_VENV"
+  python3 -m venv "$CROSS_VENV"
+  "$CROSS_VENV/bin/pip" install -q ziglang cargo-zigbuild
 fi
 echo "deps: ok"

@@ -22,7 +22,7 @@ use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, RawFd};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -228,10 +228,13 @@ impl Default for Options {
 }
 
 /// Counters about the server itself (exposed on /metrics).
+///
+/// `AtomicUsize`, not `AtomicU64`: mips32 (mipsel routers) has no 64-bit atomics. On 32-bit
+/// targets a counter wraps after 2^32 requests, which Prometheus reads as a counter reset.
 #[derive(Default)]
 pub struct Stats {
-    pub requests: AtomicU64,
-    pub rejected: AtomicU64,
+    pub requests: AtomicUsize,
+    pub rejected: AtomicUsize,
     pub workers: AtomicUsize,
 }
 

@@ -264,6 +264,11 @@ impl Prometheus {
             "--web.enable-lifecycle".to_string(),
         ];
         let proc = spawn_listening(&bin, &args, addr, "prometheus");
+        // It listens before it is ready (503 from /-/ready while the TSDB opens).
+        wait_for(Duration::from_secs(60), || {
+            (http_get(addr, "/-/ready").status == 200).then_some(())
+        })
+        .unwrap_or_else(|| panic!("prometheus never became ready:\n{}", proc.log_text()));
         Prometheus { proc, dir }
     }
 

@@ -1,0 +1,261 @@
+#!/usr/bin/env bash
+# Tests the OpenWrt init script's UCI-to-command-line logic: openwrt/promlet/files/promlet.init
+# runs under dash (close to busybox ash) against stand-ins for OpenWrt's shell libraries
+# (openwrt/test/root: config_load & co. over real UCI files, network_get_ipaddr over a table,
+# procd_* recording each call). Each case compares the exact calls, and so the exact command
+# line, with what is expected. Prints "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/.." || exit 1
+
+export STUB=$PWD/openwrt/test/root
+INIT=$PWD/openwrt/promlet/files/promlet.init
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+passed=0
+failed=0
+command -v dash >/dev/null || { echo "openwrt test: needs dash (Debian dash)" >&2; exit 1; }
+
+# run CONFIG NET_STATE [PROG]: start_service then service_triggers; prints the recorded calls.
+run() {
+  mkdir -p "$tmp/uci"
+  printf '%s\n' "$1" >"$tmp/uci/promlet"
+  printf '%s\n' "$2" >"$tmp/net"
+  : >"$tmp/calls"
+  CALLS=$tmp/calls UCI_CONFIG_DIR=$tmp/uci NET_STATE=$tmp/net INIT=$INIT \
+    PROG_OVERRIDE=${3:-$STUB/usr/bin/promlet} dash -c '
+      . "$STUB/lib/functions.sh"
+      . "$STUB/lib/functions/procd.sh"
+      IPKG_INSTROOT=$STUB
+      . "$INIT"
+      PROG=$PROG_OVERRIDE
+      start_service
+      echo "-- service_triggers" >>"$CALLS"
+      service_triggers
+    ' 2>&1 >>"$tmp/calls" | sed 's/^/stderr: /' >>"$tmp/calls"
+  sed "s|$STUB||g" "$tmp/calls"
+}
+
+expect() { # name actual expected
+  if [ "$2" = "$3" ]; then
+    echo "ok   $1"
+    passed=$((passed + 1))
+  else
+    echo "FAIL $1"
+    diff <(printf '%s\n' "$3") <(printf '%s\n' "$2") | sed 's/^/    /'
+    failed=$((failed + 1))
+  fi
+}
+
+NET='loopback ipv4 127.0.0.1
+loopback ipv6 ::1
+lan ipv4 192.168.1.1
+lan ipv6 fd00:1::1'
+
+# The shipped /etc/config/promlet: loopback, port 9100, promlet's default collectors.
+expect "defaults (shipped config)" "$(run "$(cat openwrt/promlet/files/promlet.config)" "$NET")" \
+'procd_open_instance
+procd_set_param [command] [/usr/bin/promlet] [--web.listen-address=127.0.0.1:9100]
+procd_set_param [user] [promlet]
+procd_set_param [respawn]
+procd_set_param [stdout] [1]
+procd_set_param [stderr] [1]
+procd_close_instance
+-- service_triggers
+procd_add_reload_trigger [promlet]
+procd_add_reload_interface_trigger [loopback]'
+
+ALL="config promlet 'main'
+	option enabled '1'
+	option listen_interface 'lan'
+	option listen_port '9200'
+	list collector 'cpu'
+	list collector 'loadavg'
+	list collector 'meminfo'
+	option textfile_directory '/var/prometheus'
+	option http_sd_directory '/etc/promlet/http-sd'
+	option config_file '/etc/promlet/promlet.yml'
+	option web_config_file '/etc/promlet/web.yml'
+	list flag '--collector.filesystem.mount-points-exclude=^/(dev|proc|sys)(\$|/)'
+	list flag '--web.max-requests=4'
+	option user 'root'"
+expect "all options" "$(run "$ALL" "$NET")" \
+'procd_open_instance
+procd_set_param [command] [/usr/bin/promlet] [--web.listen-address=192.168.1.1:9200]
+procd_append_param [command] [--collector.cpu]
+procd_append_param [command] [--no-collector.filesystem]
+procd_append_param [command] [--collector.loadavg]
+procd_append_param [command] [--collector.meminfo]
+procd_append_param [command] [--no-collector.textfile]
+procd_append_param [command] [--collector.textfile.directory=/var/prometheus]
+procd_append_param [command] [--http-sd.directory=/etc/promlet/http-sd]
+procd_append_param [command] [--config.file=/etc/promlet/promlet.yml]
+procd_append_param [command] [--web.config.file=/etc/promlet/web.yml]
+procd_append_param [command] [--collector.filesystem.mount-points-exclude=^/(dev|proc|sys)($|/)]
+procd_append_param [command] [--web.max-requests=4]
+procd_set_param [file] [/etc/promlet/promlet.yml] [/etc/promlet/web.yml]
+procd_set_param [user] [root]
+procd_set_param [respawn]
+procd_set_param [stdout] [1]
+procd_set_param [stderr] [1]
+procd_close_instance
+-- service_triggers
+procd_add_reload_trigger [promlet]
+procd_add_reload_interface_trigger [lan]'
+
+# wan has no address yet (DHCP pending): no instance at all, but the interface trigger is set,
+# so netifd's ifup reloads the service, and then (second run) the address is there.
+WAN="config promlet 'main'
+	option listen_interface 'wan'"
+expect "interface without an address: deferred" "$(run "$WAN" "$NET")" \
+'logger [-t] [promlet] [-p] [daemon.notice] [interface wan has no address yet; starting once it comes up]
+-- service_triggers
+procd_add_reload_trigger [promlet]
+procd_add_reload_interface_trigger [wan]'
+expect "interface without an address: started on the reload after ifup" \
+  "$(run "$WAN" "$NET
+wan ipv4 203.0.113.7")" \
+'procd_open_instance
+procd_set_param [command] [/usr/bin/promlet] [--web.listen-address=203.0.113.7:9100]
+procd_set_param [respawn]
+procd_set_param [stdout] [1]
+procd_set_param [stderr] [1]
+procd_close_instance
+-- service_triggers
+procd_add_reload_trigger [promlet]
+procd_add_reload_interface_trigger [wan]'
+
+expect "IPv6 address of the interface" "$(run "config promlet 'main'
+	option listen_interface 'lan'
+	option listen_ipv6 '1'" "$NET")" \
+'procd_open_instance
+procd_set_param [command] [/usr/bin/promlet] [--web.listen-address=[fd00:1::1]:9100]
+procd_set_param [respawn]
+procd_set_param [stdout] [1]
+procd_set_param [stderr] [1]
+procd_close_instance
+-- service_triggers
+procd_add_reload_trigger [promlet]
+procd_add_reload_interface_trigger [lan]'
+
+expect "every address ('*'): no interface trigger" "$(run "config promlet 'main'
+	option listen_interface '*'
+	option listen_port '9101'" "$NET")" \
+'procd_open_instance
+procd_set_param [command] [/usr/bin/promlet] [--web.listen-address=:9101]
+procd_set_param [respawn]
+procd_set_param [stdout] [1]
+procd_set_param [stderr] [1]
+procd_close_instance
+-- service_triggers
+procd_add_reload_trigger [promlet]'
+
+expect "explicit address for an unmanaged interface" "$(run "config promlet 'main'
+	option listen_interface 'tailscale'
+	option listen_address '100.64.0.1'" "$NET")" \
+'procd_open_instance
+procd_set_param [command] [/usr/bin/promlet] [--web.listen-address=100.64.0.1:9100]
+procd_set_param [respawn]
+procd_set_param [stdout] [1]
+procd_set_param [stderr] [1]
+procd_close_instance
+-- service_triggers
+procd_add_reload_trigger [promlet]'
+
+expect "disabled" "$(run "config promlet 'main'
+	option enabled '0'" "$NET")" \
+'-- service_triggers
+procd_add_reload_trigger [promlet]
+procd_add_reload_interface_trigger [loopback]'
+
+expect "unknown collector is logged and passed on for promlet to refuse" "$(run "config promlet 'main'
+	list collector 'cpu'
+	list collector 'bogus'" "$NET")" \
+'procd_open_instance
+procd_set_param [command] [/usr/bin/promlet] [--web.listen-address=127.0.0.1:9100]
+procd_append_param [command] [--collector.cpu]
+procd_append_param [command] [--no-collector.filesystem]
+procd_append_param [command] [--no-collector.loadavg]
+procd_append_param [command] [--no-collector.meminfo]
+procd_append_param [command] [--no-collector.textfile]
+logger [-t] [promlet] [-p] [daemon.notice] [unknown collector bogus in /etc/config/promlet]
+procd_append_param [command] [--collector.bogus]
+procd_set_param [respawn]
+procd_set_param [stdout] [1]
+procd_set_param [stderr] [1]
+procd_close_instance
+-- service_triggers
+procd_add_reload_trigger [promlet]
+procd_add_reload_interface_trigger [loopback]'
+
+# The collector list is read from the real binary's --help: the format must match it.
+real=${PROMLET_BIN:-target/debug/promlet}
+if [ -x "$real" ]; then
+  cmd=$(run "config promlet 'main'
+	list collector 'loadavg'" "$NET" "$PWD/$real" | grep -c '\[--collector.loadavg\]')
+  known=$("$real" --help | sed -n 's/^ *--\[no-\]collector\.\([a-z0-9_]*\)$/\1/p' | wc -l)
+  if [ "$cmd" = 1 ] && [ "$known" -ge 1 ]; then
+    echo "ok   collector list from the real binary's --help ($known collectors)"
+    passed=$((passed + 1))
+  else
+    echo "FAIL collector list from the real binary's --help: $known collectors found"
+    failed=$((failed + 1))
+  fi
+else
+  echo "FAIL no $real to read collectors from: cargo build first (or set PROMLET_BIN)"
+  failed=$((failed + 1))
+fi
+
+# The package Makefile: both variants, their features, the feed's Rust helpers.
+mk=openwrt/promlet/Makefile
+for want in 'PKG_BUILD_DEPENDS:=rust/host' 'include ../../lang/rust/rust-package.mk' \
+  'DEPENDS:=$(RUST_ARCH_DEPENDS)' 'RUST_PKG_FEATURES:=node,hdhomerun,proxy,gzip' \
+  '$(eval $(call RustBinPackage,promlet))' '$(eval $(call BuildPackage,promlet-full))' \
+  'Build/Compile=$(call Build/Compile/Cargo,,--no-default-features)'; do
+  if grep -qF -- "$want" "$mk"; then
+    passed=$((passed + 1))
+  else
+    echo "FAIL $mk lacks: $want"
+    failed=$((failed + 1))
+  fi
+done
+# Every feature the full variant names exists in Cargo.toml, and it is the default set.
+full=$(sed -n 's/^  RUST_PKG_FEATURES:=\(.*packet-sd.*\)$/\1/p' "$mk")
+default=$(sed -n 's/^default = \[\(.*\)\]$/\1/p' Cargo.toml | tr -d '" ' )
+expect "promlet-full builds the default feature set" "$full" "$default"
+
+# The package Makefile itself, run by make against stand-ins for the buildroot and the feed's
+# Rust helpers (openwrt/test/sdk, with a cargo that records its arguments): per variant, the
+# metadata, the exact cargo command, and what the install step puts into the package.
+SDK=$PWD/openwrt/test/sdk
+command -v make >/dev/null || { echo "openwrt test: needs make" >&2; exit 1; }
+mkdir -p "$tmp/feed/utils" "$tmp/feed/lang/rust"
+cp -r openwrt/promlet "$tmp/feed/utils/promlet"
+cp "$SDK/lang/rust/rust-package.mk" "$tmp/feed/lang/rust/"
+pkgmk() { # variant
+  : >"$tmp/cargo.log"
+  rm -rf "$tmp/dest" "$tmp/stage"
+  CARGO_LOG=$tmp/cargo.log PATH="$SDK:$PATH" make -s -C "$tmp/feed/utils/promlet" \
+    TOPDIR="$SDK" BUILD_VARIANT="$1" STAGE="$tmp/stage" DEST="$tmp/dest" info compile install 2>&1
+  sed "s|$tmp|TMP|g" "$tmp/cargo.log"
+  (cd "$tmp/dest" && find . -type f -printf '%p %m\n' | sort)
+}
+B='TMP/feed/utils/promlet'
+expect "package Makefile, variant router (package promlet)" "$(pkgmk router)" \
+"package promlet: variant=router default=1 depends=@(aarch64||arm||mips||mipsel||x86_64) conflicts=promlet-full provides= userid=promlet=9100:promlet=9100
+conffiles: /etc/config/promlet
+cargo [install] [-v] [--profile] [release] [--features] [node,hdhomerun,proxy,gzip] [--root] [TMP/stage/ipkg-install] [--path] [$B/src/] [--locked] [--no-default-features]
+PROMLET_REVISION=v0.1.0-1
+./promlet/etc/config/promlet 600
+./promlet/etc/init.d/promlet 755
+./promlet/usr/bin/promlet 755"
+expect "package Makefile, variant full (package promlet-full)" "$(pkgmk full)" \
+"package promlet-full: variant=full default= depends=@(aarch64||arm||mips||mipsel||x86_64) conflicts= provides=promlet userid=promlet=9100:promlet=9100
+conffiles: /etc/config/promlet
+cargo [install] [-v] [--profile] [release] [--features] [node,hdhomerun,packet-sd,http-sd,proxy,tls,yaml,gzip] [--root] [TMP/stage/ipkg-install] [--path] [$B/src/] [--locked] [--no-default-features]
+PROMLET_REVISION=v0.1.0-1
+./promlet-full/etc/config/promlet 600
+./promlet-full/etc/init.d/promlet 755
+./promlet-full/usr/bin/promlet 755"
+
+echo "openwrt: $passed passed, $failed failed"
+[ "$failed" = 0 ]

@@ -1,0 +1,535 @@
+//! A client for the Packet / Equinix Metal API (<https://api.equinix.com/metal/v1>, the
+//! `X-Auth-Token` header, JSON lists paged with `page`/`per_page` and `meta.next`), on ureq
+//! with rustls.
+//!
+//! Every call has a deadline (`--packet.timeout`, covering connect, TLS, headers and body).
+//! 429 and 5xx answers (except 501) and transport errors are retried with exponential backoff
+//! (1 s, 2 s, 4 s, … at most 30 s), or after the answer's `Retry-After` when it has one; every
+//! wait is capped at [`MAX_WAIT`] and the number of retries at `--packet.retries`, so a call
+//! always ends. The original did not retry 429 at all and ignored `Retry-After`. An answer
+//! saying the rate limit is used up (`X-RateLimit-Remaining: 0`) holds the next request until
+//! `X-RateLimit-Reset`.
+//!
+//! Pages are followed by number (`page=N+1` while `meta.next` is set) on our own URL, like
+//! packngo's later versions: `meta.next.href` carries the API's path prefix and not always
+//! our query, so resolving it is more fragile than counting.
+
+use std::fmt;
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
+
+use super::model::{self, Meta};
+
+/// The longest wait between two tries of one call, whatever `Retry-After` asks.
+pub const MAX_WAIT: Duration = Duration::from_secs(60);
+/// The API's own bound on `page` (Metal OpenAPI spec); stops a server that always says "next".
+const MAX_PAGES: u64 = 100_000;
+/// A page larger than this is refused (the spec's largest page is 1000 devices).
+const MAX_PAGE_BYTES: u64 = 256 << 20;
+
+/// Where system CA bundles live: Debian/Ubuntu/Alpine/OpenWrt (`ca-bundle`), Fedora/RHEL,
+/// openSUSE, and the one Alpine and the BSDs also ship. `SSL_CERT_FILE` overrides them.
+pub const SYSTEM_CA_FILES: &[&str] = &[
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/ca-bundle.pem",
+    "/etc/ssl/cert.pem",
+];
+
+/// Why a call failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// Transport: DNS, connect, TLS, timeout.
+    Transport {
+        url: String,
+        err: ureq::Error,
+    },
+    /// An answer that is not 2xx (after retries, if it was retryable).
+    Status {
+        url: String,
+        status: u16,
+        message: String,
+    },
+    /// A 2xx answer cut off while its body was read (deadline, reset).
+    Body {
+        url: String,
+        err: serde_json::Error,
+    },
+    /// A 2xx answer whose body is not the expected JSON.
+    Decode {
+        url: String,
+        err: serde_json::Error,
+    },
+    TooManyPages {
+        url: String,
+    },
+    /// Setting up the client (CA files).
+    Setup(String),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Transport { url, err } => write!(f, "GET {url}: {err}"),
+            Error::Status {
+                url,
+                status,
+                message,
+            } if message.is_empty() => write!(f, "GET {url}: status {status}"),
+            Error::Status {
+                url,
+                status,
+                message,
+            } => write!(f, "GET {url}: status {status}: {message}"),
+            Error::Body { url, err } => write!(f, "GET {url}: reading the answer: {err}"),
+            Error::Decode { url, err } => write!(f, "GET {url}: bad answer: {err}"),
+            Error::TooManyPages { url } => {
+                write!(f, "GET {url}: more than {MAX_PAGES} pages, giving up")
+            }
+            Error::Setup(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// How the client connects.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Base URL without trailing slash, e.g. `https://api.equinix.com/metal/v1`.
+    pub api_url: String,
+    pub token: String,
+    /// Deadline of one request, body included.
+    pub timeout: Duration,
+    pub retries: u32,
+    pub per_page: u32,
+    /// Extra CA certificates (PEM) to trust besides the system bundle.
+    pub ca_files: Vec<PathBuf>,
+}
+
+pub struct Client {
+    agent: ureq::Agent,
+    settings: Settings,
+    /// When the API said the rate limit is used up (`X-RateLimit-Remaining: 0`), the time its
+    /// window resets: the next request waits for it instead of earning a 429.
+    not_before: std::sync::Mutex<Option<std::time::Instant>>,
+}
+
+impl Client {
+    pub fn new(settings: Settings) -> Result<Client, Error> {
+        let mut roots: Vec<Certificate<'static>> = Vec::new();
+        if settings.api_url.starts_with("https://") || !settings.ca_files.is_empty() {
+            if let Some(p) = system_ca_file() {
+                // A broken system bundle is the system's business: warn, keep going with the
+                // certificates that parsed and any --packet.ca-file.
+                if let Err(e) = load_pem_certs(&p, &mut roots) {
+                    crate::warn!("{e}");
+                }
+            }
+            for p in &settings.ca_files {
+                let before = roots.len();
+                load_pem_certs(p, &mut roots).map_err(Error::Setup)?;
+                if roots.len() == before {
+                    return Err(Error::Setup(format!(
+                        "{}: no certificate in the file",
+                        p.display()
+                    )));
+                }
+            }
+            if roots.is_empty() {
+                return Err(Error::Setup(format!(
+                    "no CA certificates to check {} with: none of SSL_CERT_FILE, {} exists; \
+                     install ca-certificates (ca-bundle on OpenWrt) or pass --packet.ca-file",
+                    settings.api_url,
+                    SYSTEM_CA_FILES.join(", ")
+                )));
+            }
+        }
+        let tls = TlsConfig::builder()
+            .root_certs(RootCerts::Specific(Arc::new(roots)))
+            .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .build();
+        let agent = ureq::Agent::config_builder()
+            .tls_config(tls)
+            .timeout_global(Some(settings.timeout))
+            // Our statuses are handled below (Retry-After must be read from a 429).
+            .http_status_as_error(false)
+            // A redirect would carry X-Auth-Token to wherever it points: the API never
+            // redirects, so one is an error, not a hop.
+            .max_redirects(0)
+            .user_agent(concat!("promlet/", env!("CARGO_PKG_VERSION"), " packet-sd"))
+            .build()
+            .new_agent();
+        Ok(Client {
+            agent,
+            settings,
+            not_before: std::sync::Mutex::new(None),
+        })
+    }
+
+    /// `GET /projects` (every page) with each project's organization.
+    pub fn projects(&self) -> Result<Vec<model::Project>, Error> {
+        let base = format!("{}/projects?include=organization", self.settings.api_url);
+        self.pages(&base, "projects", &mut |p| p)
+    }
+
+    /// The first page of `GET /projects`, one item: the cheapest authenticated call.
+    pub fn first_projects_page(&self) -> Result<(), Error> {
+        let url = format!("{}/projects?per_page=1", self.settings.api_url);
+        self.get(&url, |r| {
+            model::parse_page(r, "projects", |_: serde::de::IgnoredAny| {}).map(drop)
+        })
+    }
+
+    /// `GET /projects/{id}` with its organization.
+    pub fn project(&self, id: &str) -> Result<model::Project, Error> {
+        let url = format!(
+            "{}/projects/{}?include=organization",
+            self.settings.api_url,
+            path_escape(id)
+        );
+        self.get(&url, |r| serde_json::from_reader(r))
+    }
+
+    /// `GET /projects/{id}/devices` (every page) with facility and metro; each device is
+    /// passed through `map` as soon as it is decoded, so only what `map` keeps is held.
+    pub fn devices<U>(
+        &self,
+        project_id: &str,
+        mut map: impl FnMut(model::Device) -> U,
+    ) -> Result<Vec<U>, Error> {
+        let base = format!(
+            "{}/projects/{}/devices?include=facility,metro",
+            self.settings.api_url,
+            path_escape(project_id)
+        );
+        self.pages(&base, "devices", &mut map)
+    }
+
+    /// Follows every page of a list. A page that fails half way and is retried has its
+    /// items taken back first, so nothing is counted twice.
+    fn pages<T: serde::de::DeserializeOwned, U>(
+        &self,
+        base: &str,
+        key: &'static str,
+        map: &mut dyn FnMut(T) -> U,
+    ) -> Result<Vec<U>, Error> {
+        let mut all: Vec<U> = Vec::new();
+        let mut page = 1u64;
+        loop {
+            let url = format!("{base}&per_page={}&page={page}", self.settings.per_page);
+            let before = all.len();
+            let meta: Meta = self.get(&url, |r| {
+                all.truncate(before);
+                model::parse_page(r, key, |t: T| all.push(map(t)))
+            })?;
+            // `next` ends the list; a server that keeps saying "next" past its own
+            // `last_page` is not followed further.
+            if meta.next.is_none() || meta.last_page.is_some_and(|l| page >= l) {
+                return Ok(all);
+            }
+            page += 1;
+            if page > MAX_PAGES {
+                return Err(Error::TooManyPages { url });
+            }
+        }
+    }
+
+    /// One GET with retries; `read` decodes a 2xx body (and may be called again on retry).
+    fn get<T>(
+        &self,
+        url: &str,
+        mut read: impl FnMut(&mut dyn Read) -> Result<T, serde_json::Error>,
+    ) -> Result<T, Error> {
+        let mut attempt = 0u32;
+        loop {
+            let pause = self
+                .not_before
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take()
+                .and_then(|t| t.checked_duration_since(std::time::Instant::now()));
+            if let Some(p) = pause {
+                crate::info!(
+                    "packet-sd: API rate limit used up, waiting {:.1}s",
+                    p.as_secs_f64()
+                );
+                std::thread::sleep(p);
+            }
+            let (err, wait) = match self
+                .agent
+                .get(url)
+                .header("X-Auth-Token", &self.settings.token)
+                .header("Accept", "application/json")
+                .call()
+            {
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    let header =
+                        |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok());
+                    if let Some(w) = rate_limit_wait(
+                        header("x-ratelimit-remaining"),
+                        header("x-ratelimit-reset"),
+                        SystemTime::now(),
+                    ) {
+                        *self.not_before.lock().unwrap_or_else(|e| e.into_inner()) =
+                            Some(std::time::Instant::now() + w);
+                    }
+                    if (200..300).contains(&status) {
+                        let body = resp
+                            .into_body()
+                            .into_with_config()
+                            .limit(MAX_PAGE_BYTES)
+                            .reader();
+                        let mut r = BufReader::with_capacity(32 * 1024, body);
+                        match read(&mut r) {
+                            Ok(v) => return Ok(v),
+                            // Cut off mid-body (deadline, reset): worth another try.
+                            Err(e) if e.is_io() => (
+                                Error::Body {
+                                    url: url.into(),
+                                    err: e,
+                                },
+                                None,
+                            ),
+                            Err(e) => {
+                                return Err(Error::Decode {
+                                    url: url.into(),
+                                    err: e,
+                                })
+                            }
+                        }
+                    } else {
+                        let retry_after = resp
+                            .headers()
+                            .get("retry-after")
+                            .and_then(|v| v.to_str().ok())
+                            .and_then(|v| parse_retry_after(v, SystemTime::now()));
+                        let retryable = status == 429 || (status >= 500 && status != 501);
+                        let message = error_message(resp.into_body());
+                        let err = Error::Status {
+                            url: url.into(),
+                            status,
+                            message,
+                        };
+                        if !retryable {
+                            return Err(err);
+                        }
+                        (err, retry_after)
+                    }
+                }
+                Err(e) => (
+                    Error::Transport {
+                        url: url.into(),
+                        err: e,
+                    },
+                    None,
+                ),
+            };
+            if attempt >= self.settings.retries {
+                return Err(err);
+            }
+            let wait = wait.unwrap_or_else(|| backoff(attempt)).min(MAX_WAIT);
+            crate::warn!(
+                "{err}; try {} of {} in {:.1}s",
+                attempt + 2,
+                self.settings.retries + 1,
+                wait.as_secs_f64()
+            );
+            std::thread::sleep(wait);
+            attempt += 1;
+        }
+    }
+}
+
+/// 1 s, 2 s, 4 s, … at most 30 s (go-retryablehttp's schedule, which the original used).
+pub fn backoff(attempt: u32) -> Duration {
+    Duration::from_secs(1u64 << attempt.min(5)).min(Duration::from_secs(30))
+}
+
+/// How long to hold off after an answer whose rate-limit headers say nothing is left
+/// (`X-RateLimit-Remaining: 0`, `X-RateLimit-Reset: <Unix seconds>`, as packngo reads them),
+/// at most [`MAX_WAIT`].
+pub fn rate_limit_wait(
+    remaining: Option<&str>,
+    reset: Option<&str>,
+    now: SystemTime,
+) -> Option<Duration> {
+    if remaining?.trim() != "0" {
+        return None;
+    }
+    let reset: u64 = reset?.trim().parse().ok()?;
+    let now = now.duration_since(SystemTime::UNIX_EPOCH).ok()?.as_secs();
+    Some(Duration::from_secs(reset.saturating_sub(now)).min(MAX_WAIT))
+}
+
+/// `Retry-After`: delay-seconds or an HTTP-date (RFC 9110 §10.2.3). A date in the past is
+/// no wait; anything unparsable is ignored (the backoff applies).
+pub fn parse_retry_after(v: &str, now: SystemTime) -> Option<Duration> {
+    let v = v.trim();
+    if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
+        return Some(Duration::from_secs(v.parse::<u64>().unwrap_or(u64::MAX)));
+    }
+    let at = parse_http_date(v)?;
+    let now = now.duration_since(SystemTime::UNIX_EPOCH).ok()?.as_secs();
+    Some(Duration::from_secs(at.saturating_sub(now)))
+}
+
+/// IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) to Unix seconds.
+fn parse_http_date(s: &str) -> Option<u64> {
+    let (_, rest) = s.split_once(", ")?;
+    let f: Vec<&str> = rest.split(' ').collect();
+    if f.len() != 5 || f[4] != "GMT" {
+        return None;
+    }
+    let day: u64 = f[0].parse().ok()?;
+    let month = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ]
+    .iter()
+    .position(|m| *m == f[1])? as u64
+        + 1;
+    let year: u64 = f[2].parse().ok()?;
+    let hms: Vec<u64> = f[3]
+        .split(':')
+        .map(|x| x.parse().ok())
+        .collect::<Option<_>>()?;
+    if hms.len() != 3 || !(1..=31).contains(&day) || year < 1970 {
+        return None;
+    }
+    // Days from civil (Howard Hinnant's algorithm), for the proleptic Gregorian calendar.
+    let (y, m) = if month <= 2 {
+        (year - 1, month + 9)
+    } else {
+        (year, month - 3)
+    };
+    let era = y / 400;
+    let yoe = y - era * 400;
+    let doy = (153 * m + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86400 + hms[0] * 3600 + hms[1] * 60 + hms[2])
+}
+
+/// The API's error text (`{"error": "..."}` or `{"errors": [...]}`), or the start of the body.
+fn error_message(body: ureq::Body) -> String {
+    let mut buf = Vec::new();
+    let _ = body
+        .into_with_config()
+        .limit(4096)
+        .reader()
+        .take(4096)
+        .read_to_end(&mut buf);
+    #[derive(serde::Deserialize)]
+    struct ApiError {
+        error: Option<String>,
+        errors: Option<Vec<String>>,
+    }
+    if let Ok(e) = serde_json::from_slice::<ApiError>(&buf) {
+        let mut parts: Vec<String> = e.error.into_iter().collect();
+        parts.extend(e.errors.unwrap_or_default());
+        if !parts.is_empty() {
+            return parts.join("; ");
+        }
+    }
+    let text = String::from_utf8_lossy(&buf);
+    let line = text.lines().next().unwrap_or("").trim();
+    line.chars().take(200).collect()
+}
+
+/// Percent-encodes a path segment (project ids are UUIDs, but come from the API or a flag).
+fn path_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The first system CA bundle that exists (`SSL_CERT_FILE` first).
+pub fn system_ca_file() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("SSL_CERT_FILE").filter(|p| !p.is_empty()) {
+        return Some(PathBuf::from(p));
+    }
+    SYSTEM_CA_FILES
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file())
+}
+
+/// Appends the certificates of a PEM file.
+pub fn load_pem_certs(path: &Path, out: &mut Vec<Certificate<'static>>) -> Result<(), String> {
+    let pem = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    for item in ureq::tls::parse_pem(&pem) {
+        match item {
+            Ok(PemItem::Certificate(c)) => out.push(c),
+            Ok(_) => {}
+            Err(e) => return Err(format!("{}: {e}", path.display())),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_seconds_and_dates() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(784_111_777); // Sun, 06 Nov 1994 08:49:37 GMT
+        assert_eq!(parse_retry_after("3", now), Some(Duration::from_secs(3)));
+        assert_eq!(parse_retry_after(" 0 ", now), Some(Duration::ZERO));
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:49:47 GMT", now),
+            Some(Duration::from_secs(10))
+        );
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(
+            parse_retry_after("Thu, 01 Jan 1970 00:00:00 GMT", SystemTime::UNIX_EPOCH),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(parse_retry_after("-1", now), None);
+        assert_eq!(parse_retry_after("", now), None);
+        assert_eq!(
+            parse_retry_after("99999999999999999999999", now),
+            Some(Duration::from_secs(u64::MAX))
+        );
+    }
+
+    #[test]
+    fn rate_limit_headers() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1000);
+        let w = |r, t| rate_limit_wait(r, t, now);
+        assert_eq!(w(Some("0"), Some("1005")), Some(Duration::from_secs(5)));
+        assert_eq!(w(Some("0"), Some("900")), Some(Duration::ZERO));
+        assert_eq!(w(Some("0"), Some("999999")), Some(MAX_WAIT));
+        assert_eq!(w(Some("3"), Some("1005")), None);
+        assert_eq!(w(None, Some("1005")), None);
+        assert_eq!(w(Some("0"), Some("soon")), None);
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_30s() {
+        let s: Vec<u64> = (0..8).map(|a| backoff(a).as_secs()).collect();
+        assert_eq!(s, [1, 2, 4, 8, 16, 30, 30, 30]);
+    }
+
+    #[test]
+    fn escapes_path_segments() {
+        assert_eq!(path_escape("2f0a-3c8e"), "2f0a-3c8e");
+        assert_eq!(path_escape("a/b?c"), "a%2Fb%3Fc");
+    }
+}
