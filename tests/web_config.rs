@@ -361,3 +361,65 @@ fn basic_auth_without_tls() {
     let r = http_request(p.addr, "GET", "/metrics", &[("Authorization", "Bearer x")]);
     assert_eq!(r.status, 401);
 }
+
+#[test]
+fn require_any_client_cert_takes_any_certificate_but_not_none() {
+    let s = start("RequireAnyClientCert");
+    let url = format!("https://{}/metrics", s.promlet.addr);
+    let cacert = s.ca.ca_cert.display().to_string();
+    let user = format!("{USER}:{PASSWORD}");
+    let other = TestCa::new("webcfg-any");
+    let (rc, code, _) = curl(
+        &[
+            "--cacert",
+            &cacert,
+            "--cert",
+            &other.client_cert.display().to_string(),
+            "--key",
+            &other.client_key.display().to_string(),
+            "-u",
+            &user,
+        ],
+        &url,
+    );
+    assert_eq!((rc, code), (0, 200), "a certificate from any CA is enough");
+    let (rc, code, _) = curl(&["--cacert", &cacert, "-u", &user], &url);
+    assert!(
+        rc != 0 && code == 0,
+        "no certificate must fail the handshake"
+    );
+}
+
+#[test]
+fn client_allowed_sans_refuses_a_certificate_without_them() {
+    let ca = TestCa::new("webcfg-sans");
+    let dir = &ca.dir;
+    let web = write(
+        dir,
+        "web.yml",
+        &format!(
+            "tls_server_config:\n  cert_file: {}\n  key_file: {}\n  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: {}\n  client_allowed_sans: [prometheus.example.org]\n",
+            ca.server_cert.display(),
+            ca.server_key.display(),
+            ca.ca_cert.display()
+        ),
+    );
+    let p = promlet(&[&format!("--web.config.file={web}")]);
+    let url = format!("https://{}/metrics", p.addr);
+    // TestCa's client certificate is valid but names no SAN at all.
+    let (rc, code, _) = curl(
+        &[
+            "--cacert",
+            &ca.ca_cert.display().to_string(),
+            "--cert",
+            &ca.client_cert.display().to_string(),
+            "--key",
+            &ca.client_key.display().to_string(),
+        ],
+        &url,
+    );
+    assert!(
+        code != 200,
+        "certificate without an allowed SAN was served (rc {rc})"
+    );
+}
