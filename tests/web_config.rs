@@ -423,3 +423,51 @@ fn client_allowed_sans_refuses_a_certificate_without_them() {
         "certificate without an allowed SAN was served (rc {rc})"
     );
 }
+
+/// An `https://` upstream, verified against `ca_file`: one promlet serving TLS, merged by
+/// another; a wrong CA makes that exporter fail instead of trusting it.
+#[test]
+fn https_upstreams_are_verified_against_ca_file() {
+    let ca = TestCa::new("webcfg-upstream");
+    let dir = &ca.dir;
+    let web = write(
+        dir,
+        "web.yml",
+        &format!(
+            "tls_server_config:\n  cert_file: {}\n  key_file: {}\n",
+            ca.server_cert.display(),
+            ca.server_key.display()
+        ),
+    );
+    let upstream = promlet(&[&format!("--web.config.file={web}")]);
+    let other = TestCa::new("webcfg-upstream-other");
+    let cfg = write(
+        dir,
+        "promlet.yml",
+        &format!(
+            "proxy:\n- path: /m\n  exporters:\n  - name: good\n    http: https://{a}/metrics\n    ca_file: {ca}\n  - name: wrongca\n    http: https://{a}/metrics\n    ca_file: {other}\n",
+            a = upstream.addr,
+            ca = ca.ca_cert.display(),
+            other = other.ca_cert.display()
+        ),
+    );
+    let p = promlet(&[&format!("--config.file={cfg}")]);
+    let r = http_request(
+        p.addr,
+        "GET",
+        "/m",
+        &[("X-Prometheus-Scrape-Timeout-Seconds", "10")],
+    );
+    let text = r.text();
+    promtool_check_metrics(&text);
+    assert!(
+        text.contains("promlet_exporter_up{exporter_name=\"good\"} 1\n"),
+        "{text}\n{}",
+        p.log_text()
+    );
+    assert!(
+        text.contains("promlet_exporter_up{exporter_name=\"wrongca\"} 0\n"),
+        "{text}"
+    );
+    assert!(text.contains("promlet_build_info{") && text.contains("exporter_name=\"good\""));
+}
