@@ -2,7 +2,7 @@
 //! client certificate and basic auth; curl without a certificate, with a wrong password or with
 //! TLS 1.1 is refused; bad files stop promlet at start (case 25 of
 //! `reference/merging-proxy.md` and the exporter-toolkit format).
-#![cfg(feature = "tls")]
+#![cfg(all(feature = "tls", feature = "proxy", feature = "yaml"))]
 
 mod common;
 

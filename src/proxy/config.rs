@@ -259,6 +259,7 @@ mod tests {
         parse(Path::new("c.yml"), s, &["/metrics"])
     }
 
+    #[cfg(feature = "yaml")]
     #[test]
     fn reads_every_source_kind() {
         let c = load_str(
@@ -279,7 +280,21 @@ mod tests {
         );
     }
 
+    /// JSON is read too (the YAML subset; the only format of a build without `yaml`).
+    #[test]
+    fn reads_json() {
+        let c = load_str(
+            "{\"proxy\": [{\"path\": \"/m\", \"exporters\": [{\"name\": \"a\", \"file\": \"/x\", \"labels\": {\"site\": \"r1\"}}]}]}",
+        )
+        .unwrap();
+        assert_eq!(c[0].exporters[0].source, Source::File("/x".into()));
+        let e = load_str("{\"proxy\": [{\"path\": \"/m\",\n \"exporters\": [{\"name\": \"a\", \"fil\": \"/x\"}]}]}")
+            .unwrap_err();
+        assert!(e.starts_with("c.yml:2:"), "{e}");
+    }
+
     /// Case 24 and 6: every config error fails the load, with the line of the offending item.
+    #[cfg(feature = "yaml")]
     #[test]
     fn config_errors_name_file_and_line() {
         let cases: &[(&str, &str)] = &[
