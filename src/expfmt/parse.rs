@@ -541,6 +541,15 @@ fn parse_sample(line: &str, om: bool) -> Result<(Sample, &str), String> {
 
 /// Go's ParseFloat as far as exposition needs it: decimals, exponents, `NaN`, `[+-]Inf`.
 pub fn parse_float(s: &str) -> Option<f64> {
+    // Most values start with a digit: skip the spelled-out specials for them.
+    if s.as_bytes().first().is_some_and(|c| c.is_ascii_digit()) {
+        if s.bytes()
+            .any(|c| !(c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'+' | b'-')))
+        {
+            return None;
+        }
+        return s.parse().ok();
+    }
     match s {
         "+Inf" | "Inf" | "+inf" | "inf" => return Some(f64::INFINITY),
         "-Inf" | "-inf" => return Some(f64::NEG_INFINITY),
