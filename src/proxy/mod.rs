@@ -154,7 +154,7 @@ impl Exporter {
                 argv.clone(),
                 *interval,
                 cfg.timeout,
-                |out| decode(out, Format::Text004).map(|_| ()),
+                |out| decode(out, sniff(out)).map(|_| ()),
             )?),
         };
         Ok(Arc::new(Exporter {
