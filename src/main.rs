@@ -16,6 +16,9 @@
 
 #[macro_use]
 mod log;
+mod atomic64;
+#[cfg(any(feature = "proxy", feature = "tls"))]
+mod config;
 mod crc32;
 mod expfmt;
 mod flags;

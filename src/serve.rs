@@ -219,6 +219,15 @@ impl Metrics {
                 expfmt::MetricType::Gauge,
                 s.workers.load(Relaxed) as f64,
             );
+            // Last, so it counts every clash in this scrape (a textfile family named like a
+            // collector's, say): the encoder keeps the first and drops the rest.
+            let dropped = enc.duplicates() as f64;
+            enc.single(
+                "promlet_scrape_duplicate_families",
+                "Metric families dropped from this scrape because a family of the same name was already written.",
+                expfmt::MetricType::Gauge,
+                dropped,
+            );
         }
     }
 }

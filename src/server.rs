@@ -18,6 +18,7 @@
 //! deadline, and its TLS cannot ask for client certificates. Those are the limits this server
 //! exists to enforce, so the little HTTP/1.1 it needs is written here.
 
+use crate::atomic64::AtomicU64;
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -35,7 +36,6 @@ pub struct Request {
     /// The raw query string (without `?`), possibly empty.
     pub query: String,
     pub headers: Vec<(String, String)>,
-    pub peer: SocketAddr,
     /// Set by a TLS acceptor: the subject of a verified client certificate, if any.
     pub client_cert: Option<String>,
 }
@@ -69,12 +69,6 @@ impl Request {
             .parse()
             .ok()?;
         (v.is_finite() && v > 0.0).then(|| Duration::from_secs_f64(v.min(86400.0)))
-    }
-
-    /// The path, percent-decoded; `None` if it decodes to invalid UTF-8 or contains NUL.
-    pub fn decoded_path(&self) -> Option<String> {
-        let s = percent_decode(&self.path, false)?;
-        (!s.contains('\0')).then_some(s)
     }
 }
 
@@ -227,14 +221,12 @@ impl Default for Options {
     }
 }
 
-/// Counters about the server itself (exposed on /metrics).
-///
-/// `AtomicUsize`, not `AtomicU64`: mips32 (mipsel routers) has no 64-bit atomics. On 32-bit
-/// targets a counter wraps after 2^32 requests, which Prometheus reads as a counter reset.
+/// Counters about the server itself (exposed on /metrics). `crate::atomic64` because mips32
+/// (mipsel routers) has no 64-bit atomics.
 #[derive(Default)]
 pub struct Stats {
-    pub requests: AtomicUsize,
-    pub rejected: AtomicUsize,
+    pub requests: AtomicU64,
+    pub rejected: AtomicU64,
     pub workers: AtomicUsize,
 }
 
@@ -306,7 +298,6 @@ impl Pending {
 
 /// A running server.
 pub struct Server {
-    shared: Arc<Shared>,
     local: SocketAddr,
 }
 
@@ -335,21 +326,16 @@ impl Server {
             wake_w: fds[1],
             stats,
         });
-        let s = shared.clone();
         let wake_r = fds[0];
         std::thread::Builder::new()
             .name("poller".into())
             .stack_size(128 * 1024)
-            .spawn(move || poller(s, listener, wake_r))?;
-        Ok(Server { shared, local })
+            .spawn(move || poller(shared, listener, wake_r))?;
+        Ok(Server { local })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
         self.local
-    }
-
-    pub fn stats(&self) -> &Stats {
-        &self.shared.stats
     }
 }
 
@@ -446,10 +432,13 @@ fn dispatch(shared: &Arc<Shared>, p: Pending) {
         return;
     }
     q.push_back(p);
+    let queued = q.len();
     let idle = shared.idle_workers.load(Ordering::Acquire);
     let workers = shared.stats.workers.load(Ordering::Acquire);
     drop(q);
-    if idle == 0 && workers < shared.opts.max_workers {
+    // Compare with the queue, not with zero: an idle worker that was notified but has not
+    // woken yet still counts as idle, and several connections must not all wait for it.
+    if queued > idle && workers < shared.opts.max_workers {
         shared.stats.workers.fetch_add(1, Ordering::AcqRel);
         let s = shared.clone();
         let spawned = std::thread::Builder::new()
@@ -519,9 +508,8 @@ fn serve_conn(shared: &Shared, mut p: Pending) -> Option<Pending> {
         }
         (None, None) => return None,
     };
-    let peer = conn.tcp().peer_addr().ok()?;
     loop {
-        let head = read_head(conn.as_mut(), &mut p.buf, opts, peer);
+        let head = read_head(conn.as_mut(), &mut p.buf, opts);
         let (mut req, used) = match head {
             Head::Ok(r, used) => (r, used),
             Head::Closed => return None,
@@ -556,12 +544,12 @@ fn serve_conn(shared: &Shared, mut p: Pending) -> Option<Pending> {
     }
 }
 
-fn read_head(conn: &mut dyn Conn, buf: &mut Vec<u8>, opts: &Options, peer: SocketAddr) -> Head {
+fn read_head(conn: &mut dyn Conn, buf: &mut Vec<u8>, opts: &Options) -> Head {
     let deadline = Instant::now() + opts.head_timeout;
     let mut scanned = 0;
     loop {
         if let Some(end) = find_head_end(buf, scanned) {
-            return match parse_head(&buf[..end], peer) {
+            return match parse_head(&buf[..end]) {
                 Ok(r) => Head::Ok(r, end),
                 Err(msg) => Head::Bad(400, msg),
             };
@@ -619,7 +607,7 @@ fn find_head_end(buf: &[u8], from: usize) -> Option<usize> {
     None
 }
 
-fn parse_head(head: &[u8], peer: SocketAddr) -> Result<Request, &'static str> {
+fn parse_head(head: &[u8]) -> Result<Request, &'static str> {
     let text = std::str::from_utf8(head).map_err(|_| "request head is not valid UTF-8")?;
     let mut lines = text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
     let line = lines.next().ok_or("empty request")?;
@@ -668,7 +656,6 @@ fn parse_head(head: &[u8], peer: SocketAddr) -> Result<Request, &'static str> {
         path: path.into(),
         query: query.into(),
         headers,
-        peer,
         client_cert: None,
     })
 }
@@ -867,15 +854,10 @@ pub fn parse_query(q: &str) -> Vec<(String, String)> {
 mod tests {
     use super::*;
 
-    fn peer() -> SocketAddr {
-        "127.0.0.1:1".parse().unwrap()
-    }
-
     #[test]
     fn parses_request_head() {
         let r = parse_head(
             b"GET /metrics?a=1&b=x+y%21 HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\n\r\n",
-            peer(),
         )
         .unwrap();
         assert_eq!(r.method, "GET");
@@ -895,7 +877,7 @@ mod tests {
             b"GET / HTTP/1.1\r\nno colon\r\n\r\n",
         ] {
             assert!(
-                parse_head(bad, peer()).is_err(),
+                parse_head(bad).is_err(),
                 "{:?}",
                 String::from_utf8_lossy(bad)
             );
@@ -911,11 +893,8 @@ mod tests {
 
     #[test]
     fn gzip_negotiation() {
-        let mut r = parse_head(
-            b"GET / HTTP/1.1\r\nAccept-Encoding: gzip;q=0, deflate\r\n\r\n",
-            peer(),
-        )
-        .unwrap();
+        let mut r =
+            parse_head(b"GET / HTTP/1.1\r\nAccept-Encoding: gzip;q=0, deflate\r\n\r\n").unwrap();
         assert!(!accepts_gzip(&r));
         r.headers = vec![("accept-encoding".into(), "deflate, GZIP;q=0.5".into())];
         assert!(accepts_gzip(&r));

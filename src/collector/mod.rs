@@ -99,12 +99,13 @@ pub fn read_from(f: &mut std::fs::File, path: &Path) -> Result<String, Error> {
 thread_local! {
     // Which scrape the current thread is running (0: none), so that collectors reading the
     // same file in one scrape (`cpu` and `stat` both read /proc/stat) read it once.
-    static SCRAPE: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
-    static SHARED_READ: std::cell::RefCell<(u64, PathBuf, String)> =
-        const { std::cell::RefCell::new((0, PathBuf::new(), String::new())) };
+    static SCRAPE: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    static SHARED_READ: std::cell::RefCell<(usize, PathBuf, String)> =
+        std::cell::RefCell::new((0, PathBuf::new(), String::new()));
 }
 
-static NEXT_SCRAPE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+// usize, not u64: only equality matters.
+static NEXT_SCRAPE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
 
 /// Like [`read`], but a second read of the same path within one scrape returns the first
 /// read's text (the kernel builds /proc/stat afresh on every read, and it is not cheap).

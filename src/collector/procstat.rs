@@ -5,20 +5,6 @@
 //! (iowait 2.5.41, irq/softirq 2.6.0, steal 2.6.11, guest 2.6.24, guest_nice 2.6.33) are
 //! absent on old kernels and read as 0, as node_exporter's procfs does.
 
-/// Column order of a `cpuN` line.
-pub const CPU_MODES: [&str; 10] = [
-    "user",
-    "nice",
-    "system",
-    "idle",
-    "iowait",
-    "irq",
-    "softirq",
-    "steal",
-    "guest",
-    "guest_nice",
-];
-
 /// What `/proc/stat` says; scalar lines the kernel did not print are `None`.
 #[derive(Debug, Default, PartialEq)]
 pub struct ProcStat {

@@ -2,7 +2,6 @@
 //! into a caller-owned buffer that is reused between scrapes.
 
 use std::collections::HashSet;
-use std::fmt::Write as _;
 
 /// The `# TYPE` of a family.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -202,9 +201,7 @@ impl Family<'_> {
         write_value(buf, value);
         if let Some(ts) = timestamp_ms {
             buf.push(b' ');
-            let mut s = String::new();
-            let _ = write!(s, "{ts}");
-            buf.extend_from_slice(s.as_bytes());
+            let _ = std::io::Write::write_fmt(buf, format_args!("{ts}"));
         }
         buf.push(b'\n');
         self
@@ -245,35 +242,33 @@ pub fn write_value(buf: &mut Vec<u8>, v: f64) {
     }
 }
 
+/// Appends `v` with the bytes in `special` replaced by their escapes, copying the runs in
+/// between whole.
+fn escape_into(buf: &mut Vec<u8>, v: &str, quote: bool) {
+    let b = v.as_bytes();
+    let mut start = 0;
+    for (i, &c) in b.iter().enumerate() {
+        let esc: &[u8] = match c {
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'"' if quote => b"\\\"",
+            _ => continue,
+        };
+        buf.extend_from_slice(&b[start..i]);
+        buf.extend_from_slice(esc);
+        start = i + 1;
+    }
+    buf.extend_from_slice(&b[start..]);
+}
+
 /// Escapes a label value: backslash, double quote and newline.
 pub fn escape_label_value(buf: &mut Vec<u8>, v: &str) {
-    if !v.bytes().any(|b| matches!(b, b'\\' | b'"' | b'\n')) {
-        buf.extend_from_slice(v.as_bytes());
-        return;
-    }
-    for &b in v.as_bytes() {
-        match b {
-            b'\\' => buf.extend_from_slice(b"\\\\"),
-            b'"' => buf.extend_from_slice(b"\\\""),
-            b'\n' => buf.extend_from_slice(b"\\n"),
-            _ => buf.push(b),
-        }
-    }
+    escape_into(buf, v, true);
 }
 
 /// Escapes HELP text: backslash and newline.
 pub fn escape_help(buf: &mut Vec<u8>, v: &str) {
-    if !v.bytes().any(|b| matches!(b, b'\\' | b'\n')) {
-        buf.extend_from_slice(v.as_bytes());
-        return;
-    }
-    for &b in v.as_bytes() {
-        match b {
-            b'\\' => buf.extend_from_slice(b"\\\\"),
-            b'\n' => buf.extend_from_slice(b"\\n"),
-            _ => buf.push(b),
-        }
-    }
+    escape_into(buf, v, false);
 }
 
 #[cfg(test)]

@@ -9,11 +9,10 @@
 mod encode;
 mod parse;
 
-pub use encode::{escape_help, escape_label_value, write_value, Encoder, Family, MetricType};
-pub use parse::{
-    parse, parse_float, parse_openmetrics, parse_text, write_families, Format, MetricFamily,
-    ParseError, Sample,
-};
+pub use encode::{Encoder, MetricType};
+#[cfg(test)]
+pub use parse::parse_openmetrics;
+pub use parse::{parse, parse_text, write_families, Format, MetricFamily, Sample};
 
 /// `Content-Type` of everything [`Encoder`] writes.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";

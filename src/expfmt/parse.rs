@@ -96,18 +96,25 @@ pub fn write_families(enc: &mut Encoder, families: &[MetricFamily]) {
 
 // ---- 0.0.4 ----
 
+const CRLF: &str = "carriage return at the end of the line (CRLF line endings are not allowed)";
+
 /// Parses the 0.0.4 text format.
 pub fn parse_text(input: &str) -> Result<Vec<MetricFamily>, ParseError> {
     let mut out = Families::default();
     let mut types: HashMap<String, MetricType> = HashMap::new();
     let mut helps: HashMap<String, ()> = HashMap::new();
+    // Samples of one name come in runs: remember where the last one went (sample name, family
+    // index, type, family name length) and skip the lookups. Reset by every HELP/TYPE line.
+    let mut last: Option<(String, usize, MetricType, usize)> = None;
     for (i, raw) in input.split('\n').enumerate() {
         let line_no = i + 1;
         let err = |msg: String| ParseError { line: line_no, msg };
-        let line = raw
-            .strip_suffix('\r')
-            .unwrap_or(raw)
-            .trim_start_matches([' ', '\t']);
+        // Prometheus and promtool reject CRLF (`gauge\r` is no type); so does promlet, rather
+        // than accept what the scraper behind it would refuse.
+        if raw.ends_with('\r') {
+            return Err(err(CRLF.into()));
+        }
+        let line = raw.trim_start_matches([' ', '\t']);
         if line.trim_end_matches([' ', '\t']).is_empty() {
             continue;
         }
@@ -117,6 +124,7 @@ pub fn parse_text(input: &str) -> Result<Vec<MetricFamily>, ParseError> {
             if keyword != "HELP" && keyword != "TYPE" {
                 continue; // a free-form comment
             }
+            last = None;
             let (name, rest) = split_token(rest);
             if !is_metric_name(name) {
                 return Err(err(format!(
@@ -152,11 +160,18 @@ pub fn parse_text(input: &str) -> Result<Vec<MetricFamily>, ParseError> {
                     .map_err(|_| err(format!("invalid timestamp {t:?}")))?,
             ),
         };
-        let family = family_of_004(&s.name, &types);
-        let typ = types.get(family).copied().unwrap_or(MetricType::Untyped);
-        let family = family.to_string();
-        check_suffix_labels(&s, typ, family.len()).map_err(err)?;
-        out.get(&family, typ).samples.push(Sample {
+        let (idx, typ, family_len) = match &last {
+            Some((name, idx, typ, len)) if *name == s.name => (*idx, *typ, *len),
+            _ => {
+                let family = family_of_004(&s.name, &types);
+                let typ = types.get(family).copied().unwrap_or(MetricType::Untyped);
+                let idx = out.index(family, typ);
+                last = Some((s.name.clone(), idx, typ, family.len()));
+                (idx, typ, family.len())
+            }
+        };
+        check_suffix_labels(&s, typ, family_len).map_err(err)?;
+        out.list[idx].samples.push(Sample {
             timestamp_ms: ts,
             ..s
         });
@@ -206,7 +221,10 @@ pub fn parse_openmetrics(input: &str) -> Result<Vec<MetricFamily>, ParseError> {
     for (i, raw) in input.split('\n').enumerate() {
         let line_no = i + 1;
         let err = |msg: String| ParseError { line: line_no, msg };
-        let line = raw.strip_suffix('\r').unwrap_or(raw);
+        if raw.ends_with('\r') {
+            return Err(err(CRLF.into()));
+        }
+        let line = raw;
         if eof {
             if line.is_empty() && line_no == last_line {
                 continue;
@@ -352,7 +370,13 @@ struct Families {
 
 impl Families {
     fn get(&mut self, name: &str, typ: MetricType) -> &mut MetricFamily {
-        let i = match self.index.get(name) {
+        let i = self.index(name, typ);
+        &mut self.list[i]
+    }
+
+    /// Index of the family `name`, created (with `typ`) if new.
+    fn index(&mut self, name: &str, typ: MetricType) -> usize {
+        match self.index.get(name) {
             Some(&i) => i,
             None => {
                 self.list.push(MetricFamily {
@@ -364,8 +388,7 @@ impl Families {
                 self.index.insert(name.to_string(), self.list.len() - 1);
                 self.list.len() - 1
             }
-        };
-        &mut self.list[i]
+        }
     }
 
     fn has_samples(&self, name: &str) -> bool {
@@ -517,6 +540,15 @@ fn parse_sample(line: &str, om: bool) -> Result<(Sample, &str), String> {
 
 /// Go's ParseFloat as far as exposition needs it: decimals, exponents, `NaN`, `[+-]Inf`.
 pub fn parse_float(s: &str) -> Option<f64> {
+    // Most values start with a digit: skip the spelled-out specials for them.
+    if s.as_bytes().first().is_some_and(|c| c.is_ascii_digit()) {
+        if s.bytes()
+            .any(|c| !(c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'+' | b'-')))
+        {
+            return None;
+        }
+        return s.parse().ok();
+    }
     match s {
         "+Inf" | "Inf" | "+inf" | "inf" => return Some(f64::INFINITY),
         "-Inf" | "-inf" => return Some(f64::NEG_INFINITY),
@@ -721,6 +753,16 @@ mod tests {
             .contains("after # EOF"));
         assert!(parse_openmetrics("a 1\n# EOF\n").is_ok());
         assert!(parse_openmetrics("a 1\n# EOF").is_ok());
+    }
+
+    #[test]
+    fn crlf_line_endings_are_rejected() {
+        // Case 19 of reference/merging-proxy.md: Prometheus 2.42 marks such a target down.
+        let e = parse_text("# TYPE a gauge\r\na 1\r\n").unwrap_err();
+        assert_eq!(e.line, 1);
+        assert!(e.msg.contains("CRLF"), "{e}");
+        assert!(parse_openmetrics("a 1\r\n# EOF\r\n").is_err());
+        assert!(parse_text("a 1").is_ok(), "no final newline is fine");
     }
 
     #[test]

@@ -351,9 +351,9 @@ pub struct Exporter<C> {
 /// Counters for promlet's own `/metrics`.
 #[derive(Default, Debug)]
 pub struct Stats {
-    pub scrapes: std::sync::atomic::AtomicU64,
-    pub failures: std::sync::atomic::AtomicU64,
-    pub denied: std::sync::atomic::AtomicU64,
+    pub scrapes: crate::atomic64::AtomicU64,
+    pub failures: crate::atomic64::AtomicU64,
+    pub denied: crate::atomic64::AtomicU64,
 }
 
 /// Headroom left of Prometheus's scrape timeout for writing the answer.

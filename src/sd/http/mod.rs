@@ -16,9 +16,10 @@ mod run;
 mod tree;
 mod watch;
 
+use crate::atomic64::AtomicU64;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 

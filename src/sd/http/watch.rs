@@ -8,11 +8,12 @@
 //! is always seen by it. Where inotify cannot be used (no inotify, watch limit reached), the
 //! generation is `None` and every request walks and stats the tree.
 
+use crate::atomic64::AtomicU64;
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 /// Events that can change what a directory lists or what its files contain.

@@ -1,0 +1,410 @@
+//! TLS with rustls (ring provider): the server side of `tls_server_config`, and the client
+//! side the proxy uses for `https://` upstreams. Go's names (client_auth_type, TLS12,
+//! cipher suite and curve names) are mapped here; what rustls cannot do is refused at start.
+
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use rustls::client::danger::HandshakeSignatureValid;
+use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{DigitallySignedStruct, DistinguishedName, RootCertStore, SignatureScheme};
+
+use super::imp::TlsServerConfig;
+use crate::server::{Conn, TlsAcceptor};
+
+fn provider() -> CryptoProvider {
+    rustls::crypto::ring::default_provider()
+}
+
+fn resolve(base: &Path, p: &str) -> PathBuf {
+    let p = Path::new(p);
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    }
+}
+
+fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let certs: Vec<_> = CertificateDer::pem_file_iter(path)
+        .map_err(|e| format!("{}: {e}", path.display()))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!("{}: no certificate in the file", path.display()));
+    }
+    Ok(certs)
+}
+
+fn load_roots(path: &Path) -> Result<RootCertStore, String> {
+    let mut roots = RootCertStore::empty();
+    for c in load_certs(path)? {
+        roots
+            .add(c)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(roots)
+}
+
+fn version(s: &str) -> Result<u8, String> {
+    match s {
+        "TLS12" => Ok(12),
+        "TLS13" => Ok(13),
+        "TLS10" | "TLS11" => Err(format!(
+            "{s} is not supported: promlet speaks TLS 1.2 and 1.3 only"
+        )),
+        _ => Err(format!("unknown TLS version {s:?} (TLS12 or TLS13)")),
+    }
+}
+
+/// The server side of a `tls_server_config`. Relative paths are relative to `base` (the web
+/// config file's folder), as in exporter-toolkit.
+pub fn server(c: &TlsServerConfig, base: &Path) -> Result<Acceptor, String> {
+    let cert_file = c
+        .cert_file
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .ok_or("tls_server_config: missing cert_file")?;
+    let key_file = c
+        .key_file
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .ok_or("tls_server_config: missing key_file")?;
+    let certs = load_certs(&resolve(base, cert_file))?;
+    let key_path = resolve(base, key_file);
+    let key = PrivateKeyDer::from_pem_file(&key_path)
+        .map_err(|e| format!("{}: {e}", key_path.display()))?;
+
+    let min = version(c.min_version.as_deref().unwrap_or("TLS12"))?;
+    let max = version(c.max_version.as_deref().unwrap_or("TLS13"))?;
+    if min > max {
+        return Err("min_version is above max_version".into());
+    }
+    let mut versions: Vec<&'static rustls::SupportedProtocolVersion> = Vec::new();
+    if min <= 12 {
+        versions.push(&rustls::version::TLS12);
+    }
+    if max >= 13 {
+        versions.push(&rustls::version::TLS13);
+    }
+
+    let mut prov = provider();
+    if let Some(names) = &c.cipher_suites {
+        // As in Go, the list applies to TLS 1.2; TLS 1.3 suites are always on.
+        let mut keep: Vec<rustls::SupportedCipherSuite> = prov
+            .cipher_suites
+            .iter()
+            .filter(|s| s.version() == &rustls::version::TLS13)
+            .copied()
+            .collect();
+        for n in names {
+            let s = prov
+                .cipher_suites
+                .iter()
+                .find(|s| format!("{:?}", s.suite()) == *n)
+                .ok_or_else(|| {
+                    format!("cipher suite {n:?} is not supported by promlet (rustls)")
+                })?;
+            keep.push(*s);
+        }
+        prov.cipher_suites = keep;
+    }
+    if let Some(curves) = &c.curve_preferences {
+        use rustls::crypto::ring::kx_group;
+        let mut groups: Vec<&'static dyn rustls::crypto::SupportedKxGroup> = Vec::new();
+        for n in curves {
+            groups.push(match n.as_str() {
+                "X25519" => kx_group::X25519,
+                "CurveP256" => kx_group::SECP256R1,
+                "CurveP384" => kx_group::SECP384R1,
+                _ => {
+                    return Err(format!(
+                        "curve {n:?} is not supported (X25519, CurveP256, CurveP384)"
+                    ))
+                }
+            });
+        }
+        prov.kx_groups = groups;
+    }
+    let prov = Arc::new(prov);
+
+    let roots = match c.client_ca_file.as_deref().filter(|s| !s.is_empty()) {
+        Some(f) => Some(Arc::new(load_roots(&resolve(base, f))?)),
+        None => None,
+    };
+    let auth = c.client_auth_type.as_deref().unwrap_or("");
+    let algs = prov.signature_verification_algorithms;
+    let verifier: Option<Arc<dyn ClientCertVerifier>> = match auth {
+        "" | "NoClientCert" => {
+            if roots.is_some() {
+                return Err("client_ca_file is set but client_auth_type does not ask for client certificates".into());
+            }
+            None
+        }
+        "RequestClientCert" => Some(Arc::new(AnyCert {
+            mandatory: false,
+            algs,
+        })),
+        "RequireAnyClientCert" | "RequireClientCert" => Some(Arc::new(AnyCert {
+            mandatory: true,
+            algs,
+        })),
+        "VerifyClientCertIfGiven" | "RequireAndVerifyClientCert" => {
+            let roots = roots
+                .clone()
+                .ok_or_else(|| format!("client_auth_type {auth} needs client_ca_file"))?;
+            let b = WebPkiClientVerifier::builder_with_provider(roots, prov.clone());
+            let b = if auth == "VerifyClientCertIfGiven" {
+                b.allow_unauthenticated()
+            } else {
+                b
+            };
+            Some(b.build().map_err(|e| format!("client_ca_file: {e}"))?)
+        }
+        other => return Err(format!("unknown client_auth_type {other:?}")),
+    };
+    let sans = c.client_allowed_sans.clone().unwrap_or_default();
+    if !sans.is_empty()
+        && !matches!(
+            auth,
+            "VerifyClientCertIfGiven" | "RequireAndVerifyClientCert"
+        )
+    {
+        return Err("client_allowed_sans needs a verifying client_auth_type".into());
+    }
+    let builder = rustls::ServerConfig::builder_with_provider(prov)
+        .with_protocol_versions(&versions)
+        .map_err(|e| format!("tls_server_config: {e}"))?;
+    let builder = match verifier {
+        Some(v) => builder.with_client_cert_verifier(v),
+        None => builder.with_no_client_auth(),
+    };
+    let mut cfg = builder
+        .with_single_cert(certs, key)
+        .map_err(|e| format!("cert_file/key_file: {e}"))?;
+    cfg.ignore_client_order = c.prefer_server_cipher_suites.unwrap_or(true);
+    Ok(Acceptor {
+        cfg: Arc::new(cfg),
+        sans,
+    })
+}
+
+/// Accepts any client certificate (RequestClientCert, RequireAnyClientCert) but still checks
+/// that the client holds its key.
+#[derive(Debug)]
+struct AnyCert {
+    mandatory: bool,
+    algs: WebPkiSupportedAlgorithms,
+}
+
+impl ClientCertVerifier for AnyCert {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+    fn client_auth_mandatory(&self) -> bool {
+        self.mandatory
+    }
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &[]
+    }
+    fn verify_client_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        Ok(ClientCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algs)
+    }
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algs)
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algs.supported_schemes()
+    }
+}
+
+/// The server's TLS acceptor.
+pub struct Acceptor {
+    cfg: Arc<rustls::ServerConfig>,
+    /// client_allowed_sans: the verified client certificate must name one of these.
+    sans: Vec<String>,
+}
+
+struct TlsConn {
+    s: rustls::StreamOwned<rustls::ServerConnection, TcpStream>,
+    subject: Option<String>,
+}
+
+impl Read for TlsConn {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.s.read(buf) {
+            // A client that closes without close_notify is just a closed connection here.
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(0),
+            r => r,
+        }
+    }
+}
+
+impl Write for TlsConn {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.s.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.s.flush()
+    }
+}
+
+impl Conn for TlsConn {
+    fn tcp(&self) -> &TcpStream {
+        &self.s.sock
+    }
+    fn client_cert(&self) -> Option<String> {
+        self.subject.clone()
+    }
+}
+
+impl TlsAcceptor for Acceptor {
+    fn accept(&self, mut tcp: TcpStream) -> io::Result<Box<dyn Conn>> {
+        let mut conn = rustls::ServerConnection::new(self.cfg.clone()).map_err(io::Error::other)?;
+        // The server set read/write timeouts on the socket, so a silent client cannot hold
+        // this worker longer than the head timeout.
+        while conn.is_handshaking() {
+            conn.complete_io(&mut tcp)?;
+        }
+        while conn.wants_write() {
+            conn.write_tls(&mut tcp)?;
+        }
+        let leaf = conn.peer_certificates().and_then(|c| c.first()).cloned();
+        if !self.sans.is_empty() {
+            let ok = leaf.as_ref().is_some_and(|l| cert_has_san(l, &self.sans));
+            if !ok {
+                conn.send_close_notify();
+                let _ = conn.write_tls(&mut tcp);
+                return Err(io::Error::new(
+                    io::ErrorKind::PermissionDenied,
+                    "client certificate names none of client_allowed_sans",
+                ));
+            }
+        }
+        let subject = leaf.as_ref().and_then(|l| subject_cn(l));
+        Ok(Box::new(TlsConn {
+            s: rustls::StreamOwned::new(conn, tcp),
+            subject,
+        }))
+    }
+}
+
+/// True if the certificate's subjectAltName holds one of `sans` (DNS names and IP addresses).
+fn cert_has_san(cert: &CertificateDer<'_>, sans: &[String]) -> bool {
+    let Ok(ee) = webpki::EndEntityCert::try_from(cert) else {
+        return false;
+    };
+    sans.iter().any(|s| {
+        ServerName::try_from(s.as_str())
+            .is_ok_and(|n| ee.verify_is_valid_for_subject_name(&n).is_ok())
+    })
+}
+
+/// `CN=...` of the certificate's subject, from a minimal DER walk (RFC 5280 §4.1): the
+/// server logs and passes it on; nothing depends on it for security.
+fn subject_cn(cert: &CertificateDer<'_>) -> Option<String> {
+    fn tlv(b: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+        let tag = *b.first()?;
+        let l0 = *b.get(1)? as usize;
+        let (len, hdr) = if l0 < 0x80 {
+            (l0, 2)
+        } else {
+            let n = l0 & 0x7f;
+            if n == 0 || n > 4 {
+                return None;
+            }
+            let mut len = 0usize;
+            for i in 0..n {
+                len = (len << 8) | *b.get(2 + i)? as usize;
+            }
+            (len, 2 + n)
+        };
+        let body = b.get(hdr..hdr + len)?;
+        Some((tag, body, &b[hdr + len..]))
+    }
+    let (_, cert_body, _) = tlv(cert.as_ref())?;
+    let (_, mut tbs, _) = tlv(cert_body)?;
+    // [0] version is optional; then serial, signature, issuer, validity, subject.
+    let mut fields = Vec::new();
+    while !tbs.is_empty() && fields.len() < 7 {
+        let (tag, body, rest) = tlv(tbs)?;
+        fields.push((tag, body));
+        tbs = rest;
+    }
+    let skip = usize::from(fields.first()?.0 == 0xa0);
+    let (_, mut subject) = *fields.get(skip + 4)?;
+    while !subject.is_empty() {
+        let (_, set, rest) = tlv(subject)?;
+        subject = rest;
+        let (_, atv, _) = tlv(set)?;
+        let (_, oid, rest) = tlv(atv)?;
+        if oid == [0x55, 0x04, 0x03] {
+            let (_, v, _) = tlv(rest)?;
+            return Some(format!("CN={}", String::from_utf8_lossy(v)));
+        }
+    }
+    None
+}
+
+/// A client connection for an `https://` upstream, verified against `ca_file` or else the
+/// system's CA bundle (`SSL_CERT_FILE`, or Debian/OpenWrt's path).
+pub fn client(host: &str, ca_file: Option<&str>) -> Result<rustls::ClientConnection, String> {
+    static CONFIGS: OnceLock<Mutex<HashMap<Option<String>, Arc<rustls::ClientConfig>>>> =
+        OnceLock::new();
+    let map = CONFIGS.get_or_init(Default::default);
+    let key = ca_file.map(str::to_string);
+    let cached = map
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&key)
+        .cloned();
+    let cfg = match cached {
+        Some(c) => c,
+        None => {
+            let path = match ca_file {
+                Some(f) => PathBuf::from(f),
+                None => std::env::var_os("SSL_CERT_FILE")
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|| PathBuf::from("/etc/ssl/certs/ca-certificates.crt")),
+            };
+            let roots = load_roots(&path)?;
+            let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(provider()))
+                .with_safe_default_protocol_versions()
+                .map_err(|e| e.to_string())?
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+            let cfg = Arc::new(cfg);
+            map.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(key, cfg.clone());
+            cfg
+        }
+    };
+    let name = ServerName::try_from(host.to_string()).map_err(|e| format!("{host}: {e}"))?;
+    rustls::ClientConnection::new(cfg, name).map_err(|e| e.to_string())
+}
