@@ -16,6 +16,8 @@ mod portable {
     #[derive(Debug, Default)]
     pub struct AtomicU64(Mutex<u64>);
 
+    // The methods std has that some part uses; which ones are used depends on the features.
+    #[allow(dead_code)]
     impl AtomicU64 {
         pub const fn new(v: u64) -> AtomicU64 {
             AtomicU64(Mutex::new(v))
