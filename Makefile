@@ -7,7 +7,8 @@ STATIC := target/$(MUSL)/release/promlet
 .PHONY: run test deps test-unit test-features test-cross test-packaging lint fuzz golden static size bench cross install clean
 
 run:
-	$(CARGO) run --release -- --web.listen-address=$(ADDR) $(ARGS)
+	$(CARGO) run --release -- --web.listen-address=$(ADDR) \
+	  --http-sd.directory=examples/targets --config.file=examples/promlet.yml $(ARGS)
 
 deps:
 	bash scripts/deps.sh
