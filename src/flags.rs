@@ -247,6 +247,33 @@ impl Flags {
     }
 }
 
+/// Parses the flags of command `prog` the way every promlet command does: `--help` and
+/// `--version` print and give exit code 0, a usage error prints `<prog>: <message>` and gives 2.
+/// `extra_help` is appended to the `--help` text.
+pub fn parse_command<I: IntoIterator<Item = String>>(
+    prog: &str,
+    usage: &str,
+    specs: Vec<Spec>,
+    args: I,
+    extra_help: &str,
+) -> Result<Flags, i32> {
+    match Flags::parse(usage, specs, args) {
+        Ok(f) => Ok(f),
+        Err(Error::Help(h)) => {
+            print!("{h}{extra_help}");
+            Err(0)
+        }
+        Err(Error::Version) => {
+            print!("{}", crate::version_text());
+            Err(0)
+        }
+        Err(Error::Usage(m)) => {
+            eprintln!("{prog}: {m}");
+            Err(2)
+        }
+    }
+}
+
 /// Parses a Go/Prometheus-style duration: `30s`, `5m`, `1h30m`, `250ms`, `1.5s`.
 pub fn parse_duration(s: &str) -> Option<std::time::Duration> {
     let s = s.trim();

@@ -4,7 +4,7 @@ use std::cell::RefCell;
 use std::sync::Arc;
 
 use crate::expfmt::{self, Encoder};
-use crate::flags::{Error as FlagError, Flags, Spec};
+use crate::flags::{Flags, Spec};
 use crate::part::Part;
 use crate::server::{self, Options, Request, Response, Route, Server, Stats};
 
@@ -33,24 +33,16 @@ pub fn specs() -> Vec<Spec> {
 }
 
 pub fn main(args: &[String]) -> i32 {
-    let flags = match Flags::parse(
-        "promlet [<flags>] | promlet <command> ...",
+    let usage = "promlet [<flags>] | promlet <command> ...";
+    let flags = match crate::flags::parse_command(
+        "promlet",
+        usage,
         specs(),
         args.iter().cloned(),
+        &commands_help(),
     ) {
         Ok(f) => f,
-        Err(FlagError::Help(h)) => {
-            print!("{h}{}", commands_help());
-            return 0;
-        }
-        Err(FlagError::Version) => {
-            print!("{}", crate::version_text());
-            return 0;
-        }
-        Err(FlagError::Usage(m)) => {
-            eprintln!("promlet: {m}");
-            return 2;
-        }
+        Err(code) => return code,
     };
     if let Some(cmd) = flags.positional().first() {
         eprintln!("promlet: unknown command {cmd:?}{}", commands_help());

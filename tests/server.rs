@@ -161,15 +161,25 @@ fn test_ca_makes_a_usable_pki() {
 /// `make run` serves the examples/ configuration: keep it valid.
 #[test]
 fn make_run_example_configuration_serves_every_part() {
-    let p = promlet(&["--http-sd.directory=examples/targets", "--config.file=examples/promlet.yml"]);
+    let p = promlet(&[
+        "--http-sd.directory=examples/targets",
+        "--config.file=examples/promlet.yml",
+    ]);
     let merged = http_get(p.addr, "/merged");
     assert_eq!(merged.status, 200);
     let text = merged.text();
     assert!(text.contains("demo_info{exporter_name=\"file\""), "{text}");
-    assert!(text.contains("demo_uptime_seconds{exporter_name=\"script\"}"), "{text}");
+    assert!(
+        text.contains("demo_uptime_seconds{exporter_name=\"script\"}"),
+        "{text}"
+    );
     promtool_check_metrics(&text);
     let targets = http_get(p.addr, "/targets/lab?site=garage");
     assert_eq!(targets.status, 200);
-    assert!(targets.text().contains("\"site\":\"garage\""), "{}", targets.text());
+    assert!(
+        targets.text().contains("\"site\":\"garage\""),
+        "{}",
+        targets.text()
+    );
     promtool_check_metrics(&http_get(p.addr, "/metrics").text());
 }

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use super::{procstat, read_shared, Collector, Error, Paths};
+use super::{procstat, Collector, Error, Paths};
 use crate::expfmt::{Encoder, MetricType};
 use crate::flags::{Flags, Spec};
 
@@ -85,11 +85,7 @@ impl Cpu {
 
 impl Collector for Cpu {
     fn update(&self, enc: &mut Encoder) -> Result<(), Error> {
-        let text = read_shared(&self.path)?;
-        let st = procstat::parse(&text).map_err(|msg| Error::Parse {
-            path: self.path.clone(),
-            msg,
-        })?;
+        let st = procstat::read(&self.path)?;
         let cpus = self.seconds(&st);
         let mut names: Vec<String> = Vec::with_capacity(cpus.len());
         for (cpu, _) in &cpus {

@@ -27,6 +27,15 @@ fn num(line: usize, field: &str) -> Result<u64, String> {
 
 /// Parses the text of `/proc/stat`. Unknown lines (`page`, `swap`, `softirq`, ...) are skipped;
 /// a known line with a missing or non-numeric value is an error.
+/// Reads and parses `/proc/stat` once per scrape (cpu and stat share the read).
+pub fn read(path: &std::path::Path) -> Result<ProcStat, super::Error> {
+    let text = super::read_shared(path)?;
+    parse(&text).map_err(|msg| super::Error::Parse {
+        path: path.to_path_buf(),
+        msg,
+    })
+}
+
 pub fn parse(text: &str) -> Result<ProcStat, String> {
     let mut st = ProcStat::default();
     for (i, line) in text.lines().enumerate() {

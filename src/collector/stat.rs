@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use super::{procstat, read_shared, Collector, Error, Paths};
+use super::{procstat, Collector, Error, Paths};
 use crate::expfmt::{Encoder, MetricType};
 use crate::flags::Flags;
 
@@ -19,11 +19,7 @@ struct Stat {
 
 impl Collector for Stat {
     fn update(&self, enc: &mut Encoder) -> Result<(), Error> {
-        let text = read_shared(&self.path)?;
-        let st = procstat::parse(&text).map_err(|msg| Error::Parse {
-            path: self.path.clone(),
-            msg,
-        })?;
+        let st = procstat::read(&self.path)?;
         let rows: [(&str, &str, MetricType, Option<u64>); 6] = [
             (
                 "node_intr_total",

@@ -11,7 +11,7 @@ use std::time::Instant;
 use super::groups;
 use super::run::Spawn;
 use super::tree::{self, Found};
-use crate::flags::{parse_duration, Error as FlagError, Flags, Spec};
+use crate::flags::{parse_duration, Spec};
 
 const USAGE: &str = "promlet check [<flags>] DIR";
 
@@ -44,20 +44,9 @@ pub fn main(args: &[String]) -> i32 {
             _ => long.push(a.clone()),
         }
     }
-    let flags = match Flags::parse(USAGE, specs(), long) {
+    let flags = match crate::flags::parse_command("promlet check", USAGE, specs(), long, "") {
         Ok(f) => f,
-        Err(FlagError::Help(h)) => {
-            print!("{h}");
-            return 0;
-        }
-        Err(FlagError::Version) => {
-            print!("{}", crate::version_text());
-            return 0;
-        }
-        Err(FlagError::Usage(m)) => {
-            eprintln!("promlet check: {m}");
-            return 2;
-        }
+        Err(code) => return code,
     };
     let [dir] = flags.positional() else {
         eprintln!("promlet check: exactly one directory expected\nusage: {USAGE}");

@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::expfmt::{self, Encoder};
-use crate::flags::{Error as FlagError, Flags, Spec};
+use crate::flags::{Flags, Spec};
 use crate::part::{Entry, Part};
 use crate::server::{self, Request, Response, Route, Server, Stats};
 
@@ -369,26 +369,16 @@ impl Discovery {
 
 /// `promlet packet-sd [flags]`.
 pub fn cli_main(args: &[String]) -> i32 {
-    let flags = match Flags::parse(
+    let about = "\nWrites the devices of a Packet / Equinix Metal account to a file_sd file, one target group per device.\n";
+    let flags = match crate::flags::parse_command(
+        "promlet packet-sd",
         "promlet packet-sd [<flags>]",
         cli_specs(),
         args.iter().cloned(),
+        about,
     ) {
         Ok(f) => f,
-        Err(FlagError::Help(h)) => {
-            print!(
-                "{h}\nWrites the devices of a Packet / Equinix Metal account to a file_sd file, one target group per device.\n"
-            );
-            return 0;
-        }
-        Err(FlagError::Version) => {
-            print!("{}", crate::version_text());
-            return 0;
-        }
-        Err(FlagError::Usage(m)) => {
-            eprintln!("promlet packet-sd: {m}");
-            return 2;
-        }
+        Err(code) => return code,
     };
     if let Some(p) = flags.positional().first() {
         eprintln!("promlet packet-sd: unexpected argument {p:?}");
