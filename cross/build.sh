@@ -89,8 +89,10 @@ build() { # triple
       need_build_std
       echo "== cross: $t (nightly -Zbuild-std, zig${FEATURES:+, features $FEATURES})"
       # panic_abort: the release profile aborts on panic, so std is built without unwinding.
+      # optimize_for_size builds std's own code for size too (smaller sort and formatting
+      # paths): about 290 KB less on mipsel, where the router budget is tightest.
       cargo +nightly zigbuild --locked --release --target "$t" "${feature_args[@]}" \
-        -Zbuild-std=std,panic_abort
+        -Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size
       ;;
   esac
   local bin=${CARGO_TARGET_DIR:-target}/$t/release/promlet
