@@ -79,6 +79,7 @@ fn commands_help() -> String {
 
 /// Builds everything the flags ask for and starts the server.
 pub fn start(flags: &Flags) -> Result<Server, String> {
+    raise_fd_limit();
     let telemetry = flags.value("web.telemetry-path").unwrap_or_default();
     if !telemetry.starts_with('/') {
         return Err(format!(
@@ -220,6 +221,20 @@ impl Metrics {
                 expfmt::MetricType::Gauge,
                 dropped,
             );
+        }
+    }
+}
+
+/// Raises the soft open-files limit to the hard one, as Go programs (node_exporter) do at start:
+/// idle clients each hold a descriptor, and the default soft limit of 1024 would let a
+/// thousand idle connections lock out the scraper. The server itself caps idle connections.
+fn raise_fd_limit() {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit/setrlimit read and write the struct we own.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
         }
     }
 }
