@@ -216,3 +216,131 @@ impl Read for Body {
         Ok(n)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::BufRead;
+    use std::net::TcpListener;
+    use std::time::Duration;
+
+    /// Serves `answer` to one connection (after reading the request head), optionally
+    /// holding the connection open for `hold` afterwards; returns the URL and the request.
+    fn serve(answer: &'static [u8], hold: Duration) -> (Url, std::thread::JoinHandle<String>) {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = Url::parse(&format!("http://{}/v1/x?a=1", l.local_addr().unwrap())).unwrap();
+        let t = std::thread::spawn(move || {
+            let (s, _) = l.accept().unwrap();
+            let mut r = io::BufReader::new(s);
+            let mut head = String::new();
+            while !head.ends_with("\r\n\r\n") && r.read_line(&mut head).unwrap_or(0) > 0 {}
+            let mut s = r.into_inner();
+            s.write_all(answer).unwrap();
+            std::thread::sleep(hold);
+            head
+        });
+        (url, t)
+    }
+
+    fn get(answer: &'static [u8], limit: u64) -> (Result<Response, String>, String) {
+        let (url, t) = serve(answer, Duration::ZERO);
+        let until = Instant::now() + Duration::from_secs(10);
+        let r = open(
+            &url,
+            &[("X-Auth-Token", "t0k")],
+            Tls::CaFile(None),
+            None,
+            until,
+            limit,
+        );
+        (r, t.join().unwrap())
+    }
+
+    fn body(r: Response) -> io::Result<Vec<u8>> {
+        let mut b = Vec::new();
+        let mut body = r.body;
+        body.read_to_end(&mut b).map(|_| b)
+    }
+
+    #[test]
+    fn sends_headers_and_reads_a_length_body() {
+        let (r, head) = get(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-RateLimit-Remaining: 0\r\n\r\nhelloEXTRA",
+            100,
+        );
+        assert!(head.starts_with("GET /v1/x?a=1 HTTP/1.1\r\n"), "{head}");
+        assert!(head.contains("\r\nX-Auth-Token: t0k\r\n"), "{head}");
+        assert!(head.contains("\r\nConnection: close\r\n"), "{head}");
+        let r = r.unwrap();
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("x-ratelimit-remaining"), Some("0"));
+        assert_eq!(body(r).unwrap(), b"hello");
+    }
+
+    #[test]
+    fn chunked_with_trailers_and_close_delimited() {
+        let (r, _) = get(
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3;x=1\r\nabc\r\n2\r\nde\r\n0\r\nT: 1\r\n\r\n",
+            100,
+        );
+        assert_eq!(body(r.unwrap()).unwrap(), b"abcde");
+        let (r, _) = get(b"HTTP/1.0 200 OK\r\n\r\nuntil close", 100);
+        assert_eq!(body(r.unwrap()).unwrap(), b"until close");
+    }
+
+    #[test]
+    fn other_statuses_are_answers_and_redirects_are_not_followed() {
+        let (r, _) = get(
+            b"HTTP/1.1 429 Too Many\r\nRetry-After: 2\r\nContent-Length: 4\r\n\r\nslow",
+            100,
+        );
+        let r = r.unwrap();
+        assert_eq!((r.status, r.header("Retry-After")), (429, Some("2")));
+        assert_eq!(body(r).unwrap(), b"slow");
+        let (r, _) = get(
+            b"HTTP/1.1 301 Moved\r\nLocation: http://elsewhere.invalid/\r\nContent-Length: 0\r\n\r\n",
+            100,
+        );
+        let r = r.unwrap();
+        assert_eq!(r.status, 301);
+        assert_eq!(body(r).unwrap(), b"");
+    }
+
+    #[test]
+    fn broken_bodies_oversized_bodies_and_bad_heads_are_errors() {
+        let (r, _) = get(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc", 100);
+        assert!(body(r.unwrap())
+            .unwrap_err()
+            .to_string()
+            .contains("broke off"));
+        let (r, _) = get(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n",
+            100,
+        );
+        assert!(body(r.unwrap()).is_err());
+        let (r, _) = get(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0123456789",
+            4,
+        );
+        let e = body(r.unwrap()).unwrap_err().to_string();
+        assert!(e.contains("larger than 4 bytes"), "{e}");
+        let (r, _) = get(b"garbage\r\n\r\n", 100);
+        assert!(r.err().unwrap().contains("malformed status line"));
+        let (r, _) = get(b"HTTP/1.1 200 OK\r\nContent-Le", 100);
+        assert!(r.err().unwrap().contains("ended inside its header"));
+    }
+
+    #[test]
+    fn a_stalled_body_times_out_at_the_deadline() {
+        let (url, t) = serve(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc",
+            Duration::from_secs(3),
+        );
+        let until = Instant::now() + Duration::from_millis(500);
+        let r = open(&url, &[], Tls::CaFile(None), None, until, 100).unwrap();
+        let e = body(r).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(e.to_string(), "timeout");
+        t.join().unwrap();
+    }
+}

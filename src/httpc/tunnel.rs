@@ -181,3 +181,124 @@ fn base64(data: &[u8]) -> String {
     }
     out
 }
+
+#[cfg(all(test, feature = "packet-sd"))]
+mod tests {
+    use super::*;
+    use crate::httpc::{open, Tls};
+    use std::io::BufRead;
+    use std::net::TcpListener;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn base64_of_rfc_4648_vectors() {
+        let v: Vec<String> = ["", "f", "fo", "foo", "foob", "fooba", "foobar"]
+            .iter()
+            .map(|s| base64(s.as_bytes()))
+            .collect();
+        assert_eq!(
+            v,
+            ["", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"]
+        );
+    }
+
+    #[test]
+    fn parses_proxy_urls_and_no_proxy() {
+        let p = Proxy::parse("http://us%40r:p%3Ass@proxy.lan:3128/", "").unwrap();
+        assert_eq!((p.host.as_str(), p.port), ("proxy.lan", 3128));
+        assert_eq!(p.auth.as_deref(), Some(base64(b"us@r:p:ss").as_str()));
+        let p = Proxy::parse("proxy.lan", " .corp.example, 10.*,api.equinix.com ").unwrap();
+        assert_eq!((p.port, p.auth.as_deref()), (80, None));
+        assert!(p.bypass("db.Corp.example"));
+        assert!(p.bypass("10.0.0.1"));
+        assert!(p.bypass("api.equinix.com"));
+        assert!(!p.bypass("metal.equinix.com"));
+        assert!(Proxy::parse("http://[::1]:8080", "*").unwrap().bypass("x"));
+        for bad in ["socks5://proxy:1080", "https://proxy", "http://", ""] {
+            assert_eq!(Proxy::parse(bad, ""), None, "{bad}");
+        }
+    }
+
+    /// A fake proxy: checks the CONNECT head, answers `status`, then (on 200) serves one
+    /// HTTP answer through the tunnel.
+    fn fake_proxy(status: &'static str) -> (u16, std::thread::JoinHandle<(String, String)>) {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let t = std::thread::spawn(move || {
+            let (s, _) = l.accept().unwrap();
+            let mut r = io::BufReader::new(s);
+            let read_head = |r: &mut io::BufReader<std::net::TcpStream>| {
+                let mut head = String::new();
+                while !head.ends_with("\r\n\r\n") && r.read_line(&mut head).unwrap_or(0) > 0 {}
+                head
+            };
+            let connect = read_head(&mut r);
+            r.get_mut()
+                .write_all(format!("HTTP/1.1 {status}\r\n\r\n").as_bytes())
+                .unwrap();
+            let mut inner = String::new();
+            if status.starts_with("200") {
+                inner = read_head(&mut r);
+                r.get_mut()
+                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                    .unwrap();
+            }
+            (connect, inner)
+        });
+        (port, t)
+    }
+
+    #[test]
+    fn tunnels_through_a_connect_proxy_with_credentials() {
+        let (port, t) = fake_proxy("200 Connection established");
+        let p = Proxy::parse(&format!("http://user:pw@127.0.0.1:{port}"), "").unwrap();
+        let url = Url::parse("http://api.example.invalid:8080/v1/projects").unwrap();
+        let until = Instant::now() + Duration::from_secs(10);
+        let mut r = open(&url, &[], Tls::CaFile(None), Some(&p), until, 10).unwrap();
+        let mut body = String::new();
+        r.body.read_to_string(&mut body).unwrap();
+        assert_eq!((r.status, body.as_str()), (200, "ok"));
+        let (connect, inner) = t.join().unwrap();
+        assert!(
+            connect.starts_with("CONNECT api.example.invalid:8080 HTTP/1.1\r\n"),
+            "{connect}"
+        );
+        assert!(
+            connect.contains(&format!(
+                "Proxy-Authorization: Basic {}\r\n",
+                base64(b"user:pw")
+            )),
+            "{connect}"
+        );
+        assert!(
+            inner.starts_with("GET /v1/projects HTTP/1.1\r\nHost: api.example.invalid:8080\r\n"),
+            "{inner}"
+        );
+    }
+
+    #[test]
+    fn a_refusing_proxy_is_an_error_and_no_proxy_goes_direct() {
+        let (port, t) = fake_proxy("407 Proxy Authentication Required");
+        let p = Proxy::parse(&format!("127.0.0.1:{port}"), "").unwrap();
+        let url = Url::parse("http://api.example.invalid/").unwrap();
+        let until = Instant::now() + Duration::from_secs(10);
+        let e = open(&url, &[], Tls::CaFile(None), Some(&p), until, 10)
+            .err()
+            .unwrap();
+        assert!(e.contains("407"), "{e}");
+        t.join().unwrap();
+        // NO_PROXY names the host: the proxy (nothing listens there now) is not used.
+        let direct = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = Url::parse(&format!("http://{}/", direct.local_addr().unwrap())).unwrap();
+        let p = Proxy::parse(&format!("127.0.0.1:{port}"), "127.0.0.1").unwrap();
+        let t = std::thread::spawn(move || {
+            let (mut s, _) = direct.accept().unwrap();
+            let mut b = [0u8; 1024];
+            let _ = s.read(&mut b);
+            s.write_all(b"HTTP/1.1 204 No Content\r\n\r\n").unwrap();
+        });
+        let r = open(&url, &[], Tls::CaFile(None), Some(&p), until, 10).unwrap();
+        assert_eq!(r.status, 204);
+        t.join().unwrap();
+    }
+}
