@@ -111,7 +111,6 @@ pub struct Fetched {
 #[derive(Clone, Copy)]
 pub enum Tls<'a> {
     /// Against this PEM file, else the system bundle (the proxy's `ca_file`).
-    #[cfg_attr(not(feature = "proxy"), allow(dead_code))]
     CaFile(Option<&'a str>),
     /// With a configuration the caller built (Packet SD: the system bundle plus its CA files).
     #[cfg(feature = "tls")]
@@ -297,8 +296,8 @@ pub fn get(url: &Url, ca_file: Option<&str>, until: Instant) -> Result<Fetched, 
     decode_response(raw)
 }
 
-#[cfg(feature = "proxy")]
 /// Sends the request and reads until the server closes (or the body is complete).
+#[cfg(feature = "proxy")]
 fn exchange<S: Read + Write>(s: &mut S, req: &[u8]) -> Result<Vec<u8>, String> {
     s.write_all(req).map_err(|e| format!("send request: {e}"))?;
     s.flush().map_err(|e| format!("send request: {e}"))?;
@@ -349,8 +348,8 @@ fn exchange<S: Read + Write>(s: &mut S, req: &[u8]) -> Result<Vec<u8>, String> {
     Ok(raw)
 }
 
-#[cfg(feature = "proxy")]
 /// `Content-Length` of a response head, if present and valid.
+#[cfg(feature = "proxy")]
 fn content_length(head: &[u8]) -> Option<usize> {
     let head = std::str::from_utf8(head).ok()?;
     head.split("\r\n").skip(1).find_map(|l| {
@@ -366,8 +365,8 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
-#[cfg(feature = "proxy")]
 /// Parses a complete raw response: status, headers, body (de-chunked, gunzipped).
+#[cfg(feature = "proxy")]
 pub fn decode_response(mut raw: Vec<u8>) -> Result<Fetched, String> {
     let end = find(&raw, b"\r\n\r\n").ok_or("response ended inside its header")?;
     let head = std::str::from_utf8(&raw[..end]).map_err(|_| "response header is not UTF-8")?;
@@ -432,8 +431,8 @@ pub fn decode_response(mut raw: Vec<u8>) -> Result<Fetched, String> {
     Ok(Fetched { content_type, body })
 }
 
-#[cfg(feature = "proxy")]
 /// Decodes a chunked body; a missing last chunk means the body broke off.
+#[cfg(feature = "proxy")]
 fn dechunk(mut b: &[u8]) -> Result<Vec<u8>, String> {
     let mut out = Vec::with_capacity(b.len());
     loop {

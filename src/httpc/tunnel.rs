@@ -19,7 +19,8 @@ pub struct Proxy {
 
 impl Proxy {
     /// The first of `ALL_PROXY`, `HTTPS_PROXY`, `HTTP_PROXY` (or their lower-case spelling)
-    /// that is an `http://` proxy URL (the scheme may be left out), with `NO_PROXY`.
+    /// that is an `http://` proxy URL (the scheme may be left out), with `NO_PROXY`. Others
+    /// (`socks5://`, `https://`) are ignored with a warning.
     #[cfg(feature = "packet-sd")]
     pub fn from_env() -> Option<Proxy> {
         let var = |names: &[&str]| {
@@ -37,8 +38,14 @@ impl Proxy {
             "http_proxy",
         ]
         .iter()
-        .filter_map(|n| std::env::var(n).ok())
-        .find_map(|v| Proxy::parse(&v, &no_proxy))
+        .filter_map(|n| Some((n, std::env::var(n).ok().filter(|v| !v.trim().is_empty())?)))
+        .find_map(|(n, v)| {
+            let p = Proxy::parse(&v, &no_proxy);
+            if p.is_none() {
+                crate::warn!("{n}={v:?} is not an http:// proxy URL, ignored");
+            }
+            p
+        })
     }
 
     /// `[http://][user[:password]@]host[:port][/]`; `None` for anything else.
