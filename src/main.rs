@@ -33,6 +33,8 @@ mod webconfig;
 mod collector;
 #[cfg(feature = "hdhomerun")]
 mod hdhomerun;
+#[cfg(any(feature = "proxy", feature = "packet-sd"))]
+mod httpc;
 #[cfg(feature = "proxy")]
 mod proxy;
 #[cfg(any(feature = "packet-sd", feature = "http-sd"))]

@@ -936,3 +936,87 @@ fn a_server_that_always_says_next_is_followed_only_to_its_last_page() {
         .count();
     assert_eq!(lab_pages, 3);
 }
+
+/// A CONNECT proxy on 127.0.0.1 that logs each CONNECT head and relays bytes both ways.
+fn connect_proxy() -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let l2 = log.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut client) = conn else { continue };
+            let log = l2.clone();
+            std::thread::spawn(move || {
+                let mut head = Vec::new();
+                let mut b = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    match client.read(&mut b) {
+                        Ok(1) => head.push(b[0]),
+                        _ => return,
+                    }
+                }
+                let head = String::from_utf8_lossy(&head).into_owned();
+                log.lock().unwrap().push(head.clone());
+                let target = head.split(' ').nth(1).unwrap_or("").to_string();
+                let Ok(mut upstream) = TcpStream::connect(&target) else {
+                    let _ = client.write_all(b"HTTP/1.1 502 Bad Gateway\r\n\r\n");
+                    return;
+                };
+                let _ = client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n");
+                let (mut c2, mut u2) = (client.try_clone().unwrap(), upstream.try_clone().unwrap());
+                let up = std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut c2, &mut u2);
+                    let _ = u2.shutdown(std::net::Shutdown::Write);
+                });
+                let _ = std::io::copy(&mut upstream, &mut client);
+                let _ = client.shutdown(std::net::Shutdown::Write);
+                let _ = up.join();
+            });
+        }
+    });
+    (addr, log)
+}
+
+#[test]
+fn https_api_through_a_connect_proxy_from_the_environment() {
+    let ca = TestCa::new("packet-sd-ca-proxy");
+    let api = FakeApi::start(account_api(Default::default()), Some(&ca));
+    let (proxy, proxy_log) = connect_proxy();
+    let dir = tempdir("packet-sd-proxy");
+    let out = dir.join("packet.json");
+    let proxy_url = format!("http://sd%40ops:s3cret@{proxy}");
+    let p = packet_sd(
+        &[
+            format!("--packet.api-url={}", api.url()),
+            format!("--packet.ca-file={}", ca.ca_cert.display()),
+            format!("--packet.authtoken={TOKEN}"),
+            format!("--output.file={}", out.display()),
+            "--target.refresh=1h".into(),
+        ],
+        &[
+            ("HTTPS_PROXY", &proxy_url),
+            ("ALL_PROXY", &proxy_url),
+            ("NO_PROXY", "example.invalid"),
+        ],
+    );
+    let groups = groups_by_host(&wait_file(&out, &p));
+    assert_eq!(groups.len(), 3, "{groups:?}");
+    let tunnels = proxy_log.lock().unwrap().clone();
+    let reqs = api.requests();
+    // Every API call went through its own tunnel, with the proxy's credentials
+    // ("sd@ops:s3cret" in base64); the token travelled inside TLS.
+    assert_eq!(tunnels.len(), reqs.len(), "{tunnels:?}");
+    for t in &tunnels {
+        assert!(
+            t.starts_with(&format!("CONNECT {} HTTP/1.1\r\n", api.addr)),
+            "{t}"
+        );
+        assert!(
+            t.contains("\r\nProxy-Authorization: Basic c2RAb3BzOnMzY3JldA==\r\n"),
+            "{t}"
+        );
+        assert!(!t.contains(TOKEN), "{t}");
+    }
+    assert!(reqs.iter().all(|r| r.token.as_deref() == Some(TOKEN)));
+}

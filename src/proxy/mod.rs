@@ -10,7 +10,7 @@
 
 pub mod config;
 mod exec;
-pub mod http;
+use crate::httpc as http;
 pub mod merge;
 
 use crate::atomic64::AtomicU64;

@@ -1,6 +1,7 @@
 //! A client for the Packet / Equinix Metal API (<https://api.equinix.com/metal/v1>, the
-//! `X-Auth-Token` header, JSON lists paged with `page`/`per_page` and `meta.next`), on ureq
-//! with rustls.
+//! `X-Auth-Token` header, JSON lists paged with `page`/`per_page` and `meta.next`), on
+//! promlet's own HTTP client ([`crate::httpc`]) with rustls; `HTTPS_PROXY`/`NO_PROXY` are
+//! honoured (HTTP `CONNECT` proxies).
 //!
 //! Every call has a deadline (`--packet.timeout`, covering connect, TLS, headers and body).
 //! 429 and 5xx answers (except 501) and transport errors are retried with exponential backoff
@@ -18,9 +19,12 @@ use std::fmt;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
-use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::CertificateDer;
+
+use crate::httpc::{self, Proxy, Tls, Url};
 
 use super::model::{self, Meta};
 
@@ -47,7 +51,7 @@ pub enum Error {
     /// Transport: DNS, connect, TLS, timeout.
     Transport {
         url: String,
-        err: ureq::Error,
+        err: String,
     },
     /// An answer that is not 2xx (after retries, if it was retryable).
     Status {
@@ -55,7 +59,7 @@ pub enum Error {
         status: u16,
         message: String,
     },
-    /// A 2xx answer cut off while its body was read (deadline, reset).
+    /// A 2xx answer cut off while its body was read (deadline, reset, size limit).
     Body {
         url: String,
         err: serde_json::Error,
@@ -113,8 +117,10 @@ pub struct Settings {
 }
 
 pub struct Client {
-    agent: ureq::Agent,
     settings: Settings,
+    /// For https: the system bundle plus `--packet.ca-file`.
+    tls: Option<Arc<rustls::ClientConfig>>,
+    proxy: Option<Proxy>,
     /// When the API said the rate limit is used up (`X-RateLimit-Remaining: 0`), the time its
     /// window resets: the next request waits for it instead of earning a 429.
     not_before: std::sync::Mutex<Option<std::time::Instant>>,
@@ -122,7 +128,10 @@ pub struct Client {
 
 impl Client {
     pub fn new(settings: Settings) -> Result<Client, Error> {
-        let mut roots: Vec<Certificate<'static>> = Vec::new();
+        Url::parse(&settings.api_url)
+            .map_err(|e| Error::Setup(format!("--packet.api-url: {e}")))?;
+        let mut roots: Vec<CertificateDer<'static>> = Vec::new();
+        let mut tls = None;
         if settings.api_url.starts_with("https://") || !settings.ca_files.is_empty() {
             if let Some(p) = system_ca_file() {
                 // A broken system bundle is the system's business: warn, keep going with the
@@ -149,27 +158,48 @@ impl Client {
                     SYSTEM_CA_FILES.join(", ")
                 )));
             }
+            let mut store = rustls::RootCertStore::empty();
+            store.add_parsable_certificates(roots);
+            let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| Error::Setup(e.to_string()))?
+            .with_root_certificates(store)
+            .with_no_client_auth();
+            tls = Some(Arc::new(cfg));
         }
-        let tls = TlsConfig::builder()
-            .root_certs(RootCerts::Specific(Arc::new(roots)))
-            .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .build();
-        let agent = ureq::Agent::config_builder()
-            .tls_config(tls)
-            .timeout_global(Some(settings.timeout))
-            // Our statuses are handled below (Retry-After must be read from a 429).
-            .http_status_as_error(false)
-            // A redirect would carry X-Auth-Token to wherever it points: the API never
-            // redirects, so one is an error, not a hop.
-            .max_redirects(0)
-            .user_agent(concat!("promlet/", env!("CARGO_PKG_VERSION"), " packet-sd"))
-            .build()
-            .new_agent();
         Ok(Client {
-            agent,
             settings,
+            tls,
+            proxy: Proxy::from_env(),
             not_before: std::sync::Mutex::new(None),
         })
+    }
+
+    /// One GET, any status. A redirect is not followed: it would carry X-Auth-Token to
+    /// wherever it points, and the API never redirects, so one is an error, not a hop.
+    fn call(&self, url: &str) -> Result<httpc::Response, String> {
+        let u = Url::parse(url)?;
+        let tls = match &self.tls {
+            Some(c) => Tls::Config(c),
+            None => Tls::CaFile(None),
+        };
+        httpc::open(
+            &u,
+            &[
+                (
+                    "User-Agent",
+                    concat!("promlet/", env!("CARGO_PKG_VERSION"), " packet-sd"),
+                ),
+                ("X-Auth-Token", &self.settings.token),
+                ("Accept", "application/json"),
+            ],
+            tls,
+            self.proxy.as_ref(),
+            Instant::now() + self.settings.timeout,
+            MAX_PAGE_BYTES,
+        )
     }
 
     /// `GET /projects` (every page) with each project's organization.
@@ -261,32 +291,19 @@ impl Client {
                 );
                 std::thread::sleep(p);
             }
-            let (err, wait) = match self
-                .agent
-                .get(url)
-                .header("X-Auth-Token", &self.settings.token)
-                .header("Accept", "application/json")
-                .call()
-            {
+            let (err, wait) = match self.call(url) {
                 Ok(resp) => {
-                    let status = resp.status().as_u16();
-                    let header =
-                        |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok());
+                    let status = resp.status;
                     if let Some(w) = rate_limit_wait(
-                        header("x-ratelimit-remaining"),
-                        header("x-ratelimit-reset"),
+                        resp.header("x-ratelimit-remaining"),
+                        resp.header("x-ratelimit-reset"),
                         SystemTime::now(),
                     ) {
                         *self.not_before.lock().unwrap_or_else(|e| e.into_inner()) =
                             Some(std::time::Instant::now() + w);
                     }
                     if (200..300).contains(&status) {
-                        let body = resp
-                            .into_body()
-                            .into_with_config()
-                            .limit(MAX_PAGE_BYTES)
-                            .reader();
-                        let mut r = BufReader::with_capacity(32 * 1024, body);
+                        let mut r = BufReader::with_capacity(32 * 1024, resp.body);
                         match read(&mut r) {
                             Ok(v) => return Ok(v),
                             // Cut off mid-body (deadline, reset): worth another try.
@@ -306,12 +323,10 @@ impl Client {
                         }
                     } else {
                         let retry_after = resp
-                            .headers()
-                            .get("retry-after")
-                            .and_then(|v| v.to_str().ok())
+                            .header("retry-after")
                             .and_then(|v| parse_retry_after(v, SystemTime::now()));
                         let retryable = status == 429 || (status >= 500 && status != 501);
-                        let message = error_message(resp.into_body());
+                        let message = error_message(resp.body);
                         let err = Error::Status {
                             url: url.into(),
                             status,
@@ -417,14 +432,9 @@ fn parse_http_date(s: &str) -> Option<u64> {
 }
 
 /// The API's error text (`{"error": "..."}` or `{"errors": [...]}`), or the start of the body.
-fn error_message(body: ureq::Body) -> String {
+fn error_message(body: httpc::Body) -> String {
     let mut buf = Vec::new();
-    let _ = body
-        .into_with_config()
-        .limit(4096)
-        .reader()
-        .take(4096)
-        .read_to_end(&mut buf);
+    let _ = body.take(4096).read_to_end(&mut buf);
     #[derive(serde::Deserialize)]
     struct ApiError {
         error: Option<String>,
@@ -467,14 +477,11 @@ pub fn system_ca_file() -> Option<PathBuf> {
 }
 
 /// Appends the certificates of a PEM file.
-pub fn load_pem_certs(path: &Path, out: &mut Vec<Certificate<'static>>) -> Result<(), String> {
+/// Other PEM sections (keys, CRLs) are skipped.
+pub fn load_pem_certs(path: &Path, out: &mut Vec<CertificateDer<'static>>) -> Result<(), String> {
     let pem = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    for item in ureq::tls::parse_pem(&pem) {
-        match item {
-            Ok(PemItem::Certificate(c)) => out.push(c),
-            Ok(_) => {}
-            Err(e) => return Err(format!("{}: {e}", path.display())),
-        }
+    for c in CertificateDer::pem_slice_iter(&pem) {
+        out.push(c.map_err(|e| format!("{}: {e}", path.display()))?);
     }
     Ok(())
 }

@@ -3,7 +3,7 @@
 //! file_sd file (`promlet packet-sd`, flag-compatible with prometheus-packet-sd) or as an
 //! http_sd endpoint inside `promlet` (`--packet-sd.enable`, served at `/packet-sd`).
 //!
-//! - [`api`] — the HTTP client (ureq + rustls; timeouts, retries, pages).
+//! - [`api`] — the API client (promlet's own HTTP client + rustls; timeouts, retries, pages).
 //! - [`model`] — the API's JSON and the device → labels mapping (pure).
 //! - [`output`] — the file, written atomically and only when it changed.
 //! - [`metrics`] — `prometheus_packet_sd_*`.

@@ -1,17 +1,33 @@
-//! A minimal HTTP/1.1 GET client for upstream exporters (RFC 9112): one request per
-//! connection (`Connection: close`), `Content-Length`, chunked or close-delimited bodies,
-//! gzip, and one deadline for the whole exchange. HTTPS goes through rustls when the `tls`
-//! feature is built in.
+//! promlet's one HTTP/1.1 client (RFC 9112), for the proxy's upstreams and the Packet SD API:
+//! GET only, one request per connection (`Connection: close`), `Content-Length`, chunked or
+//! close-delimited bodies, and one deadline for the whole exchange (connect, TLS, request,
+//! head and body). HTTPS goes through rustls when the `tls` feature is built in. Redirects are
+//! never followed: a 3xx is an answer like any other, so a token sent to one host never
+//! reaches another.
+//!
+//! Two ways to use it: [`get`] (the proxy) reads a 200 answer whole, gunzipped, and calls
+//! anything else an error; [`open`] (Packet SD) returns any status with its headers and a
+//! body to stream, capped in size, optionally through an HTTP `CONNECT` proxy from the
+//! environment ([`Proxy::from_env`]).
 //!
 //! Why not ureq: with default features off it still brings its own HTTP stack, `http` types and
-//! URL handling (well over 100 KiB in the router build, whose whole budget is 1 MiB), while the
-//! proxy needs one GET with a deadline.
+//! URL handling (about 125 KB of the static build, and the router build's whole budget is
+//! 1 MiB), while promlet needs a GET with a deadline.
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
+#[cfg(feature = "packet-sd")]
+mod stream;
+mod tunnel;
+
+#[cfg(feature = "packet-sd")]
+pub use stream::{open, Body, Response};
+pub use tunnel::Proxy;
+
 /// Largest body accepted from an upstream (after gunzip).
+#[cfg(feature = "proxy")]
 pub const MAX_BODY: usize = 64 << 20;
 
 /// A parsed `http://` or `https://` URL.
@@ -84,20 +100,33 @@ impl Url {
 }
 
 /// What came back: the body (gunzipped) and its `Content-Type`.
+#[cfg(feature = "proxy")]
 #[derive(Debug)]
 pub struct Fetched {
     pub content_type: String,
     pub body: Vec<u8>,
 }
 
-/// A stream with a deadline: every read and write gets the time that is left.
-struct Deadline<'a, S> {
-    inner: S,
-    tcp: &'a TcpStream,
+/// How an https server's certificate is checked.
+#[derive(Clone, Copy)]
+pub enum Tls<'a> {
+    /// Against this PEM file, else the system bundle (the proxy's `ca_file`).
+    CaFile(Option<&'a str>),
+    /// With a configuration the caller built (Packet SD: the system bundle plus its CA files).
+    #[cfg(feature = "tls")]
+    #[cfg_attr(not(feature = "packet-sd"), allow(dead_code))]
+    Config(&'a std::sync::Arc<rustls::ClientConfig>),
+}
+
+/// A connection with a deadline: every read and write gets the time that is left.
+pub struct Conn {
+    tcp: TcpStream,
+    #[cfg(feature = "tls")]
+    tls: Option<Box<rustls::ClientConnection>>,
     until: Instant,
 }
 
-impl<S> Deadline<'_, S> {
+impl Conn {
     fn left(&self) -> io::Result<Duration> {
         let left = self.until.saturating_duration_since(Instant::now());
         if left.is_zero() {
@@ -107,38 +136,64 @@ impl<S> Deadline<'_, S> {
     }
 }
 
-impl<S: Read> Read for Deadline<'_, S> {
+/// A socket timeout says "would block" (EAGAIN); call it what it is.
+fn timed_out(e: io::Error) -> io::Error {
+    match e.kind() {
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
+            io::Error::new(io::ErrorKind::TimedOut, "timeout")
+        }
+        _ => e,
+    }
+}
+
+impl Read for Conn {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let left = self.left()?;
         self.tcp.set_read_timeout(Some(left))?;
-        self.inner.read(buf)
+        #[cfg(feature = "tls")]
+        if let Some(c) = &mut self.tls {
+            return rustls::Stream::new(&mut **c, &mut self.tcp)
+                .read(buf)
+                .map_err(timed_out);
+        }
+        self.tcp.read(buf).map_err(timed_out)
     }
 }
 
-impl<S: Write> Write for Deadline<'_, S> {
+impl Write for Conn {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let left = self.left()?;
         self.tcp.set_write_timeout(Some(left))?;
-        self.inner.write(buf)
+        #[cfg(feature = "tls")]
+        if let Some(c) = &mut self.tls {
+            return rustls::Stream::new(&mut **c, &mut self.tcp)
+                .write(buf)
+                .map_err(timed_out);
+        }
+        self.tcp.write(buf).map_err(timed_out)
     }
     fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
+        #[cfg(feature = "tls")]
+        if let Some(c) = &mut self.tls {
+            return rustls::Stream::new(&mut **c, &mut self.tcp)
+                .flush()
+                .map_err(timed_out);
+        }
+        self.tcp.flush()
     }
 }
 
-/// GETs `url` and returns a 200 answer's body; anything else is an error. `ca_file` replaces
-/// the system roots for https.
-pub fn get(url: &Url, ca_file: Option<&str>, until: Instant) -> Result<Fetched, String> {
+/// Resolves `host` and connects to the first address that answers before `until`.
+fn dial(host: &str, port: u16, until: Instant) -> Result<TcpStream, String> {
     let left = until.saturating_duration_since(Instant::now());
     if left.is_zero() {
         return Err("timeout before connecting".into());
     }
-    let addrs: Vec<SocketAddr> = (url.host.as_str(), url.port)
+    let addrs: Vec<SocketAddr> = (host, port)
         .to_socket_addrs()
-        .map_err(|e| format!("resolve {}: {e}", url.host))?
+        .map_err(|e| format!("resolve {host}: {e}"))?
         .collect();
-    let mut last = format!("{} resolves to nothing", url.host);
-    let mut tcp = None;
+    let mut last = format!("{host} resolves to nothing");
     for a in addrs {
         let left = until.saturating_duration_since(Instant::now());
         if left.is_zero() {
@@ -146,30 +201,87 @@ pub fn get(url: &Url, ca_file: Option<&str>, until: Instant) -> Result<Fetched, 
         }
         match TcpStream::connect_timeout(&a, left) {
             Ok(t) => {
-                tcp = Some(t);
-                break;
+                let _ = t.set_nodelay(true);
+                return Ok(t);
             }
             Err(e) => last = format!("connect {a}: {e}"),
         }
     }
-    let tcp = tcp.ok_or(last)?;
-    let _ = tcp.set_nodelay(true);
-    let timeout_secs = until
-        .saturating_duration_since(Instant::now())
-        .as_secs_f64();
+    Err(last)
+}
+
+/// Connects to `url`'s server (through `proxy` unless its `NO_PROXY` says otherwise) and,
+/// for https, sets up TLS; the handshake happens with the first write.
+pub fn connect(
+    url: &Url,
+    tls: Tls<'_>,
+    proxy: Option<&Proxy>,
+    until: Instant,
+) -> Result<Conn, String> {
+    let via = proxy.filter(|p| !p.bypass(&url.host));
+    let tcp = match via {
+        Some(p) => dial(&p.host, p.port, until).map_err(|e| format!("proxy: {e}"))?,
+        None => dial(&url.host, url.port, until)?,
+    };
+    #[cfg_attr(not(feature = "tls"), allow(unused_mut))]
+    let mut conn = Conn {
+        tcp,
+        #[cfg(feature = "tls")]
+        tls: None,
+        until,
+    };
+    if let Some(p) = via {
+        p.tunnel(&mut conn, url)?;
+    }
+    if !url.https {
+        return Ok(conn);
+    }
+    #[cfg(feature = "tls")]
+    {
+        let c = match tls {
+            Tls::CaFile(f) => crate::webconfig::tls::client(&url.host, f)?,
+            Tls::Config(cfg) => {
+                let name = rustls::pki_types::ServerName::try_from(url.host.clone())
+                    .map_err(|e| format!("{}: {e}", url.host))?;
+                rustls::ClientConnection::new(cfg.clone(), name).map_err(|e| e.to_string())?
+            }
+        };
+        conn.tls = Some(Box::new(c));
+        Ok(conn)
+    }
+    #[cfg(not(feature = "tls"))]
+    {
+        let _ = tls;
+        Err("https needs a build with the tls feature".into())
+    }
+}
+
+/// The `Host` header's value: the port only when it is not the scheme's default.
+fn host_header(url: &Url) -> String {
     let host = if url.host.contains(':') {
         format!("[{}]", url.host)
     } else {
         url.host.clone()
     };
     let default_port = if url.https { 443 } else { 80 };
-    let host = if url.port == default_port {
+    if url.port == default_port {
         host
     } else {
         format!("{host}:{}", url.port)
-    };
+    }
+}
+
+/// GETs `url` and returns a 200 answer's body; anything else is an error. `ca_file` replaces
+/// the system roots for https.
+#[cfg(feature = "proxy")]
+pub fn get(url: &Url, ca_file: Option<&str>, until: Instant) -> Result<Fetched, String> {
+    let mut conn = connect(url, Tls::CaFile(ca_file), None, until)?;
+    let timeout_secs = until
+        .saturating_duration_since(Instant::now())
+        .as_secs_f64();
+    let host = host_header(url);
     // gzip saves bandwidth between machines; over loopback it is only CPU on both sides.
-    let loopback = tcp.peer_addr().is_ok_and(|a| a.ip().is_loopback());
+    let loopback = conn.tcp.peer_addr().is_ok_and(|a| a.ip().is_loopback());
     let gzip = cfg!(feature = "gzip") && !loopback;
     // Prefer 0.0.4 (no conversion needed), take OpenMetrics.
     let req = format!(
@@ -180,34 +292,12 @@ pub fn get(url: &Url, ca_file: Option<&str>, until: Instant) -> Result<Fetched, 
         env!("CARGO_PKG_VERSION"),
         if gzip { "Accept-Encoding: gzip\r\n" } else { "" },
     );
-    let raw = if url.https {
-        #[cfg(feature = "tls")]
-        {
-            let conn = crate::webconfig::tls::client(&url.host, ca_file)?;
-            let mut stream = Deadline {
-                inner: rustls::StreamOwned::new(conn, &tcp),
-                tcp: &tcp,
-                until,
-            };
-            exchange(&mut stream, req.as_bytes())?
-        }
-        #[cfg(not(feature = "tls"))]
-        {
-            let _ = ca_file;
-            return Err("https needs a build with the tls feature".into());
-        }
-    } else {
-        let mut stream = Deadline {
-            inner: &tcp,
-            tcp: &tcp,
-            until,
-        };
-        exchange(&mut stream, req.as_bytes())?
-    };
+    let raw = exchange(&mut conn, req.as_bytes())?;
     decode_response(raw)
 }
 
 /// Sends the request and reads until the server closes (or the body is complete).
+#[cfg(feature = "proxy")]
 fn exchange<S: Read + Write>(s: &mut S, req: &[u8]) -> Result<Vec<u8>, String> {
     s.write_all(req).map_err(|e| format!("send request: {e}"))?;
     s.flush().map_err(|e| format!("send request: {e}"))?;
@@ -259,6 +349,7 @@ fn exchange<S: Read + Write>(s: &mut S, req: &[u8]) -> Result<Vec<u8>, String> {
 }
 
 /// `Content-Length` of a response head, if present and valid.
+#[cfg(feature = "proxy")]
 fn content_length(head: &[u8]) -> Option<usize> {
     let head = std::str::from_utf8(head).ok()?;
     head.split("\r\n").skip(1).find_map(|l| {
@@ -269,11 +360,13 @@ fn content_length(head: &[u8]) -> Option<usize> {
     })
 }
 
+#[cfg(feature = "proxy")]
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
 /// Parses a complete raw response: status, headers, body (de-chunked, gunzipped).
+#[cfg(feature = "proxy")]
 pub fn decode_response(mut raw: Vec<u8>) -> Result<Fetched, String> {
     let end = find(&raw, b"\r\n\r\n").ok_or("response ended inside its header")?;
     let head = std::str::from_utf8(&raw[..end]).map_err(|_| "response header is not UTF-8")?;
@@ -339,6 +432,7 @@ pub fn decode_response(mut raw: Vec<u8>) -> Result<Fetched, String> {
 }
 
 /// Decodes a chunked body; a missing last chunk means the body broke off.
+#[cfg(feature = "proxy")]
 fn dechunk(mut b: &[u8]) -> Result<Vec<u8>, String> {
     let mut out = Vec::with_capacity(b.len());
     loop {
@@ -362,7 +456,7 @@ fn dechunk(mut b: &[u8]) -> Result<Vec<u8>, String> {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "proxy"))]
 mod tests {
     use super::*;
 
