@@ -24,16 +24,47 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::expfmt::{Encoder, MetricFamily, MetricType};
+#[cfg(test)]
+use crate::expfmt::MetricFamily;
+use crate::expfmt::{Decoded, DecodedFamily, DecodedSample, Encoder, MetricType};
 
 /// What the merge needs to know about one exporter.
-pub struct Input<'a> {
+pub struct Source<'a> {
     pub name: &'a str,
     /// Static labels (override upstream), sorted by name.
     pub labels: &'a [(String, String)],
     pub no_rewrite: bool,
     /// The decoded exposition, or None if the exporter failed (then it contributes nothing).
+    pub decoded: Option<&'a Decoded>,
+}
+
+/// A [`Source`] with owned families, as the unit tests write them.
+#[cfg(test)]
+pub struct Input<'a> {
+    pub name: &'a str,
+    pub labels: &'a [(String, String)],
+    pub no_rewrite: bool,
     pub families: Option<&'a [MetricFamily]>,
+}
+
+/// [`merge_decoded`] for owned families.
+#[cfg(test)]
+pub fn merge(enc: &mut Encoder, inputs: &[Input<'_>], reserved: &[&str]) -> Vec<Counts> {
+    let decoded: Vec<Option<Decoded>> = inputs
+        .iter()
+        .map(|i| i.families.map(Decoded::from_families))
+        .collect();
+    let sources: Vec<Source<'_>> = inputs
+        .iter()
+        .zip(&decoded)
+        .map(|(i, d)| Source {
+            name: i.name,
+            labels: i.labels,
+            no_rewrite: i.no_rewrite,
+            decoded: d.as_ref(),
+        })
+        .collect();
+    merge_decoded(enc, &sources, reserved)
 }
 
 /// What the merge dropped or changed, per exporter (index into the inputs).
@@ -64,17 +95,17 @@ const SYNTHETIC: &[&str] = &[
 ];
 
 /// The sample names a family of this type may write.
-fn sample_names(f: &MetricFamily) -> Vec<String> {
-    match f.typ {
+fn sample_names(name: &str, typ: MetricType) -> Vec<String> {
+    match typ {
         MetricType::Histogram => ["_bucket", "_sum", "_count"]
             .iter()
-            .map(|s| format!("{}{s}", f.name))
+            .map(|s| format!("{name}{s}"))
             .collect(),
         MetricType::Summary => ["", "_sum", "_count"]
             .iter()
-            .map(|s| format!("{}{s}", f.name))
+            .map(|s| format!("{name}{s}"))
             .collect(),
-        _ => vec![f.name.clone()],
+        _ => vec![name.to_string()],
     }
 }
 
@@ -82,13 +113,13 @@ struct Group<'a> {
     help: Option<&'a str>,
     typ: MetricType,
     /// (exporter index, family) in config order.
-    parts: Vec<(usize, &'a MetricFamily)>,
+    parts: Vec<(usize, &'a DecodedFamily)>,
 }
 
 /// Merges `inputs` into `enc` (after anything already written there). `reserved` are family
 /// names that must not come from upstreams (promlet's own, written by the caller).
 /// Returns the counts per input.
-pub fn merge(enc: &mut Encoder, inputs: &[Input<'_>], reserved: &[&str]) -> Vec<Counts> {
+pub fn merge_decoded(enc: &mut Encoder, inputs: &[Source<'_>], reserved: &[&str]) -> Vec<Counts> {
     let mut counts = vec![Counts::default(); inputs.len()];
     let mut groups: BTreeMap<&str, Group<'_>> = BTreeMap::new();
     // Sample name -> owning family name, to detect clashes between families.
@@ -97,23 +128,25 @@ pub fn merge(enc: &mut Encoder, inputs: &[Input<'_>], reserved: &[&str]) -> Vec<
         owners.insert(r.to_string(), r.to_string());
     }
     for (i, inp) in inputs.iter().enumerate() {
-        let Some(fams) = inp.families else { continue };
-        for f in fams {
+        let Some(d) = inp.decoded else { continue };
+        for f in &d.families {
             if f.samples.is_empty() {
                 continue;
             }
-            if reserved.contains(&f.name.as_str()) {
+            let fname = d.str(f.name);
+            let fhelp = f.help.map(|h| d.str(h));
+            if reserved.contains(&fname) {
                 counts[i].name_clashes += 1;
                 continue;
             }
-            if let Some(g) = groups.get_mut(f.name.as_str()) {
+            if let Some(g) = groups.get_mut(fname) {
                 if g.typ != f.typ {
                     counts[i].type_conflicts += 1;
                     continue;
                 }
-                if g.help != f.help.as_deref() && f.help.is_some() {
+                if g.help != fhelp && fhelp.is_some() {
                     if g.help.is_none() {
-                        g.help = f.help.as_deref();
+                        g.help = fhelp;
                     } else {
                         counts[i].help_conflicts += 1;
                     }
@@ -121,23 +154,24 @@ pub fn merge(enc: &mut Encoder, inputs: &[Input<'_>], reserved: &[&str]) -> Vec<
                 g.parts.push((i, f));
                 continue;
             }
-            let names = sample_names(f);
+            let names = sample_names(fname, f.typ);
             let clash = names
                 .iter()
-                .chain(std::iter::once(&f.name))
-                .any(|n| owners.get(n).is_some_and(|o| *o != f.name));
+                .map(String::as_str)
+                .chain(std::iter::once(fname))
+                .any(|n| owners.get(n).is_some_and(|o| o != fname));
             if clash {
                 counts[i].name_clashes += 1;
                 continue;
             }
             for n in names {
-                owners.insert(n, f.name.clone());
+                owners.insert(n, fname.to_string());
             }
-            owners.insert(f.name.clone(), f.name.clone());
+            owners.insert(fname.to_string(), fname.to_string());
             groups.insert(
-                &f.name,
+                fname,
                 Group {
-                    help: f.help.as_deref(),
+                    help: fhelp,
                     typ: f.typ,
                     parts: vec![(i, f)],
                 },
@@ -158,17 +192,19 @@ pub fn merge(enc: &mut Encoder, inputs: &[Input<'_>], reserved: &[&str]) -> Vec<
         let mut fam = enc.family(name, g.help.unwrap_or(""), g.typ);
         for (i, f) in &g.parts {
             let inp = &inputs[*i];
+            let Some(d) = inp.decoded else { continue };
             let c = &mut counts[*i];
             for s in &f.samples {
-                if inp.no_rewrite && SYNTHETIC.contains(&s.name.as_str()) {
+                let sname = d.str(s.name);
+                if inp.no_rewrite && SYNTHETIC.contains(&sname) {
                     c.refused += 1;
                     continue;
                 }
-                build_labels(&mut labels, s, inp);
+                build_labels(&mut labels, d, s, inp);
                 // Length-prefixed, so no label value can make two label sets look alike.
                 key.clear();
-                key.extend_from_slice(&(s.name.len() as u32).to_le_bytes());
-                key.extend_from_slice(s.name.as_bytes());
+                key.extend_from_slice(&(sname.len() as u32).to_le_bytes());
+                key.extend_from_slice(sname.as_bytes());
                 for (k, v) in &labels {
                     key.extend_from_slice(&(k.len() as u32).to_le_bytes());
                     key.extend_from_slice(k.as_bytes());
@@ -179,12 +215,16 @@ pub fn merge(enc: &mut Encoder, inputs: &[Input<'_>], reserved: &[&str]) -> Vec<
                     c.duplicates += 1;
                     continue;
                 }
-                if !inp.no_rewrite && s.labels.iter().any(|(k, _)| k == "exporter_name") {
+                if !inp.no_rewrite
+                    && d.labels(s)
+                        .iter()
+                        .any(|(k, _)| d.str(*k) == "exporter_name")
+                {
                     c.relabelled += 1;
                 }
                 c.series += 1;
                 wrote += 1;
-                let suffix = s.name.strip_prefix(*name).unwrap_or("");
+                let suffix = sname.strip_prefix(*name).unwrap_or("");
                 fam.write(suffix, &labels, s.value, s.timestamp_ms);
             }
         }
@@ -269,11 +309,13 @@ impl std::hash::Hasher for IdHasher {
 /// labels, plus exporter_name; empty values dropped; sorted by name.
 fn build_labels<'a>(
     out: &mut Vec<(&'a str, &'a str)>,
-    s: &'a crate::expfmt::Sample,
-    inp: &Input<'a>,
+    d: &'a Decoded,
+    s: &DecodedSample,
+    inp: &Source<'a>,
 ) {
     out.clear();
-    for (k, v) in &s.labels {
+    for (k, v) in d.labels(s) {
+        let (k, v) = (d.str(*k), d.str(*v));
         if !inp.no_rewrite && k == "exporter_name" {
             continue;
         }
