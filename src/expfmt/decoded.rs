@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 
 use super::encode::MetricType;
-use super::parse::{parse_float, split_token, truncate, unescape, MetricFamily, ParseError, CRLF};
+use super::parse::{parse_float, truncate, unescape, MetricFamily, ParseError, CRLF};
 use super::{is_label_name, is_metric_name};
 
 /// A piece of a [`Decoded`]'s text.
@@ -29,6 +29,9 @@ pub struct DecodedSample {
     /// Range of this sample's pairs in [`Decoded::labels`].
     labels: (u32, u32),
     pub value: f64,
+    /// The value's text when it is exactly what `encode::write_value` writes for `value`
+    /// (so it can be copied).
+    pub canonical: Option<Span>,
     pub timestamp_ms: Option<i64>,
 }
 
@@ -46,6 +49,8 @@ pub struct DecodedFamily {
 #[derive(Debug, Default)]
 pub struct Decoded {
     text: String,
+    /// `text[..verbatim_end]` is the body as received; unescaped strings follow it.
+    verbatim_end: usize,
     pub families: Vec<DecodedFamily>,
     /// Every sample's (label name, unescaped label value), one sample after the other.
     labels: Vec<(Span, Span)>,
@@ -57,6 +62,12 @@ impl Decoded {
         &self.text[s.start as usize..s.end as usize]
     }
 
+    /// True if the span is a piece of the body as received (not unescaped): a label value
+    /// that is such a span has no character that needs escaping.
+    pub fn is_verbatim(&self, s: Span) -> bool {
+        (s.end as usize) <= self.verbatim_end
+    }
+
     /// The (name, value) pairs of a sample, as spans.
     pub fn labels(&self, s: &DecodedSample) -> &[(Span, Span)] {
         &self.labels[s.labels.0 as usize..s.labels.1 as usize]
@@ -66,6 +77,7 @@ impl Decoded {
     /// and so has no body to point into).
     pub fn from_families(fams: &[MetricFamily]) -> Decoded {
         let mut d = Decoded::default();
+        // Nothing here is verbatim: every label value is escaped when written.
         fn push(text: &mut String, s: &str) -> Span {
             let start = text.len() as u32;
             text.push_str(s);
@@ -94,6 +106,7 @@ impl Decoded {
                     name: sname,
                     labels: (first, d.labels.len() as u32),
                     value: s.value,
+                    canonical: None,
                     timestamp_ms: s.timestamp_ms,
                 });
             }
@@ -119,9 +132,11 @@ pub fn decode_text(mut text: String) -> Result<Decoded, ParseError> {
         });
     }
     let (families, labels, extra) = decode_inner(&text)?;
+    let verbatim_end = text.len();
     text.push_str(&extra);
     Ok(Decoded {
         text,
+        verbatim_end,
         families,
         labels,
     })
@@ -184,12 +199,12 @@ fn decode_inner(input: &str) -> Result<Inner, ParseError> {
         if raw.ends_with('\r') {
             return Err(err(CRLF.into()));
         }
-        let line = raw.trim_start_matches([' ', '\t']);
-        if line.trim_end_matches([' ', '\t']).is_empty() {
+        let line = trim_start_blank(raw);
+        if line.is_empty() {
             continue;
         }
         if let Some(rest) = line.strip_prefix('#') {
-            let rest = rest.trim_start_matches([' ', '\t']);
+            let rest = trim_start_blank(rest);
             let (keyword, rest) = split_token(rest);
             if keyword != "HELP" && keyword != "TYPE" {
                 continue;
@@ -205,7 +220,7 @@ fn decode_inner(input: &str) -> Result<Inner, ParseError> {
                 if helps.insert(name, ()).is_some() {
                     return Err(err(format!("second HELP line for metric name {name:?}")));
                 }
-                let trimmed = rest.trim_end_matches([' ', '\t']);
+                let trimmed = trim_end_blank(rest);
                 let help = if trimmed.contains('\\') {
                     extra.push(&unescape(rest, false).map_err(err)?)
                 } else {
@@ -215,7 +230,7 @@ fn decode_inner(input: &str) -> Result<Inner, ParseError> {
                 let idx = family_index(&mut families, &mut index, input, name, typ);
                 families[idx].help = Some(help);
             } else {
-                let t = rest.trim_end_matches([' ', '\t']);
+                let t = trim_end_blank(rest);
                 let typ = MetricType::parse(t)
                     .ok_or_else(|| err(format!("unknown metric type {t:?}")))?;
                 let has_samples = index
@@ -233,9 +248,9 @@ fn decode_inner(input: &str) -> Result<Inner, ParseError> {
             continue;
         }
         let first = labels.len();
-        let (name, value, rest) =
+        let (name, value, canonical, rest) =
             decode_sample(input, line, &mut labels, &mut extra).map_err(err)?;
-        let ts = match rest.trim_end_matches([' ', '\t']) {
+        let ts = match trim_end_blank(rest) {
             "" => None,
             t => Some(
                 t.parse::<i64>()
@@ -257,6 +272,7 @@ fn decode_inner(input: &str) -> Result<Inner, ParseError> {
             name: span_of(input, name),
             labels: (first as u32, labels.len() as u32),
             value,
+            canonical,
             timestamp_ms: ts,
         });
     }
@@ -331,7 +347,7 @@ fn decode_sample<'a>(
     line: &'a str,
     labels: &mut Vec<(Span, Span)>,
     extra: &mut Extra,
-) -> Result<(&'a str, f64, &'a str), String> {
+) -> Result<(&'a str, f64, Option<Span>, &'a str), String> {
     let first = labels.len();
     let b = line.as_bytes();
     let mut i = 0;
@@ -414,7 +430,10 @@ fn decode_sample<'a>(
                         i += 2;
                     }
                     Some(_) => {
-                        let run = line[i..].find(['"', '\\']).map_or(line.len(), |n| i + n);
+                        let run = b[i..]
+                            .iter()
+                            .position(|&c| c == b'"' || c == b'\\')
+                            .map_or(b.len(), |n| i + n);
                         if escaped {
                             unescaped.push_str(&line[i..run]);
                         }
@@ -460,9 +479,99 @@ fn decode_sample<'a>(
         i += 1;
     }
     let vtext = &line[start..i];
-    let value = parse_float(vtext).ok_or_else(|| format!("invalid value {vtext:?} for {name}"))?;
-    let rest = line[i..].trim_start_matches([' ', '\t']);
-    Ok((name, value, rest))
+    let (value, canonical) = match simple_float(vtext) {
+        Some((v, true)) => (v, Some(span_of(input, vtext))),
+        Some((v, false)) => (v, None),
+        None => (
+            parse_float(vtext).ok_or_else(|| format!("invalid value {vtext:?} for {name}"))?,
+            None,
+        ),
+    };
+    let rest = trim_start_blank(&line[i..]);
+    Ok((name, value, canonical, rest))
+}
+
+/// The common values, `-?digits[.digits]` with at most 15 digits, without the general float
+/// parser: `m / 10^k` with both exact is correctly rounded (Clinger's fast path), so the value
+/// is the one `parse_float` gives. Also says whether the text is canonical: exactly what
+/// `encode::write_value` writes for the value, so the merge can copy it instead of formatting.
+/// That holds for integers up to 15 digits without leading zeros, and for decimals without
+/// leading or trailing zeros, with at most 15 significant digits (no other decimal of that
+/// length is the same double, so it is the shortest representation) and at least 1e-4 (the
+/// encoder writes smaller ones with an exponent). None: let `parse_float` decide.
+fn simple_float(t: &str) -> Option<(f64, bool)> {
+    let b = t.as_bytes();
+    let (neg, digits) = match b.first() {
+        Some(b'-') => (true, &b[1..]),
+        _ => (false, b),
+    };
+    let mut m: u64 = 0;
+    let mut int_len = 0;
+    while int_len < digits.len() && digits[int_len].is_ascii_digit() {
+        m = m * 10 + u64::from(digits[int_len] - b'0');
+        int_len += 1;
+        if int_len > 15 {
+            return None;
+        }
+    }
+    if int_len == 0 {
+        return None;
+    }
+    let mut frac_len = 0;
+    if int_len < digits.len() {
+        if digits[int_len] != b'.' {
+            return None;
+        }
+        for &c in &digits[int_len + 1..] {
+            if !c.is_ascii_digit() || int_len + frac_len >= 15 {
+                return None;
+            }
+            m = m * 10 + u64::from(c - b'0');
+            frac_len += 1;
+        }
+    }
+    const POW10: [f64; 16] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+    ];
+    let v = m as f64 / POW10[frac_len];
+    let v = if neg { -v } else { v };
+    let leading_zero = digits[0] == b'0';
+    let canonical = if int_len == digits.len() {
+        !leading_zero || int_len == 1
+    } else if leading_zero {
+        // 0.000ddd: at most three zeros after the point, a non-zero last digit.
+        let frac = &digits[int_len + 1..];
+        let zeros = frac.iter().take_while(|&&c| c == b'0').count();
+        int_len == 1 && zeros <= 3 && frac.last().is_some_and(|&c| c != b'0')
+    } else {
+        digits.last().is_some_and(|&c| c != b'0' && c != b'.')
+    };
+    Some((v, canonical))
+}
+
+fn trim_start_blank(s: &str) -> &str {
+    let n = s
+        .bytes()
+        .position(|c| c != b' ' && c != b'\t')
+        .unwrap_or(s.len());
+    &s[n..]
+}
+
+fn trim_end_blank(s: &str) -> &str {
+    let n = s
+        .bytes()
+        .rposition(|c| c != b' ' && c != b'\t')
+        .map_or(0, |i| i + 1);
+    &s[..n]
+}
+
+/// As `parse::split_token`: the first blank-separated token and the rest after its blanks.
+fn split_token(s: &str) -> (&str, &str) {
+    let s = trim_start_blank(s);
+    match s.bytes().position(|c| c == b' ' || c == b'\t') {
+        Some(i) => (&s[..i], trim_start_blank(&s[i + 1..])),
+        None => (s, ""),
+    }
 }
 
 #[cfg(test)]
@@ -590,6 +699,75 @@ mod tests {
         for t in inputs {
             same_as_parse_text(t);
         }
+    }
+
+    #[test]
+    fn simple_values_parse_and_print_as_the_general_path_does() {
+        let mut texts: Vec<String> = [
+            "0",
+            "-0",
+            "7",
+            "00",
+            "007",
+            "1.",
+            "0.",
+            ".5",
+            "-.5",
+            "1.0",
+            "1.50",
+            "0.5",
+            "0.0001",
+            "0.00001",
+            "0.0001234",
+            "0.00012345678901",
+            "123456789012345",
+            "1234567890123456",
+            "99999999999999.9",
+            "0.999999999999999",
+            "1e3",
+            "-",
+            "+1",
+            "1.5.5",
+            "12345.678",
+            "1700000000.123",
+            "-42.25",
+            "9007199254740993",
+            "0.30000000000000004",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        // Every digit count and point position, with a few digit patterns.
+        for len in 1..=17 {
+            for point in 0..=len {
+                for pat in ["1", "9", "10", "123456789", "0001", "5000"] {
+                    let digits: String = pat.chars().cycle().take(len).collect();
+                    let t = match point {
+                        0 => digits.clone(),
+                        p => format!("{}.{}", &digits[..len - p], &digits[len - p..]),
+                    };
+                    texts.push(format!("-{t}"));
+                    texts.push(t);
+                }
+            }
+        }
+        for t in &texts {
+            let want = parse_float(t);
+            match simple_float(t) {
+                None => {}
+                Some((v, canonical)) => {
+                    assert_eq!(Some(v.to_bits()), want.map(f64::to_bits), "{t}");
+                    let mut out = Vec::new();
+                    super::super::encode::write_value(&mut out, v);
+                    if canonical {
+                        assert_eq!(std::str::from_utf8(&out).unwrap(), t, "{t}");
+                    }
+                }
+            }
+        }
+        assert_eq!(simple_float("12345.678"), Some((12345.678, true)));
+        assert_eq!(simple_float("1.50"), Some((1.5, false)));
+        assert_eq!(simple_float("0.00001"), Some((1e-5, false)));
     }
 
     #[test]

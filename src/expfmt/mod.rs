@@ -13,6 +13,8 @@ mod parse;
 
 #[cfg(feature = "proxy")]
 pub use decoded::{decode_text, Decoded, DecodedFamily, DecodedSample};
+#[cfg(feature = "proxy")]
+pub use encode::{escape_label_value, write_value};
 pub use encode::{Encoder, MetricType};
 #[cfg(test)]
 pub use parse::parse_openmetrics;

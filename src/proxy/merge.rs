@@ -26,7 +26,11 @@ use std::collections::{BTreeMap, HashMap};
 
 #[cfg(test)]
 use crate::expfmt::MetricFamily;
-use crate::expfmt::{Decoded, DecodedFamily, DecodedSample, Encoder, MetricType};
+use std::io::Write;
+
+use crate::expfmt::{
+    escape_label_value, write_value, Decoded, DecodedFamily, DecodedSample, Encoder, MetricType,
+};
 
 /// What the merge needs to know about one exporter.
 pub struct Source<'a> {
@@ -179,17 +183,23 @@ pub fn merge_decoded(enc: &mut Encoder, inputs: &[Source<'_>], reserved: &[&str]
         }
     }
 
-    // Reused buffers: the label set of one sample, its identity key, the series already
-    // written in the current family.
-    let mut labels: Vec<(&str, &str)> = Vec::new();
-    let mut key: Vec<u8> = Vec::new();
+    // Reused across families: the label set of one sample, the series already written in
+    // the current family, and where the lines of a discarded family go.
+    let mut labels: Vec<(&str, &str, bool)> = Vec::new();
     let mut seen = Seen::default();
+    let mut scratch: Vec<u8> = Vec::new();
     for (name, g) in &groups {
-        seen.clear();
+        seen.reset(g.parts.iter().map(|(_, f)| f.samples.len()).sum());
         // A family whose samples are all dropped is taken back out.
         let cp = enc.checkpoint();
         let mut wrote = 0usize;
         let mut fam = enc.family(name, g.help.unwrap_or(""), g.typ);
+        scratch.clear();
+        // Lines are written here directly: names and most label values are copied from the
+        // upstream bodies as they are (already valid and escaped), and the written line up to
+        // the value is the series' identity (labels sorted, values escaped: one text per
+        // label set), so duplicates are found without building a key.
+        let buf = fam.raw_buffer().unwrap_or(&mut scratch);
         for (i, f) in &g.parts {
             let inp = &inputs[*i];
             let Some(d) = inp.decoded else { continue };
@@ -201,17 +211,28 @@ pub fn merge_decoded(enc: &mut Encoder, inputs: &[Source<'_>], reserved: &[&str]
                     continue;
                 }
                 build_labels(&mut labels, d, s, inp);
-                // Length-prefixed, so no label value can make two label sets look alike.
-                key.clear();
-                key.extend_from_slice(&(sname.len() as u32).to_le_bytes());
-                key.extend_from_slice(sname.as_bytes());
-                for (k, v) in &labels {
-                    key.extend_from_slice(&(k.len() as u32).to_le_bytes());
-                    key.extend_from_slice(k.as_bytes());
-                    key.extend_from_slice(&(v.len() as u32).to_le_bytes());
-                    key.extend_from_slice(v.as_bytes());
+                let start = buf.len();
+                buf.extend_from_slice(name.as_bytes());
+                buf.extend_from_slice(sname.strip_prefix(*name).unwrap_or("").as_bytes());
+                if !labels.is_empty() {
+                    buf.push(b'{');
+                    for (j, (k, v, verbatim)) in labels.iter().enumerate() {
+                        if j > 0 {
+                            buf.push(b',');
+                        }
+                        buf.extend_from_slice(k.as_bytes());
+                        buf.extend_from_slice(b"=\"");
+                        if *verbatim {
+                            buf.extend_from_slice(v.as_bytes());
+                        } else {
+                            escape_label_value(buf, v);
+                        }
+                        buf.push(b'"');
+                    }
+                    buf.push(b'}');
                 }
-                if !seen.insert(&key) {
+                if !seen.insert(buf, start) {
+                    buf.truncate(start);
                     c.duplicates += 1;
                     continue;
                 }
@@ -224,8 +245,15 @@ pub fn merge_decoded(enc: &mut Encoder, inputs: &[Source<'_>], reserved: &[&str]
                 }
                 c.series += 1;
                 wrote += 1;
-                let suffix = sname.strip_prefix(*name).unwrap_or("");
-                fam.write(suffix, &labels, s.value, s.timestamp_ms);
+                buf.push(b' ');
+                match s.canonical {
+                    Some(text) => buf.extend_from_slice(d.str(text).as_bytes()),
+                    None => write_value(buf, s.value),
+                }
+                if let Some(ts) = s.timestamp_ms {
+                    let _ = write!(buf, " {ts}");
+                }
+                buf.push(b'\n');
             }
         }
         if wrote == 0 {
@@ -235,39 +263,48 @@ pub fn merge_decoded(enc: &mut Encoder, inputs: &[Source<'_>], reserved: &[&str]
     counts
 }
 
-/// A set of byte keys without an allocation per key: keys live in one arena, buckets are
-/// found by a fast (non-cryptographic) hash and confirmed by comparing the bytes, so a hash
-/// collision can never drop a series.
+/// The lines of one family written so far, found by a fast (non-cryptographic) hash of the
+/// line up to the value and confirmed by comparing the bytes, so a hash collision can never
+/// drop a series. Open addressing in a table at least twice the family's sample count.
 #[derive(Default)]
 struct Seen {
-    arena: Vec<u8>,
-    /// (start, len, next in chain or usize::MAX)
-    entries: Vec<(usize, usize, usize)>,
-    heads: HashMap<u64, usize, std::hash::BuildHasherDefault<IdHasher>>,
+    /// Index + 1 into `entries`, 0 for free.
+    slots: Vec<u32>,
+    shift: u32,
+    /// (hash, start, len) of each line's identity in the output buffer.
+    entries: Vec<(u64, usize, usize)>,
 }
 
 impl Seen {
-    fn clear(&mut self) {
-        self.arena.clear();
+    /// Empties the set for a family of up to `n` samples.
+    fn reset(&mut self, n: usize) {
+        let size = (2 * n).next_power_of_two().max(8);
+        self.slots.clear();
+        self.slots.resize(size, 0);
+        self.shift = 64 - size.trailing_zeros();
         self.entries.clear();
-        self.heads.clear();
     }
 
-    /// False if `key` was already in the set.
-    fn insert(&mut self, key: &[u8]) -> bool {
+    /// Adds `buf[start..]`; false if it was already in the set.
+    fn insert(&mut self, buf: &[u8], start: usize) -> bool {
+        let key = &buf[start..];
         let h = fx_hash(key);
-        let head = self.heads.get(&h).copied().unwrap_or(usize::MAX);
-        let mut cur = head;
-        while cur != usize::MAX {
-            let (start, len, next) = self.entries[cur];
-            if &self.arena[start..start + len] == key {
+        let mask = self.slots.len() - 1;
+        // Fibonacci hashing: the high bits of the product are the well-mixed ones.
+        let mut i = (h.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> self.shift) as usize & mask;
+        loop {
+            let e = self.slots[i] as usize;
+            if e == 0 {
+                break;
+            }
+            let (eh, es, el) = self.entries[e - 1];
+            if eh == h && &buf[es..es + el] == key {
                 return false;
             }
-            cur = next;
+            i = (i + 1) & mask;
         }
-        self.entries.push((self.arena.len(), key.len(), head));
-        self.arena.extend_from_slice(key);
-        self.heads.insert(h, self.entries.len() - 1);
+        self.entries.push((h, start, key.len()));
+        self.slots[i] = self.entries.len() as u32;
         true
     }
 }
@@ -287,49 +324,90 @@ fn fx_hash(b: &[u8]) -> u64 {
     h
 }
 
-/// Hasher for keys that are already hashes.
-#[derive(Default)]
-struct IdHasher(u64);
-
-impl std::hash::Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 << 8) | b as u64;
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-
 /// The output label set of sample `s` from `inp`: upstream labels, overridden by static
-/// labels, plus exporter_name; empty values dropped; sorted by name.
+/// labels, plus exporter_name; empty values dropped; sorted by name. The flag says the value
+/// is a verbatim piece of the body, which needs no escaping.
 fn build_labels<'a>(
-    out: &mut Vec<(&'a str, &'a str)>,
+    out: &mut Vec<(&'a str, &'a str, bool)>,
     d: &'a Decoded,
     s: &DecodedSample,
     inp: &Source<'a>,
 ) {
     out.clear();
     for (k, v) in d.labels(s) {
-        let (k, v) = (d.str(*k), d.str(*v));
-        if !inp.no_rewrite && k == "exporter_name" {
+        let (ks, vs) = (d.str(*k), d.str(*v));
+        if !inp.no_rewrite && ks == "exporter_name" {
             continue;
         }
-        if inp.labels.iter().any(|(sk, _)| sk == k) {
+        if inp.labels.iter().any(|(sk, _)| sk == ks) {
             continue;
         }
-        out.push((k, v));
+        out.push((ks, vs, d.is_verbatim(*v)));
     }
     for (k, v) in inp.labels {
-        out.push((k, v));
+        out.push((k, v, false));
     }
     if !inp.no_rewrite {
-        out.push(("exporter_name", inp.name));
+        out.push(("exporter_name", inp.name, false));
     }
-    out.retain(|(_, v)| !v.is_empty());
+    out.retain(|(_, v, _)| !v.is_empty());
     out.sort_unstable_by(|a, b| a.0.cmp(b.0));
+}
+
+#[cfg(test)]
+mod decoded_tests {
+    use super::*;
+    use crate::expfmt::{decode_text, parse_text};
+
+    /// The proxy decodes bodies with `decode_text` (verbatim label values, copied canonical
+    /// values); the rule tests go through owned families. Both must write the same bytes.
+    #[test]
+    fn decoded_bodies_merge_like_owned_families() {
+        let a = "# HELP m Help \\\\ with\\nescapes.\n# TYPE m gauge\n\
+                 m{z=\"1\",a=\"q\\\"uote\",b=\"back\\\\slash\\nnl\"} 1.50\n\
+                 m{z=\"1\",a=\"q\\\"uote\",b=\"back\\\\slash\\nnl\"} 2\n\
+                 m{a=\"\",exporter_name=\"x\",site=\"up\"} 0.00001 1700000000000\n\
+                 m{a=\"Zürich 東京\"} -12345.678\n\
+                 # TYPE h histogram\nh_bucket{le=\"0.5\"} 1\nh_bucket{le=\"+Inf\"} 3\nh_sum 1e3\nh_count 3\n\
+                 u 1 2\nu{k=\"v\"} NaN\nu{k=\"w\"} +Inf\nu{k=\"x\"} 007\n";
+        let b = "# TYPE m gauge\nm{a=\"q\\\"uote\",b=\"back\\\\slash\\nnl\",z=\"1\"} 3\nm 4\n\
+                 up 1\nscrape_duration_seconds 0.5\n";
+        let labels = vec![("site".to_string(), "r\"1".to_string())];
+        let owned: Vec<_> = [a, b].iter().map(|t| parse_text(t).unwrap()).collect();
+        let decoded: Vec<_> = [a, b]
+            .iter()
+            .map(|t| decode_text(t.to_string()).unwrap())
+            .collect();
+        for no_rewrite in [false, true] {
+            let ins: Vec<Input<'_>> = ["A", "B"]
+                .iter()
+                .zip(&owned)
+                .map(|(n, f)| Input {
+                    name: n,
+                    labels: &labels,
+                    no_rewrite,
+                    families: Some(f),
+                })
+                .collect();
+            let srcs: Vec<Source<'_>> = ["A", "B"]
+                .iter()
+                .zip(&decoded)
+                .map(|(n, d)| Source {
+                    name: n,
+                    labels: &labels,
+                    no_rewrite,
+                    decoded: Some(d),
+                })
+                .collect();
+            let (mut e1, mut e2) = (Encoder::new(), Encoder::new());
+            let c1 = merge(&mut e1, &ins, &[]);
+            let c2 = merge_decoded(&mut e2, &srcs, &[]);
+            assert_eq!(
+                std::str::from_utf8(e1.as_bytes()).unwrap(),
+                std::str::from_utf8(e2.as_bytes()).unwrap()
+            );
+            assert_eq!(c1, c2);
+            assert!(c1[0].duplicates + c1[1].duplicates >= 1);
+        }
+    }
 }
