@@ -12,8 +12,8 @@
 use std::collections::HashMap;
 
 use super::encode::MetricType;
+use super::is_metric_name;
 use super::parse::{parse_float, truncate, unescape, MetricFamily, ParseError, CRLF};
-use super::{is_label_name, is_metric_name};
 
 /// A piece of a [`Decoded`]'s text.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -189,8 +189,10 @@ fn decode_inner(input: &str) -> Result<Inner, ParseError> {
         base: input.len(),
         text: String::new(),
     };
-    let mut types: HashMap<&str, MetricType> = HashMap::new();
-    let mut helps: HashMap<&str, ()> = HashMap::new();
+    // What parse_text keeps in its `types` and `helps` maps, per family: a TYPE line was
+    // seen (then the family's typ is the declared one), a HELP line was seen.
+    let mut typed: Vec<bool> = Vec::new();
+    let mut helped: Vec<bool> = Vec::new();
     // As in parse_text: the last sample name's family index, type and family name length.
     let mut last: Option<(&str, usize, MetricType, usize)> = None;
     for (i, raw) in input.split('\n').enumerate() {
@@ -203,8 +205,8 @@ fn decode_inner(input: &str) -> Result<Inner, ParseError> {
         if line.is_empty() {
             continue;
         }
-        if let Some(rest) = line.strip_prefix('#') {
-            let rest = trim_start_blank(rest);
+        if line.as_bytes()[0] == b'#' {
+            let rest = trim_start_blank(&line[1..]);
             let (keyword, rest) = split_token(rest);
             if keyword != "HELP" && keyword != "TYPE" {
                 continue;
@@ -216,8 +218,9 @@ fn decode_inner(input: &str) -> Result<Inner, ParseError> {
                     "invalid metric name {name:?} in {keyword} line"
                 )));
             }
+            let known = index.get(name).copied();
             if keyword == "HELP" {
-                if helps.insert(name, ()).is_some() {
+                if known.is_some_and(|i| helped[i]) {
                     return Err(err(format!("second HELP line for metric name {name:?}")));
                 }
                 let trimmed = trim_end_blank(rest);
@@ -226,24 +229,28 @@ fn decode_inner(input: &str) -> Result<Inner, ParseError> {
                 } else {
                     span_of(input, trimmed)
                 };
-                let typ = types.get(name).copied().unwrap_or(MetricType::Untyped);
-                let idx = family_index(&mut families, &mut index, input, name, typ);
+                let idx = known.unwrap_or_else(|| {
+                    new_family(&mut families, &mut index, input, name, MetricType::Untyped)
+                });
                 families[idx].help = Some(help);
+                typed.resize(families.len(), false);
+                helped.resize(families.len(), false);
+                helped[idx] = true;
             } else {
                 let t = trim_end_blank(rest);
                 let typ = MetricType::parse(t)
                     .ok_or_else(|| err(format!("unknown metric type {t:?}")))?;
-                let has_samples = index
-                    .get(name)
-                    .is_some_and(|&i| !families[i].samples.is_empty());
-                if types.contains_key(name) || has_samples {
+                if known.is_some_and(|i| typed[i] || !families[i].samples.is_empty()) {
                     return Err(err(format!(
                         "second TYPE line for metric name {name:?}, or TYPE reported after samples"
                     )));
                 }
-                types.insert(name, typ);
-                let idx = family_index(&mut families, &mut index, input, name, typ);
+                let idx = known
+                    .unwrap_or_else(|| new_family(&mut families, &mut index, input, name, typ));
                 families[idx].typ = typ;
+                typed.resize(families.len(), false);
+                helped.resize(families.len(), false);
+                typed[idx] = true;
             }
             continue;
         }
@@ -260,9 +267,23 @@ fn decode_inner(input: &str) -> Result<Inner, ParseError> {
         let (idx, typ, family_len) = match last {
             Some((n, idx, typ, len)) if n == name => (idx, typ, len),
             _ => {
-                let family = family_of(name, &types);
-                let typ = types.get(family).copied().unwrap_or(MetricType::Untyped);
-                let idx = family_index(&mut families, &mut index, input, family, typ);
+                let (family, known) = family_of(name, &index, &families, &typed);
+                // An undeclared family's typ is untyped (parse_text: no entry in `types`).
+                let (idx, typ) = match known {
+                    Some(i) => (i, families[i].typ),
+                    None => {
+                        let i = new_family(
+                            &mut families,
+                            &mut index,
+                            input,
+                            family,
+                            MetricType::Untyped,
+                        );
+                        typed.resize(families.len(), false);
+                        helped.resize(families.len(), false);
+                        (i, MetricType::Untyped)
+                    }
+                };
                 last = Some((name, idx, typ, family.len()));
                 (idx, typ, family.len())
             }
@@ -279,17 +300,14 @@ fn decode_inner(input: &str) -> Result<Inner, ParseError> {
     Ok((families, labels, extra.text))
 }
 
-/// Index of the family `name`, created (with `typ`) if new.
-fn family_index<'a>(
+/// Adds the family `name` (with `typ`) and returns its index.
+fn new_family<'a>(
     families: &mut Vec<DecodedFamily>,
     index: &mut HashMap<&'a str, usize>,
     input: &str,
     name: &'a str,
     typ: MetricType,
 ) -> usize {
-    if let Some(&i) = index.get(name) {
-        return i;
-    }
     families.push(DecodedFamily {
         name: span_of(input, name),
         help: None,
@@ -300,19 +318,46 @@ fn family_index<'a>(
     families.len() - 1
 }
 
-/// As `parse::family_of_004`.
-fn family_of<'a>(name: &'a str, types: &HashMap<&str, MetricType>) -> &'a str {
+/// As `parse::family_of_004`: the family a sample belongs to, and its index if it exists.
+fn family_of<'a>(
+    name: &'a str,
+    index: &HashMap<&str, usize>,
+    families: &[DecodedFamily],
+    typed: &[bool],
+) -> (&'a str, Option<usize>) {
     for suffix in ["_bucket", "_count", "_sum"] {
         if let Some(base) = name.strip_suffix(suffix) {
-            match types.get(base) {
-                Some(MetricType::Histogram) => return base,
-                Some(MetricType::Summary) if suffix != "_bucket" => return base,
-                _ => {}
+            if let Some(&i) = index.get(base) {
+                match (typed[i], families[i].typ) {
+                    (true, MetricType::Histogram) => return (base, Some(i)),
+                    (true, MetricType::Summary) if suffix != "_bucket" => return (base, Some(i)),
+                    _ => {}
+                }
             }
         }
     }
-    name
+    (name, index.get(name).copied())
 }
+
+/// Bits of [`NAME_CHARS`]: the byte may appear in a metric name, in a label name.
+const METRIC: u8 = 1;
+const LABEL: u8 = 2;
+
+/// `[a-zA-Z0-9_:]` and `[a-zA-Z0-9_]` as a table (the hottest loops of decoding).
+static NAME_CHARS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        if b.is_ascii_alphanumeric() || b == b'_' {
+            t[c] = METRIC | LABEL;
+        } else if b == b':' {
+            t[c] = METRIC;
+        }
+        c += 1;
+    }
+    t
+};
 
 /// As `parse::check_suffix_labels`.
 fn check_suffix_labels(
@@ -351,11 +396,12 @@ fn decode_sample<'a>(
     let first = labels.len();
     let b = line.as_bytes();
     let mut i = 0;
-    while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] == b':') {
+    while i < b.len() && NAME_CHARS[b[i] as usize] & METRIC != 0 {
         i += 1;
     }
     let name = &line[..i];
-    if !is_metric_name(name) {
+    // The loop took only name characters: what is_metric_name adds is the first one.
+    if i == 0 || b[0].is_ascii_digit() {
         return Err(format!("invalid metric name in line {:?}", truncate(line)));
     }
     let skip_blank = |i: &mut usize| {
@@ -379,11 +425,12 @@ fn decode_sample<'a>(
                 break;
             }
             let start = i;
-            while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
+            while i < b.len() && NAME_CHARS[b[i] as usize] & LABEL != 0 {
                 i += 1;
             }
             let lname = &line[start..i];
-            if !is_label_name(lname) {
+            // As for the metric name: only the first character is left to check.
+            if i == start || b[start].is_ascii_digit() {
                 return Err(format!(
                     "invalid label name {:?} in {name}",
                     truncate(&line[start..])
@@ -695,6 +742,16 @@ mod tests {
             "\u{feff}m 1",
             "m{a=\"é\\",
             "m{a=\"é\\\"\"} 1\n",
+            "h_bucket 1\n# TYPE h histogram\nh_bucket{le=\"1\"} 1\n",
+            "# HELP h x\n# TYPE h summary\nh_bucket 1\nh_count 2\nh{quantile=\"0.5\"} 1\n",
+            "# TYPE h_count gauge\n# TYPE h histogram\nh_count 1\nh_bucket{le=\"2\"} 1\n",
+            "a 1\n# HELP a x\n# TYPE a gauge\n",
+            "# HELP a x\na 1\n# TYPE a gauge\n",
+            "# HELP a x\n# TYPE a counter\n# HELP a y\n",
+            "# TYPE a untyped\n# TYPE a gauge\n",
+            "a_sum 1\n# TYPE a summary\na_sum 2\n",
+            "m{a_b:c=\"1\"} 1\n",
+            "m:x_y{_a=\"1\"} 1\n_m 2\n:m 3\n",
         ];
         for t in inputs {
             same_as_parse_text(t);

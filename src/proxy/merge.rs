@@ -188,6 +188,7 @@ pub fn merge_decoded(enc: &mut Encoder, inputs: &[Source<'_>], reserved: &[&str]
     let mut labels: Vec<(&str, &str, bool)> = Vec::new();
     let mut seen = Seen::default();
     let mut scratch: Vec<u8> = Vec::new();
+    let added: Vec<Vec<(&str, String)>> = inputs.iter().map(added_labels).collect();
     for (name, g) in &groups {
         seen.reset(g.parts.iter().map(|(_, f)| f.samples.len()).sum());
         // A family whose samples are all dropped is taken back out.
@@ -210,7 +211,7 @@ pub fn merge_decoded(enc: &mut Encoder, inputs: &[Source<'_>], reserved: &[&str]
                     c.refused += 1;
                     continue;
                 }
-                build_labels(&mut labels, d, s, inp);
+                build_labels(&mut labels, d, s, inp, &added[*i]);
                 let start = buf.len();
                 buf.extend_from_slice(name.as_bytes());
                 buf.extend_from_slice(sname.strip_prefix(*name).unwrap_or("").as_bytes());
@@ -324,19 +325,40 @@ fn fx_hash(b: &[u8]) -> u64 {
     h
 }
 
+/// The labels a source adds to each of its samples: its static labels and exporter_name,
+/// with empty values left out, values escaped once, sorted by name.
+fn added_labels<'a>(inp: &Source<'a>) -> Vec<(&'a str, String)> {
+    let mut out: Vec<(&str, String)> = inp
+        .labels
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .chain((!inp.no_rewrite).then_some(("exporter_name", inp.name)))
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| {
+            let mut e = Vec::new();
+            escape_label_value(&mut e, v);
+            (k, String::from_utf8(e).unwrap_or_default())
+        })
+        .collect();
+    out.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    out
+}
+
 /// The output label set of sample `s` from `inp`: upstream labels, overridden by static
-/// labels, plus exporter_name; empty values dropped; sorted by name. The flag says the value
-/// is a verbatim piece of the body, which needs no escaping.
+/// labels, plus exporter_name (`added`, from [`added_labels`]); empty values dropped; sorted
+/// by name. The flag says the value needs no escaping (a verbatim piece of the body, or
+/// escaped already).
 fn build_labels<'a>(
     out: &mut Vec<(&'a str, &'a str, bool)>,
     d: &'a Decoded,
     s: &DecodedSample,
     inp: &Source<'a>,
+    added: &'a [(&'a str, String)],
 ) {
     out.clear();
     for (k, v) in d.labels(s) {
         let (ks, vs) = (d.str(*k), d.str(*v));
-        if !inp.no_rewrite && ks == "exporter_name" {
+        if vs.is_empty() || (!inp.no_rewrite && ks == "exporter_name") {
             continue;
         }
         if inp.labels.iter().any(|(sk, _)| sk == ks) {
@@ -344,14 +366,15 @@ fn build_labels<'a>(
         }
         out.push((ks, vs, d.is_verbatim(*v)));
     }
-    for (k, v) in inp.labels {
-        out.push((k, v, false));
+    // Upstream label names are unique and usually sorted already; the added ones go in at
+    // their place, so no full sort per sample.
+    if !out.windows(2).all(|w| w[0].0 < w[1].0) {
+        out.sort_unstable_by(|a, b| a.0.cmp(b.0));
     }
-    if !inp.no_rewrite {
-        out.push(("exporter_name", inp.name, false));
+    for (k, v) in added {
+        let at = out.partition_point(|e| e.0 < *k);
+        out.insert(at, (k, v, true));
     }
-    out.retain(|(_, v, _)| !v.is_empty());
-    out.sort_unstable_by(|a, b| a.0.cmp(b.0));
 }
 
 #[cfg(test)]
