@@ -68,6 +68,15 @@ impl Decoded {
         (s.end as usize) <= self.verbatim_end
     }
 
+    /// The text `name="value"` of a label, when it stands so in the body as received (no
+    /// blanks around `=`, no escapes in the value): already valid output.
+    pub fn pair_text(&self, name: Span, value: Span) -> Option<&str> {
+        // Decoding puts the value's span right inside its quotes, so `="` sits between the
+        // two spans exactly when they are two bytes apart, and the closing quote follows.
+        let (start, end) = (name.start as usize, value.end as usize);
+        (value.start == name.end + 2 && end < self.verbatim_end).then(|| &self.text[start..end + 1])
+    }
+
     /// The (name, value) pairs of a sample, as spans.
     pub fn labels(&self, s: &DecodedSample) -> &[(Span, Span)] {
         &self.labels[s.labels.0 as usize..s.labels.1 as usize]

@@ -185,7 +185,7 @@ pub fn merge_decoded(enc: &mut Encoder, inputs: &[Source<'_>], reserved: &[&str]
 
     // Reused across families: the label set of one sample, the series already written in
     // the current family, and where the lines of a discarded family go.
-    let mut labels: Vec<(&str, &str, bool)> = Vec::new();
+    let mut labels: Vec<Label<'_>> = Vec::new();
     let mut seen = Seen::default();
     let mut scratch: Vec<u8> = Vec::new();
     let added: Vec<Vec<(&str, String)>> = inputs.iter().map(added_labels).collect();
@@ -213,22 +213,34 @@ pub fn merge_decoded(enc: &mut Encoder, inputs: &[Source<'_>], reserved: &[&str]
                 }
                 build_labels(&mut labels, d, s, inp, &added[*i]);
                 let start = buf.len();
-                buf.extend_from_slice(name.as_bytes());
-                buf.extend_from_slice(sname.strip_prefix(*name).unwrap_or("").as_bytes());
+                // The family name and the sample's suffix: the sample name itself.
+                let line_name = if sname.starts_with(*name) {
+                    sname
+                } else {
+                    name
+                };
+                buf.extend_from_slice(line_name.as_bytes());
                 if !labels.is_empty() {
                     buf.push(b'{');
-                    for (j, (k, v, verbatim)) in labels.iter().enumerate() {
+                    for (j, l) in labels.iter().enumerate() {
                         if j > 0 {
                             buf.push(b',');
                         }
-                        buf.extend_from_slice(k.as_bytes());
-                        buf.extend_from_slice(b"=\"");
-                        if *verbatim {
-                            buf.extend_from_slice(v.as_bytes());
-                        } else {
-                            escape_label_value(buf, v);
+                        match l.text {
+                            LabelText::Pair(p) => buf.extend_from_slice(p.as_bytes()),
+                            LabelText::Value(v) => {
+                                buf.extend_from_slice(l.name.as_bytes());
+                                buf.extend_from_slice(b"=\"");
+                                buf.extend_from_slice(v.as_bytes());
+                                buf.push(b'"');
+                            }
+                            LabelText::Unescaped(v) => {
+                                buf.extend_from_slice(l.name.as_bytes());
+                                buf.extend_from_slice(b"=\"");
+                                escape_label_value(buf, v);
+                                buf.push(b'"');
+                            }
                         }
-                        buf.push(b'"');
                     }
                     buf.push(b'}');
                 }
@@ -325,8 +337,23 @@ fn fx_hash(b: &[u8]) -> u64 {
     h
 }
 
+/// One label of an output line, by name (for sorting) and how its text is written.
+struct Label<'a> {
+    name: &'a str,
+    text: LabelText<'a>,
+}
+
+enum LabelText<'a> {
+    /// `name="value"` exactly as written (verbatim from a body, or escaped already).
+    Pair(&'a str),
+    /// A value that needs no escaping.
+    Value(&'a str),
+    /// A value to escape.
+    Unescaped(&'a str),
+}
+
 /// The labels a source adds to each of its samples: its static labels and exporter_name,
-/// with empty values left out, values escaped once, sorted by name.
+/// with empty values left out, as `name="escaped value"` text, sorted by name.
 fn added_labels<'a>(inp: &Source<'a>) -> Vec<(&'a str, String)> {
     let mut out: Vec<(&str, String)> = inp
         .labels
@@ -335,8 +362,9 @@ fn added_labels<'a>(inp: &Source<'a>) -> Vec<(&'a str, String)> {
         .chain((!inp.no_rewrite).then_some(("exporter_name", inp.name)))
         .filter(|(_, v)| !v.is_empty())
         .map(|(k, v)| {
-            let mut e = Vec::new();
+            let mut e = format!("{k}=\"").into_bytes();
             escape_label_value(&mut e, v);
+            e.push(b'"');
             (k, String::from_utf8(e).unwrap_or_default())
         })
         .collect();
@@ -346,10 +374,9 @@ fn added_labels<'a>(inp: &Source<'a>) -> Vec<(&'a str, String)> {
 
 /// The output label set of sample `s` from `inp`: upstream labels, overridden by static
 /// labels, plus exporter_name (`added`, from [`added_labels`]); empty values dropped; sorted
-/// by name. The flag says the value needs no escaping (a verbatim piece of the body, or
-/// escaped already).
+/// by name.
 fn build_labels<'a>(
-    out: &mut Vec<(&'a str, &'a str, bool)>,
+    out: &mut Vec<Label<'a>>,
     d: &'a Decoded,
     s: &DecodedSample,
     inp: &Source<'a>,
@@ -364,16 +391,29 @@ fn build_labels<'a>(
         if inp.labels.iter().any(|(sk, _)| sk == ks) {
             continue;
         }
-        out.push((ks, vs, d.is_verbatim(*v)));
+        // A value from the body as received has nothing to escape; usually even the whole
+        // `name="value"` can be copied at once.
+        let text = match d.pair_text(*k, *v) {
+            Some(p) => LabelText::Pair(p),
+            None if d.is_verbatim(*v) => LabelText::Value(vs),
+            None => LabelText::Unescaped(vs),
+        };
+        out.push(Label { name: ks, text });
     }
     // Upstream label names are unique and usually sorted already; the added ones go in at
     // their place, so no full sort per sample.
-    if !out.windows(2).all(|w| w[0].0 < w[1].0) {
-        out.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    if !out.windows(2).all(|w| w[0].name < w[1].name) {
+        out.sort_unstable_by(|a, b| a.name.cmp(b.name));
     }
-    for (k, v) in added {
-        let at = out.partition_point(|e| e.0 < *k);
-        out.insert(at, (k, v, true));
+    for (k, text) in added {
+        let at = out.partition_point(|e| e.name < *k);
+        out.insert(
+            at,
+            Label {
+                name: k,
+                text: LabelText::Pair(text),
+            },
+        );
     }
 }
 
@@ -394,7 +434,7 @@ mod decoded_tests {
                  # TYPE h histogram\nh_bucket{le=\"0.5\"} 1\nh_bucket{le=\"+Inf\"} 3\nh_sum 1e3\nh_count 3\n\
                  u 1 2\nu{k=\"v\"} NaN\nu{k=\"w\"} +Inf\nu{k=\"x\"} 007\n";
         let b = "# TYPE m gauge\nm{a=\"q\\\"uote\",b=\"back\\\\slash\\nnl\",z=\"1\"} 3\nm 4\n\
-                 up 1\nscrape_duration_seconds 0.5\n";
+                 up 1\nscrape_duration_seconds 0.5\nn{ c = \"1\" ,b=\"x\"} 5\nn{b=\"x\",c=\"1\"} 6\n";
         let labels = vec![("site".to_string(), "r\"1".to_string())];
         let owned: Vec<_> = [a, b].iter().map(|t| parse_text(t).unwrap()).collect();
         let decoded: Vec<_> = [a, b]
