@@ -57,6 +57,11 @@ pub struct Decoded {
 }
 
 impl Decoded {
+    /// Bytes of text held (the body and the unescaped strings).
+    pub fn text_len(&self) -> usize {
+        self.text.len()
+    }
+
     /// The text of a span.
     pub fn str(&self, s: Span) -> &str {
         &self.text[s.start as usize..s.end as usize]

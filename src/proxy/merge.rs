@@ -189,6 +189,19 @@ pub fn merge_decoded(enc: &mut Encoder, inputs: &[Source<'_>], reserved: &[&str]
     let mut seen = Seen::default();
     let mut scratch: Vec<u8> = Vec::new();
     let added: Vec<Vec<(&str, String)>> = inputs.iter().map(added_labels).collect();
+    // The answer is about the bodies plus the added labels on every line: reserve it at once
+    // rather than growing (and page-faulting) through every doubling.
+    let estimate: usize = inputs
+        .iter()
+        .zip(&added)
+        .filter_map(|(inp, a)| {
+            let d = inp.decoded?;
+            let lines: usize = d.families.iter().map(|f| f.samples.len()).sum();
+            let per_line: usize = a.iter().map(|(_, t)| t.len() + 1).sum();
+            Some(d.text_len() + lines * per_line)
+        })
+        .sum();
+    let mut reserved_once = false;
     for (name, g) in &groups {
         seen.reset(g.parts.iter().map(|(_, f)| f.samples.len()).sum());
         // A family whose samples are all dropped is taken back out.
@@ -201,6 +214,10 @@ pub fn merge_decoded(enc: &mut Encoder, inputs: &[Source<'_>], reserved: &[&str]
         // the value is the series' identity (labels sorted, values escaped: one text per
         // label set), so duplicates are found without building a key.
         let buf = fam.raw_buffer().unwrap_or(&mut scratch);
+        if !reserved_once {
+            buf.reserve(estimate);
+            reserved_once = true;
+        }
         for (i, f) in &g.parts {
             let inp = &inputs[*i];
             let Some(d) = inp.decoded else { continue };

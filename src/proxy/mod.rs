@@ -52,8 +52,11 @@ fn init(flags: &Flags) -> Result<Option<Arc<dyn Part>>, String> {
 }
 
 /// Every scrape decodes upstreams in short-lived threads; glibc would give each its own
-/// malloc arena and keep the peaks of all of them. One arena, and big buffers always from
-/// mmap (returned on free), keep promlet's RSS near one scrape's working set. musl (the static
+/// malloc arena and keep the peaks of all of them. One arena keeps promlet's RSS near one
+/// scrape's working set. Buffers up to 8 MiB (bodies, the merged answer) come from that heap,
+/// which keeps up to 8 MiB free at its top between scrapes: taking them from fresh mmaps (and
+/// returning them) page-faulted every page of every buffer on every scrape, a millisecond or
+/// more of a merge. Larger ones still come from mmap and go back on free. musl (the static
 /// builds) has no arenas and needs nothing.
 fn limit_malloc_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
@@ -61,7 +64,8 @@ fn limit_malloc_arenas() {
     // threads exist.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 1);
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 8 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 8 << 20);
     }
 }
 
