@@ -208,6 +208,17 @@ impl Family<'_> {
     }
 }
 
+#[cfg(feature = "proxy")]
+impl Family<'_> {
+    /// The output buffer, for the proxy's merge, which writes whole sample lines of this
+    /// family itself (from pieces of upstream bodies that are already escaped); None when
+    /// the family is discarded (its name was already written). Only complete lines of this
+    /// family may be appended.
+    pub fn raw_buffer(&mut self) -> Option<&mut Vec<u8>> {
+        (!self.skip).then_some(&mut self.enc.buf)
+    }
+}
+
 /// Appends a sample value: Go-compatible spellings for the special values, the shortest
 /// round-tripping decimal otherwise.
 pub fn write_value(buf: &mut Vec<u8>, v: f64) {

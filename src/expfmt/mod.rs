@@ -6,13 +6,19 @@
 //! label values escape `\`, `"` and newline; HELP text escapes `\` and newline; the special
 //! values are written `+Inf`, `-Inf` and `NaN`.
 
+#[cfg(feature = "proxy")]
+mod decoded;
 mod encode;
 mod parse;
 
+#[cfg(feature = "proxy")]
+pub use decoded::{decode_text, Decoded, DecodedFamily, DecodedSample};
+#[cfg(feature = "proxy")]
+pub use encode::{escape_label_value, write_value};
 pub use encode::{Encoder, MetricType};
 #[cfg(test)]
 pub use parse::parse_openmetrics;
-pub use parse::{parse, parse_text, write_families, Format, MetricFamily, Sample};
+pub use parse::{parse, parse_text, write_families, Format, MetricFamily};
 
 /// `Content-Type` of everything [`Encoder`] writes.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";

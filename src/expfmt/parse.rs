@@ -96,7 +96,8 @@ pub fn write_families(enc: &mut Encoder, families: &[MetricFamily]) {
 
 // ---- 0.0.4 ----
 
-const CRLF: &str = "carriage return at the end of the line (CRLF line endings are not allowed)";
+pub(super) const CRLF: &str =
+    "carriage return at the end of the line (CRLF line endings are not allowed)";
 
 /// Parses the 0.0.4 text format.
 pub fn parse_text(input: &str) -> Result<Vec<MetricFamily>, ParseError> {
@@ -399,7 +400,7 @@ impl Families {
 }
 
 /// Splits off the first blank-separated token.
-fn split_token(s: &str) -> (&str, &str) {
+pub(super) fn split_token(s: &str) -> (&str, &str) {
     let s = s.trim_start_matches([' ', '\t']);
     match s.find([' ', '\t']) {
         Some(i) => (&s[..i], s[i + 1..].trim_start_matches([' ', '\t'])),
@@ -567,7 +568,7 @@ pub fn parse_float(s: &str) -> Option<f64> {
 }
 
 /// Unescapes HELP text: `\\` and `\n` (OpenMetrics also `\"`).
-fn unescape(s: &str, om: bool) -> Result<String, String> {
+pub(super) fn unescape(s: &str, om: bool) -> Result<String, String> {
     let s = if om {
         s
     } else {
@@ -598,7 +599,7 @@ fn unescape(s: &str, om: bool) -> Result<String, String> {
     Ok(out)
 }
 
-fn truncate(s: &str) -> &str {
+pub(super) fn truncate(s: &str) -> &str {
     match s.char_indices().nth(60) {
         Some((i, _)) => &s[..i],
         None => s,

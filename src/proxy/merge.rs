@@ -24,16 +24,51 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::expfmt::{Encoder, MetricFamily, MetricType};
+#[cfg(test)]
+use crate::expfmt::MetricFamily;
+use std::io::Write;
+
+use crate::expfmt::{
+    escape_label_value, write_value, Decoded, DecodedFamily, DecodedSample, Encoder, MetricType,
+};
 
 /// What the merge needs to know about one exporter.
-pub struct Input<'a> {
+pub struct Source<'a> {
     pub name: &'a str,
     /// Static labels (override upstream), sorted by name.
     pub labels: &'a [(String, String)],
     pub no_rewrite: bool,
     /// The decoded exposition, or None if the exporter failed (then it contributes nothing).
+    pub decoded: Option<&'a Decoded>,
+}
+
+/// A [`Source`] with owned families, as the unit tests write them.
+#[cfg(test)]
+pub struct Input<'a> {
+    pub name: &'a str,
+    pub labels: &'a [(String, String)],
+    pub no_rewrite: bool,
     pub families: Option<&'a [MetricFamily]>,
+}
+
+/// [`merge_decoded`] for owned families.
+#[cfg(test)]
+pub fn merge(enc: &mut Encoder, inputs: &[Input<'_>], reserved: &[&str]) -> Vec<Counts> {
+    let decoded: Vec<Option<Decoded>> = inputs
+        .iter()
+        .map(|i| i.families.map(Decoded::from_families))
+        .collect();
+    let sources: Vec<Source<'_>> = inputs
+        .iter()
+        .zip(&decoded)
+        .map(|(i, d)| Source {
+            name: i.name,
+            labels: i.labels,
+            no_rewrite: i.no_rewrite,
+            decoded: d.as_ref(),
+        })
+        .collect();
+    merge_decoded(enc, &sources, reserved)
 }
 
 /// What the merge dropped or changed, per exporter (index into the inputs).
@@ -64,17 +99,17 @@ const SYNTHETIC: &[&str] = &[
 ];
 
 /// The sample names a family of this type may write.
-fn sample_names(f: &MetricFamily) -> Vec<String> {
-    match f.typ {
+fn sample_names(name: &str, typ: MetricType) -> Vec<String> {
+    match typ {
         MetricType::Histogram => ["_bucket", "_sum", "_count"]
             .iter()
-            .map(|s| format!("{}{s}", f.name))
+            .map(|s| format!("{name}{s}"))
             .collect(),
         MetricType::Summary => ["", "_sum", "_count"]
             .iter()
-            .map(|s| format!("{}{s}", f.name))
+            .map(|s| format!("{name}{s}"))
             .collect(),
-        _ => vec![f.name.clone()],
+        _ => vec![name.to_string()],
     }
 }
 
@@ -82,13 +117,13 @@ struct Group<'a> {
     help: Option<&'a str>,
     typ: MetricType,
     /// (exporter index, family) in config order.
-    parts: Vec<(usize, &'a MetricFamily)>,
+    parts: Vec<(usize, &'a DecodedFamily)>,
 }
 
 /// Merges `inputs` into `enc` (after anything already written there). `reserved` are family
 /// names that must not come from upstreams (promlet's own, written by the caller).
 /// Returns the counts per input.
-pub fn merge(enc: &mut Encoder, inputs: &[Input<'_>], reserved: &[&str]) -> Vec<Counts> {
+pub fn merge_decoded(enc: &mut Encoder, inputs: &[Source<'_>], reserved: &[&str]) -> Vec<Counts> {
     let mut counts = vec![Counts::default(); inputs.len()];
     let mut groups: BTreeMap<&str, Group<'_>> = BTreeMap::new();
     // Sample name -> owning family name, to detect clashes between families.
@@ -97,23 +132,25 @@ pub fn merge(enc: &mut Encoder, inputs: &[Input<'_>], reserved: &[&str]) -> Vec<
         owners.insert(r.to_string(), r.to_string());
     }
     for (i, inp) in inputs.iter().enumerate() {
-        let Some(fams) = inp.families else { continue };
-        for f in fams {
+        let Some(d) = inp.decoded else { continue };
+        for f in &d.families {
             if f.samples.is_empty() {
                 continue;
             }
-            if reserved.contains(&f.name.as_str()) {
+            let fname = d.str(f.name);
+            let fhelp = f.help.map(|h| d.str(h));
+            if reserved.contains(&fname) {
                 counts[i].name_clashes += 1;
                 continue;
             }
-            if let Some(g) = groups.get_mut(f.name.as_str()) {
+            if let Some(g) = groups.get_mut(fname) {
                 if g.typ != f.typ {
                     counts[i].type_conflicts += 1;
                     continue;
                 }
-                if g.help != f.help.as_deref() && f.help.is_some() {
+                if g.help != fhelp && fhelp.is_some() {
                     if g.help.is_none() {
-                        g.help = f.help.as_deref();
+                        g.help = fhelp;
                     } else {
                         counts[i].help_conflicts += 1;
                     }
@@ -121,23 +158,24 @@ pub fn merge(enc: &mut Encoder, inputs: &[Input<'_>], reserved: &[&str]) -> Vec<
                 g.parts.push((i, f));
                 continue;
             }
-            let names = sample_names(f);
+            let names = sample_names(fname, f.typ);
             let clash = names
                 .iter()
-                .chain(std::iter::once(&f.name))
-                .any(|n| owners.get(n).is_some_and(|o| *o != f.name));
+                .map(String::as_str)
+                .chain(std::iter::once(fname))
+                .any(|n| owners.get(n).is_some_and(|o| o != fname));
             if clash {
                 counts[i].name_clashes += 1;
                 continue;
             }
             for n in names {
-                owners.insert(n, f.name.clone());
+                owners.insert(n, fname.to_string());
             }
-            owners.insert(f.name.clone(), f.name.clone());
+            owners.insert(fname.to_string(), fname.to_string());
             groups.insert(
-                &f.name,
+                fname,
                 Group {
-                    help: f.help.as_deref(),
+                    help: fhelp,
                     typ: f.typ,
                     parts: vec![(i, f)],
                 },
@@ -145,47 +183,107 @@ pub fn merge(enc: &mut Encoder, inputs: &[Input<'_>], reserved: &[&str]) -> Vec<
         }
     }
 
-    // Reused buffers: the label set of one sample, its identity key, the series already
-    // written in the current family.
-    let mut labels: Vec<(&str, &str)> = Vec::new();
-    let mut key: Vec<u8> = Vec::new();
+    // Reused across families: the label set of one sample, the series already written in
+    // the current family, and where the lines of a discarded family go.
+    let mut labels: Vec<Label<'_>> = Vec::new();
     let mut seen = Seen::default();
+    let mut scratch: Vec<u8> = Vec::new();
+    let added: Vec<Vec<(&str, String)>> = inputs.iter().map(added_labels).collect();
+    // The answer is about the bodies plus the added labels on every line: reserve it at once
+    // rather than growing (and page-faulting) through every doubling.
+    let estimate: usize = inputs
+        .iter()
+        .zip(&added)
+        .filter_map(|(inp, a)| {
+            let d = inp.decoded?;
+            let lines: usize = d.families.iter().map(|f| f.samples.len()).sum();
+            let per_line: usize = a.iter().map(|(_, t)| t.len() + 1).sum();
+            Some(d.text_len() + lines * per_line)
+        })
+        .sum();
+    let mut reserved_once = false;
     for (name, g) in &groups {
-        seen.clear();
+        seen.reset(g.parts.iter().map(|(_, f)| f.samples.len()).sum());
         // A family whose samples are all dropped is taken back out.
         let cp = enc.checkpoint();
         let mut wrote = 0usize;
         let mut fam = enc.family(name, g.help.unwrap_or(""), g.typ);
+        scratch.clear();
+        // Lines are written here directly: names and most label values are copied from the
+        // upstream bodies as they are (already valid and escaped), and the written line up to
+        // the value is the series' identity (labels sorted, values escaped: one text per
+        // label set), so duplicates are found without building a key.
+        let buf = fam.raw_buffer().unwrap_or(&mut scratch);
+        if !reserved_once {
+            buf.reserve(estimate);
+            reserved_once = true;
+        }
         for (i, f) in &g.parts {
             let inp = &inputs[*i];
+            let Some(d) = inp.decoded else { continue };
             let c = &mut counts[*i];
             for s in &f.samples {
-                if inp.no_rewrite && SYNTHETIC.contains(&s.name.as_str()) {
+                let sname = d.str(s.name);
+                if inp.no_rewrite && SYNTHETIC.contains(&sname) {
                     c.refused += 1;
                     continue;
                 }
-                build_labels(&mut labels, s, inp);
-                // Length-prefixed, so no label value can make two label sets look alike.
-                key.clear();
-                key.extend_from_slice(&(s.name.len() as u32).to_le_bytes());
-                key.extend_from_slice(s.name.as_bytes());
-                for (k, v) in &labels {
-                    key.extend_from_slice(&(k.len() as u32).to_le_bytes());
-                    key.extend_from_slice(k.as_bytes());
-                    key.extend_from_slice(&(v.len() as u32).to_le_bytes());
-                    key.extend_from_slice(v.as_bytes());
+                build_labels(&mut labels, d, s, inp, &added[*i]);
+                let start = buf.len();
+                // The family name and the sample's suffix: the sample name itself.
+                let line_name = if sname.starts_with(*name) {
+                    sname
+                } else {
+                    name
+                };
+                buf.extend_from_slice(line_name.as_bytes());
+                if !labels.is_empty() {
+                    buf.push(b'{');
+                    for (j, l) in labels.iter().enumerate() {
+                        if j > 0 {
+                            buf.push(b',');
+                        }
+                        match l.text {
+                            LabelText::Pair(p) => buf.extend_from_slice(p.as_bytes()),
+                            LabelText::Value(v) => {
+                                buf.extend_from_slice(l.name.as_bytes());
+                                buf.extend_from_slice(b"=\"");
+                                buf.extend_from_slice(v.as_bytes());
+                                buf.push(b'"');
+                            }
+                            LabelText::Unescaped(v) => {
+                                buf.extend_from_slice(l.name.as_bytes());
+                                buf.extend_from_slice(b"=\"");
+                                escape_label_value(buf, v);
+                                buf.push(b'"');
+                            }
+                        }
+                    }
+                    buf.push(b'}');
                 }
-                if !seen.insert(&key) {
+                if !seen.insert(buf, start) {
+                    buf.truncate(start);
                     c.duplicates += 1;
                     continue;
                 }
-                if !inp.no_rewrite && s.labels.iter().any(|(k, _)| k == "exporter_name") {
+                if !inp.no_rewrite
+                    && d.labels(s)
+                        .iter()
+                        .any(|(k, _)| d.str(*k) == "exporter_name")
+                {
                     c.relabelled += 1;
                 }
                 c.series += 1;
                 wrote += 1;
-                let suffix = s.name.strip_prefix(*name).unwrap_or("");
-                fam.write(suffix, &labels, s.value, s.timestamp_ms);
+                buf.push(b' ');
+                match s.canonical {
+                    Some(text) => buf.extend_from_slice(d.str(text).as_bytes()),
+                    None => write_value(buf, s.value),
+                }
+                if let Some(ts) = s.timestamp_ms {
+                    let _ = write!(buf, " {ts}");
+                }
+                buf.push(b'\n');
             }
         }
         if wrote == 0 {
@@ -195,39 +293,48 @@ pub fn merge(enc: &mut Encoder, inputs: &[Input<'_>], reserved: &[&str]) -> Vec<
     counts
 }
 
-/// A set of byte keys without an allocation per key: keys live in one arena, buckets are
-/// found by a fast (non-cryptographic) hash and confirmed by comparing the bytes, so a hash
-/// collision can never drop a series.
+/// The lines of one family written so far, found by a fast (non-cryptographic) hash of the
+/// line up to the value and confirmed by comparing the bytes, so a hash collision can never
+/// drop a series. Open addressing in a table at least twice the family's sample count.
 #[derive(Default)]
 struct Seen {
-    arena: Vec<u8>,
-    /// (start, len, next in chain or usize::MAX)
-    entries: Vec<(usize, usize, usize)>,
-    heads: HashMap<u64, usize, std::hash::BuildHasherDefault<IdHasher>>,
+    /// Index + 1 into `entries`, 0 for free.
+    slots: Vec<u32>,
+    shift: u32,
+    /// (hash, start, len) of each line's identity in the output buffer.
+    entries: Vec<(u64, usize, usize)>,
 }
 
 impl Seen {
-    fn clear(&mut self) {
-        self.arena.clear();
+    /// Empties the set for a family of up to `n` samples.
+    fn reset(&mut self, n: usize) {
+        let size = (2 * n).next_power_of_two().max(8);
+        self.slots.clear();
+        self.slots.resize(size, 0);
+        self.shift = 64 - size.trailing_zeros();
         self.entries.clear();
-        self.heads.clear();
     }
 
-    /// False if `key` was already in the set.
-    fn insert(&mut self, key: &[u8]) -> bool {
+    /// Adds `buf[start..]`; false if it was already in the set.
+    fn insert(&mut self, buf: &[u8], start: usize) -> bool {
+        let key = &buf[start..];
         let h = fx_hash(key);
-        let head = self.heads.get(&h).copied().unwrap_or(usize::MAX);
-        let mut cur = head;
-        while cur != usize::MAX {
-            let (start, len, next) = self.entries[cur];
-            if &self.arena[start..start + len] == key {
+        let mask = self.slots.len() - 1;
+        // Fibonacci hashing: the high bits of the product are the well-mixed ones.
+        let mut i = (h.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> self.shift) as usize & mask;
+        loop {
+            let e = self.slots[i] as usize;
+            if e == 0 {
+                break;
+            }
+            let (eh, es, el) = self.entries[e - 1];
+            if eh == h && &buf[es..es + el] == key {
                 return false;
             }
-            cur = next;
+            i = (i + 1) & mask;
         }
-        self.entries.push((self.arena.len(), key.len(), head));
-        self.arena.extend_from_slice(key);
-        self.heads.insert(h, self.entries.len() - 1);
+        self.entries.push((h, start, key.len()));
+        self.slots[i] = self.entries.len() as u32;
         true
     }
 }
@@ -247,47 +354,140 @@ fn fx_hash(b: &[u8]) -> u64 {
     h
 }
 
-/// Hasher for keys that are already hashes.
-#[derive(Default)]
-struct IdHasher(u64);
+/// One label of an output line, by name (for sorting) and how its text is written.
+struct Label<'a> {
+    name: &'a str,
+    text: LabelText<'a>,
+}
 
-impl std::hash::Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 << 8) | b as u64;
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
+enum LabelText<'a> {
+    /// `name="value"` exactly as written (verbatim from a body, or escaped already).
+    Pair(&'a str),
+    /// A value that needs no escaping.
+    Value(&'a str),
+    /// A value to escape.
+    Unescaped(&'a str),
+}
+
+/// The labels a source adds to each of its samples: its static labels and exporter_name,
+/// with empty values left out, as `name="escaped value"` text, sorted by name.
+fn added_labels<'a>(inp: &Source<'a>) -> Vec<(&'a str, String)> {
+    let mut out: Vec<(&str, String)> = inp
+        .labels
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .chain((!inp.no_rewrite).then_some(("exporter_name", inp.name)))
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| {
+            let mut e = format!("{k}=\"").into_bytes();
+            escape_label_value(&mut e, v);
+            e.push(b'"');
+            (k, String::from_utf8(e).unwrap_or_default())
+        })
+        .collect();
+    out.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    out
 }
 
 /// The output label set of sample `s` from `inp`: upstream labels, overridden by static
-/// labels, plus exporter_name; empty values dropped; sorted by name.
+/// labels, plus exporter_name (`added`, from [`added_labels`]); empty values dropped; sorted
+/// by name.
 fn build_labels<'a>(
-    out: &mut Vec<(&'a str, &'a str)>,
-    s: &'a crate::expfmt::Sample,
-    inp: &Input<'a>,
+    out: &mut Vec<Label<'a>>,
+    d: &'a Decoded,
+    s: &DecodedSample,
+    inp: &Source<'a>,
+    added: &'a [(&'a str, String)],
 ) {
     out.clear();
-    for (k, v) in &s.labels {
-        if !inp.no_rewrite && k == "exporter_name" {
+    for (k, v) in d.labels(s) {
+        let (ks, vs) = (d.str(*k), d.str(*v));
+        if vs.is_empty() || (!inp.no_rewrite && ks == "exporter_name") {
             continue;
         }
-        if inp.labels.iter().any(|(sk, _)| sk == k) {
+        if inp.labels.iter().any(|(sk, _)| sk == ks) {
             continue;
         }
-        out.push((k, v));
+        // A value from the body as received has nothing to escape; usually even the whole
+        // `name="value"` can be copied at once.
+        let text = match d.pair_text(*k, *v) {
+            Some(p) => LabelText::Pair(p),
+            None if d.is_verbatim(*v) => LabelText::Value(vs),
+            None => LabelText::Unescaped(vs),
+        };
+        out.push(Label { name: ks, text });
     }
-    for (k, v) in inp.labels {
-        out.push((k, v));
+    // Upstream label names are unique and usually sorted already; the added ones go in at
+    // their place, so no full sort per sample.
+    if !out.windows(2).all(|w| w[0].name < w[1].name) {
+        out.sort_unstable_by(|a, b| a.name.cmp(b.name));
     }
-    if !inp.no_rewrite {
-        out.push(("exporter_name", inp.name));
+    for (k, text) in added {
+        let at = out.partition_point(|e| e.name < *k);
+        out.insert(
+            at,
+            Label {
+                name: k,
+                text: LabelText::Pair(text),
+            },
+        );
     }
-    out.retain(|(_, v)| !v.is_empty());
-    out.sort_unstable_by(|a, b| a.0.cmp(b.0));
+}
+
+#[cfg(test)]
+mod decoded_tests {
+    use super::*;
+    use crate::expfmt::{decode_text, parse_text};
+
+    /// The proxy decodes bodies with `decode_text` (verbatim label values, copied canonical
+    /// values); the rule tests go through owned families. Both must write the same bytes.
+    #[test]
+    fn decoded_bodies_merge_like_owned_families() {
+        let a = "# HELP m Help \\\\ with\\nescapes.\n# TYPE m gauge\n\
+                 m{z=\"1\",a=\"q\\\"uote\",b=\"back\\\\slash\\nnl\"} 1.50\n\
+                 m{z=\"1\",a=\"q\\\"uote\",b=\"back\\\\slash\\nnl\"} 2\n\
+                 m{a=\"\",exporter_name=\"x\",site=\"up\"} 0.00001 1700000000000\n\
+                 m{a=\"Zürich 東京\"} -12345.678\n\
+                 # TYPE h histogram\nh_bucket{le=\"0.5\"} 1\nh_bucket{le=\"+Inf\"} 3\nh_sum 1e3\nh_count 3\n\
+                 u 1 2\nu{k=\"v\"} NaN\nu{k=\"w\"} +Inf\nu{k=\"x\"} 007\n";
+        let b = "# TYPE m gauge\nm{a=\"q\\\"uote\",b=\"back\\\\slash\\nnl\",z=\"1\"} 3\nm 4\n\
+                 up 1\nscrape_duration_seconds 0.5\nn{ c = \"1\" ,b=\"x\"} 5\nn{b=\"x\",c=\"1\"} 6\n";
+        let labels = vec![("site".to_string(), "r\"1".to_string())];
+        let owned: Vec<_> = [a, b].iter().map(|t| parse_text(t).unwrap()).collect();
+        let decoded: Vec<_> = [a, b]
+            .iter()
+            .map(|t| decode_text(t.to_string()).unwrap())
+            .collect();
+        for no_rewrite in [false, true] {
+            let ins: Vec<Input<'_>> = ["A", "B"]
+                .iter()
+                .zip(&owned)
+                .map(|(n, f)| Input {
+                    name: n,
+                    labels: &labels,
+                    no_rewrite,
+                    families: Some(f),
+                })
+                .collect();
+            let srcs: Vec<Source<'_>> = ["A", "B"]
+                .iter()
+                .zip(&decoded)
+                .map(|(n, d)| Source {
+                    name: n,
+                    labels: &labels,
+                    no_rewrite,
+                    decoded: Some(d),
+                })
+                .collect();
+            let (mut e1, mut e2) = (Encoder::new(), Encoder::new());
+            let c1 = merge(&mut e1, &ins, &[]);
+            let c2 = merge_decoded(&mut e2, &srcs, &[]);
+            assert_eq!(
+                std::str::from_utf8(e1.as_bytes()).unwrap(),
+                std::str::from_utf8(e2.as_bytes()).unwrap()
+            );
+            assert_eq!(c1, c2);
+            assert!(c1[0].duplicates + c1[1].duplicates >= 1);
+        }
+    }
 }

@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::expfmt::{self, Encoder, Format, MetricFamily, MetricType};
+use crate::expfmt::{self, Decoded, Encoder, Format, MetricType};
 use crate::flags::{Flags, Spec};
 use crate::part::{Entry, Part};
 use crate::server::{Request, Response, Route};
@@ -52,8 +52,11 @@ fn init(flags: &Flags) -> Result<Option<Arc<dyn Part>>, String> {
 }
 
 /// Every scrape decodes upstreams in short-lived threads; glibc would give each its own
-/// malloc arena and keep the peaks of all of them. One arena, and big buffers always from
-/// mmap (returned on free), keep promlet's RSS near one scrape's working set. musl (the static
+/// malloc arena and keep the peaks of all of them. One arena keeps promlet's RSS near one
+/// scrape's working set. Buffers up to 8 MiB (bodies, the merged answer) come from that heap,
+/// which keeps up to 8 MiB free at its top between scrapes: taking them from fresh mmaps (and
+/// returning them) page-faulted every page of every buffer on every scrape, a millisecond or
+/// more of a merge. Larger ones still come from mmap and go back on free. musl (the static
 /// builds) has no arenas and needs nothing.
 fn limit_malloc_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
@@ -61,7 +64,8 @@ fn limit_malloc_arenas() {
     // threads exist.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 1);
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 8 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 8 << 20);
     }
 }
 
@@ -155,7 +159,7 @@ impl Exporter {
                 argv.clone(),
                 *interval,
                 cfg.timeout,
-                |out| decode(out, sniff(out)).map(|_| ()),
+                |out| decode(out.to_vec(), sniff(out)).map(|_| ()),
             )?),
         };
         Ok(Arc::new(Exporter {
@@ -167,29 +171,28 @@ impl Exporter {
     }
 
     /// Fetches and decodes this exporter's exposition; with the age of cached data.
-    fn fetch(&self, until: Instant) -> Result<(Vec<MetricFamily>, Option<Duration>), String> {
+    fn fetch(&self, until: Instant) -> Result<(Decoded, Option<Duration>), String> {
         match &self.fetcher {
             Fetcher::Http(url, ca) => {
                 let r = http::get(url, ca.as_deref(), until)?;
                 if r.content_type.contains("protobuf") {
                     return Err("upstream answered protobuf, which promlet does not read".into());
                 }
-                Ok((
-                    decode(&r.body, Format::from_content_type(&r.content_type))?,
-                    None,
-                ))
+                let format = Format::from_content_type(&r.content_type);
+                Ok((decode(r.body, format)?, None))
             }
             Fetcher::File(p) => {
                 let data = read_limited(Path::new(p))?;
-                Ok((decode(&data, sniff(&data))?, None))
+                let format = sniff(&data);
+                Ok((decode(data, format)?, None))
             }
             Fetcher::Exec(s) => {
                 let out = s.get(until)?;
-                Ok((decode(&out, sniff(&out))?, None))
+                Ok((decode(out.to_vec(), sniff(&out))?, None))
             }
             Fetcher::Cached(c) => {
                 let (out, age) = c.get()?;
-                Ok((decode(&out, sniff(&out))?, Some(age)))
+                Ok((decode(out.to_vec(), sniff(&out))?, Some(age)))
             }
         }
     }
@@ -205,9 +208,17 @@ fn sniff(data: &[u8]) -> Format {
     }
 }
 
-fn decode(data: &[u8], format: Format) -> Result<Vec<MetricFamily>, String> {
-    let text = std::str::from_utf8(data).map_err(|e| format!("not UTF-8: {e}"))?;
-    expfmt::parse(text, format).map_err(|e| format!("parse: {e}"))
+/// Decodes a body. 0.0.4 (nearly every exporter) keeps the body and points into it;
+/// OpenMetrics is converted by the owned parser first.
+fn decode(data: Vec<u8>, format: Format) -> Result<Decoded, String> {
+    let text = String::from_utf8(data).map_err(|e| format!("not UTF-8: {}", e.utf8_error()))?;
+    match format {
+        Format::Text004 => expfmt::decode_text(text),
+        Format::OpenMetrics => {
+            expfmt::parse(&text, format).map(|fams| Decoded::from_families(&fams))
+        }
+    }
+    .map_err(|e| format!("parse: {e}"))
 }
 
 fn read_limited(p: &Path) -> Result<Vec<u8>, String> {
@@ -236,7 +247,7 @@ struct Endpoint {
 
 /// One exporter's outcome in one scrape.
 struct Outcome {
-    result: Result<(Vec<MetricFamily>, Option<Duration>), String>,
+    result: Result<(Decoded, Option<Duration>), String>,
     duration: Duration,
 }
 
@@ -335,19 +346,19 @@ impl Endpoint {
                 crate::warn!("path {}: exporter {} failed: {err}", self.path, e.cfg.name);
             }
         }
-        let inputs: Vec<merge::Input<'_>> = self
+        let inputs: Vec<merge::Source<'_>> = self
             .exporters
             .iter()
             .zip(&outcomes)
-            .map(|(e, o)| merge::Input {
+            .map(|(e, o)| merge::Source {
                 name: &e.cfg.name,
                 labels: &e.cfg.labels,
                 no_rewrite: e.cfg.no_rewrite,
-                families: o.result.as_ref().ok().map(|(f, _)| f.as_slice()),
+                decoded: o.result.as_ref().ok().map(|(d, _)| d),
             })
             .collect();
         let mut enc = Encoder::new();
-        let counts = merge::merge(&mut enc, &inputs, RESERVED);
+        let counts = merge::merge_decoded(&mut enc, &inputs, RESERVED);
         drop(inputs);
         self.write_health(&mut enc, &outcomes);
         for ((e, o), c) in self.exporters.iter().zip(&outcomes).zip(counts) {
@@ -374,12 +385,8 @@ impl Endpoint {
             a.refused += c.refused;
             a.series = c.series;
         }
-        // Freeing tens of thousands of decoded strings takes milliseconds: do it off the
-        // answer's path.
-        let _ = std::thread::Builder::new()
-            .name("proxy-free".into())
-            .stack_size(64 * 1024)
-            .spawn(move || drop(outcomes));
+        // Decoded bodies are a few large buffers each: freeing them here is cheap.
+        drop(outcomes);
         enc.into_bytes()
     }
 
