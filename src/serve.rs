@@ -229,7 +229,10 @@ impl Metrics {
 /// idle clients each hold a descriptor, and the default soft limit of 1024 would let a
 /// thousand idle connections lock out the scraper. The server itself caps idle connections.
 fn raise_fd_limit() {
-    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
     // SAFETY: getrlimit/setrlimit read and write the struct we own.
     unsafe {
         if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
