@@ -80,6 +80,9 @@ fn fixture_args() -> Vec<String> {
     ]
 }
 
+/// One golden file per collector, `tests/fixtures/node/golden/<collector>.prom`: what
+/// `/metrics?collect[]=<collector>` serves on the fixture tree. `UPDATE_GOLDEN=1` (`make golden`)
+/// rewrites them; a golden file whose collector no longer runs fails the test.
 #[test]
 fn golden_fixture_metrics() {
     let args = fixture_args();
@@ -87,37 +90,63 @@ fn golden_fixture_metrics() {
     let p = promlet(&args);
     let r = http_get(p.addr, "/metrics");
     assert_eq!(r.status, 200);
-    let got = normalize(&r.text());
-    let golden = fixtures().join("golden.prom");
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(&golden, &got).unwrap();
+    let all = r.text();
+    promtool_check_metrics(&all);
+    let collectors: Vec<String> = all
+        .lines()
+        .filter_map(|l| l.strip_prefix("node_scrape_collector_success{collector=\""))
+        .map(|l| l.split('"').next().unwrap().to_string())
+        .collect();
+    assert!(collectors.len() >= 9, "collectors: {collectors:?}");
+    let dir = fixtures().join("golden");
+    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
+    if update {
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
     }
-    let want = std::fs::read_to_string(&golden)
-        .unwrap_or_else(|e| panic!("{}: {e} (run `make golden`)", golden.display()));
-    if got != want {
-        let mut diff = String::new();
-        let (g, w): (Vec<&str>, Vec<&str>) = (got.lines().collect(), want.lines().collect());
-        for l in &w {
-            if !g.contains(l) {
-                diff.push_str(&format!("-{l}\n"));
+    let mut diffs = String::new();
+    let mut wanted = std::collections::BTreeMap::new();
+    for c in &collectors {
+        let r = http_get(p.addr, &format!("/metrics?collect[]={c}"));
+        assert_eq!(r.status, 200, "collect[]={c}");
+        let got = normalize(&r.text());
+        let golden = dir.join(format!("{c}.prom"));
+        if update {
+            std::fs::write(&golden, &got).unwrap();
+        }
+        let want = std::fs::read_to_string(&golden)
+            .unwrap_or_else(|e| panic!("{}: {e} (run `make golden`)", golden.display()));
+        if got != want {
+            let (g, w): (Vec<&str>, Vec<&str>) = (got.lines().collect(), want.lines().collect());
+            diffs.push_str(&format!("== {}\n", golden.display()));
+            for l in w.iter().filter(|l| !g.contains(l)) {
+                diffs.push_str(&format!("-{l}\n"));
+            }
+            for l in g.iter().filter(|l| !w.contains(l)) {
+                diffs.push_str(&format!("+{l}\n"));
             }
         }
-        for l in &g {
-            if !w.contains(l) {
-                diff.push_str(&format!("+{l}\n"));
-            }
-        }
-        panic!(
-            "/metrics differs from {} (UPDATE_GOLDEN=1 rewrites it):\n{diff}",
-            golden.display()
+        promtool_check_metrics(&want);
+        wanted.insert(c.clone(), want);
+    }
+    assert!(
+        diffs.is_empty(),
+        "/metrics differs from the golden files (UPDATE_GOLDEN=1 rewrites them):\n{diffs}"
+    );
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let name = e.unwrap().file_name().to_string_lossy().into_owned();
+        let c = name.trim_end_matches(".prom");
+        assert!(
+            wanted.contains_key(c),
+            "golden/{name}: no collector {c} runs on the fixture (make golden removes it)"
         );
     }
-    promtool_check_metrics(&want);
     // A broken textfile is reported; the good ones are merged.
-    assert!(want.contains("node_textfile_scrape_error 1\n"));
-    assert!(want.contains("apt_upgrades_pending{arch=\"all\",origin=\"openwrt_luci\"} 1\n"));
+    let textfile = &wanted["textfile"];
+    assert!(textfile.contains("node_textfile_scrape_error 1\n"));
+    assert!(textfile.contains("apt_upgrades_pending{arch=\"all\",origin=\"openwrt_luci\"} 1\n"));
     // The OpenWrt overlay root is served as "/" even though overlay is an excluded fs type.
-    assert!(want.contains(
+    assert!(wanted["filesystem"].contains(
         "node_filesystem_readonly{device=\"overlayfs:/overlay\",device_error=\"\",fstype=\"overlay\",mountpoint=\"/\"} 0\n"
     ));
 }

@@ -1,0 +1,92 @@
+#![cfg_attr(
+    not(all(
+        feature = "node",
+        feature = "hdhomerun",
+        feature = "packet-sd",
+        feature = "http-sd",
+        feature = "proxy"
+    )),
+    allow(dead_code, unused_imports)
+)]
+//! promlet: a tiny, static Prometheus agent (the library behind the `promlet` binary).
+//!
+//! `promlet [flags]` serves `/metrics` (node collectors) and every enabled part; the
+//! subcommands are tools of single parts (`promlet hdhomerun ...`, `promlet packet-sd ...`,
+//! `promlet check DIR`). Each part is a cargo feature and a folder under `src/`.
+
+#[macro_use]
+mod log;
+mod atomic64;
+#[cfg(any(feature = "proxy", feature = "tls"))]
+mod config;
+mod crc32;
+mod expfmt;
+mod flags;
+mod part;
+mod process;
+mod serve;
+mod server;
+mod webconfig;
+
+// ---- parts ----
+#[cfg(feature = "node")]
+mod collector;
+#[cfg(feature = "hdhomerun")]
+mod hdhomerun;
+#[cfg(any(feature = "proxy", feature = "packet-sd"))]
+mod httpc;
+#[cfg(feature = "proxy")]
+mod proxy;
+#[cfg(any(feature = "packet-sd", feature = "http-sd"))]
+mod sd;
+
+// ---- optional pieces ----
+#[cfg(feature = "gzip")]
+mod gzip;
+
+/// The features this binary was built with, for `promlet_build_info` and `--version`.
+pub fn features() -> String {
+    let all: [(&str, bool); 8] = [
+        ("node", cfg!(feature = "node")),
+        ("hdhomerun", cfg!(feature = "hdhomerun")),
+        ("packet-sd", cfg!(feature = "packet-sd")),
+        ("http-sd", cfg!(feature = "http-sd")),
+        ("proxy", cfg!(feature = "proxy")),
+        ("tls", cfg!(feature = "tls")),
+        ("yaml", cfg!(feature = "yaml")),
+        ("gzip", cfg!(feature = "gzip")),
+    ];
+    all.iter()
+        .filter(|(_, on)| *on)
+        .map(|(n, _)| *n)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[doc(hidden)]
+pub mod fuzzing;
+
+/// The whole program: `promlet ARGS...` (without the program name); returns the exit code.
+pub fn run(args: &[String]) -> i32 {
+    match args.first().map(String::as_str) {
+        #[cfg(feature = "hdhomerun")]
+        Some("hdhomerun") => hdhomerun::cli::main(&args[1..]),
+        #[cfg(feature = "packet-sd")]
+        Some("packet-sd") => sd::packet::cli_main(&args[1..]),
+        #[cfg(feature = "http-sd")]
+        Some("check") => sd::http::check_main(&args[1..]),
+        _ => serve::main(args),
+    }
+}
+
+/// `promlet, version 0.1.0 (revision: abc)` plus the build's features.
+pub fn version_text() -> String {
+    format!(
+        "promlet, version {} (revision: {})\n  features: {}\n  target: {}-{}\n",
+        env!("CARGO_PKG_VERSION"),
+        env!("PROMLET_REVISION"),
+        features(),
+        std::env::consts::ARCH,
+        std::env::consts::OS,
+    )
+}
