@@ -545,7 +545,7 @@ mod tests {
 
     #[test]
     fn crlf_line_endings_are_rejected() {
-        // Case 19 of reference/merging-proxy.md: Prometheus 2.42 marks such a target down.
+        // Case 19 of docs/merging-proxy.md: Prometheus 2.42 marks such a target down.
         let e = parse_text("# TYPE a gauge\r\na 1\r\n").unwrap_err();
         assert_eq!(e.line, 1);
         assert!(e.msg.contains("CRLF"), "{e}");

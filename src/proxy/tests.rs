@@ -1,5 +1,5 @@
-//! The merge rules on literal inputs: cases 1-14, 18, 19 and 26 of section 4 of
-//! `reference/merging-proxy.md` (the rest need processes or sockets: tests/proxy.rs).
+//! The merge rules on literal inputs: cases 1-14, 18, 19 and 26 of
+//! `docs/merging-proxy.md` (the rest need processes or sockets: tests/proxy.rs).
 //! Each output is also run through `promtool check metrics` (exit 1 fails).
 
 use super::merge::{merge, Counts, Input};
