@@ -52,31 +52,12 @@ fn merge_families(exs: &[Ex<'_>], fams: &[Vec<MetricFamily>]) -> (String, Vec<Co
     (text, counts)
 }
 
-/// `promtool check metrics`: exit 1 (invalid) fails; lint findings (exit 3) are fine.
+#[allow(dead_code)]
+#[path = "../../tests/common/promtool.rs"]
+mod promtool;
+
 fn promtool_ok(text: &str) {
-    use std::io::Write;
-    use std::process::{Command, Stdio};
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool not found: install the Debian package prometheus (make deps)");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert_ne!(
-        out.status.code(),
-        Some(1),
-        "promtool: {}{}\n{text}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    promtool::promtool_check_metrics(text);
 }
 
 /// Each family name heads exactly one block: its lines are contiguous.
