@@ -17,9 +17,12 @@ mod filesystem;
 mod loadavg;
 mod meminfo;
 mod netdev;
+mod nfs;
+mod nfsd;
 mod pattern;
 mod procstat;
 mod stat;
+mod tapestats;
 mod textfile;
 mod time;
 mod uname;
@@ -208,6 +211,9 @@ pub fn entries() -> Vec<Entry> {
         row("time", no_flags, time::new),
         row("uname", no_flags, uname::new),
         row("xfs", no_flags, xfs::new),
+        row("tapestats", tapestats::flags, tapestats::new),
+        row("nfs", no_flags, nfs::new),
+        row("nfsd", no_flags, nfsd::new),
         // After the quick ones: its statfs calls, queued in `prepare`, run meanwhile.
         row("filesystem", filesystem::flags, filesystem::new),
         // Last, so a textfile cannot take a name a collector writes (it is refused instead).
