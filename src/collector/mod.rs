@@ -14,6 +14,7 @@ use crate::flags::{Flags, Spec};
 
 mod cpu;
 mod filesystem;
+mod ipvs;
 mod loadavg;
 mod meminfo;
 mod netdev;
@@ -214,6 +215,7 @@ pub fn entries() -> Vec<Entry> {
         row("tapestats", tapestats::flags, tapestats::new),
         row("nfs", no_flags, nfs::new),
         row("nfsd", no_flags, nfsd::new),
+        row("ipvs", ipvs::flags, ipvs::new),
         // After the quick ones: its statfs calls, queued in `prepare`, run meanwhile.
         row("filesystem", filesystem::flags, filesystem::new),
         // Last, so a textfile cannot take a name a collector writes (it is refused instead).
