@@ -13,7 +13,9 @@ use crate::expfmt::{Encoder, MetricType};
 use crate::flags::{Flags, Spec};
 
 mod cpu;
+mod fibrechannel;
 mod filesystem;
+mod infiniband;
 mod ipvs;
 mod loadavg;
 mod meminfo;
@@ -216,6 +218,8 @@ pub fn entries() -> Vec<Entry> {
         row("nfs", no_flags, nfs::new),
         row("nfsd", no_flags, nfsd::new),
         row("ipvs", ipvs::flags, ipvs::new),
+        row("fibrechannel", no_flags, fibrechannel::new),
+        row("infiniband", no_flags, infiniband::new),
         // After the quick ones: its statfs calls, queued in `prepare`, run meanwhile.
         row("filesystem", filesystem::flags, filesystem::new),
         // Last, so a textfile cannot take a name a collector writes (it is refused instead).
