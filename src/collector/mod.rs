@@ -12,6 +12,7 @@ use std::time::Instant;
 use crate::expfmt::{Encoder, MetricType};
 use crate::flags::{Flags, Spec};
 
+mod btrfs;
 mod cpu;
 mod fibrechannel;
 mod filesystem;
@@ -220,6 +221,7 @@ pub fn entries() -> Vec<Entry> {
         row("ipvs", ipvs::flags, ipvs::new),
         row("fibrechannel", no_flags, fibrechannel::new),
         row("infiniband", no_flags, infiniband::new),
+        row("btrfs", no_flags, btrfs::new),
         // After the quick ones: its statfs calls, queued in `prepare`, run meanwhile.
         row("filesystem", filesystem::flags, filesystem::new),
         // Last, so a textfile cannot take a name a collector writes (it is refused instead).
