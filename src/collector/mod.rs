@@ -31,6 +31,7 @@ mod textfile;
 mod time;
 mod uname;
 mod xfs;
+mod zfs;
 
 /// Where the collectors read the machine from (`--path.procfs`, `--path.sysfs`, `--path.rootfs`).
 #[derive(Clone, Debug)]
@@ -222,6 +223,7 @@ pub fn entries() -> Vec<Entry> {
         row("fibrechannel", no_flags, fibrechannel::new),
         row("infiniband", no_flags, infiniband::new),
         row("btrfs", no_flags, btrfs::new),
+        row("zfs", no_flags, zfs::new),
         // After the quick ones: its statfs calls, queued in `prepare`, run meanwhile.
         row("filesystem", filesystem::flags, filesystem::new),
         // Last, so a textfile cannot take a name a collector writes (it is refused instead).
