@@ -12,15 +12,29 @@ use std::time::Instant;
 use crate::expfmt::{Encoder, MetricType};
 use crate::flags::{Flags, Spec};
 
+mod bonding;
 mod cpu;
+mod cpufreq;
+mod dmi;
+mod edac;
 mod filesystem;
+mod hwmon;
 mod loadavg;
+pub(crate) mod mdadm;
 mod meminfo;
+mod netclass;
 mod netdev;
+mod nvme;
+pub(crate) mod os;
 mod pattern;
+mod powersupplyclass;
 mod procstat;
+mod rapl;
+mod selinux;
 mod stat;
+mod sysfs;
 mod textfile;
+mod thermal_zone;
 mod time;
 mod uname;
 
@@ -45,9 +59,18 @@ impl Paths {
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
-    Io { path: PathBuf, err: std::io::Error },
-    Parse { path: PathBuf, msg: String },
+    Io {
+        path: PathBuf,
+        err: std::io::Error,
+    },
+    Parse {
+        path: PathBuf,
+        msg: String,
+    },
     Other(String),
+    /// The source does not exist on this machine (no hwmon on a VM, no md arrays): reported
+    /// as a failure, as node_exporter's ErrNoData is, but not logged as an error.
+    NoData(String),
 }
 
 impl std::fmt::Display for Error {
@@ -56,6 +79,7 @@ impl std::fmt::Display for Error {
             Error::Io { path, err } => write!(f, "{}: {err}", path.display()),
             Error::Parse { path, msg } => write!(f, "{}: {msg}", path.display()),
             Error::Other(m) => f.write_str(m),
+            Error::NoData(m) => write!(f, "no data: {m}"),
         }
     }
 }
@@ -168,6 +192,23 @@ pub fn entries() -> Vec<Entry> {
         row("stat", no_flags, stat::new),
         row("time", no_flags, time::new),
         row("uname", no_flags, uname::new),
+        row("bonding", no_flags, bonding::new),
+        row("cpufreq", no_flags, cpufreq::new),
+        row("dmi", no_flags, dmi::new),
+        row("edac", no_flags, edac::new),
+        row("hwmon", no_flags, hwmon::new),
+        row("mdadm", no_flags, mdadm::new),
+        row("netclass", netclass::flags, netclass::new),
+        row("nvme", no_flags, nvme::new),
+        row("os", no_flags, os::new),
+        row(
+            "powersupplyclass",
+            powersupplyclass::flags,
+            powersupplyclass::new,
+        ),
+        row("rapl", rapl::flags, rapl::new),
+        row("selinux", no_flags, selinux::new),
+        row("thermal_zone", no_flags, thermal_zone::new),
         // After the quick ones: its statfs calls, queued in `prepare`, run meanwhile.
         row("filesystem", filesystem::flags, filesystem::new),
         // Last, so a textfile cannot take a name a collector writes (it is refused instead).
@@ -263,6 +304,10 @@ impl Node {
                 .unwrap_or_else(Instant::now);
             let ok = match c.update(enc) {
                 Ok(()) => true,
+                Err(Error::NoData(_)) => {
+                    enc.rollback(cp);
+                    false
+                }
                 Err(e) => {
                     enc.rollback(cp);
                     crate::error!("collector {name} failed: {e}");
