@@ -26,3 +26,12 @@ pub fn hdhomerun_decode(data: &[u8]) {
     let _ = status::parse_streaminfo(&text);
     let _ = status::parse_version(&text);
 }
+
+/// The node collectors' parsers of /proc text (any bytes, lossily decoded).
+#[cfg(feature = "node")]
+pub fn node_proc(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let _ = crate::collector::mdadm::parse(&text);
+    let _ = crate::collector::os::parse(&text);
+    let _ = crate::collector::os::major_minor(&text);
+}

@@ -17,23 +17,92 @@ pub const V2: [&str; 18] = [
 
 /// NFSv3 procedures in the kernel's order (RFC 1813).
 pub const V3: [&str; 22] = [
-    "Null", "GetAttr", "SetAttr", "Lookup", "Access", "ReadLink", "Read", "Write", "Create",
-    "MkDir", "SymLink", "MkNod", "Remove", "RmDir", "Rename", "Link", "ReadDir", "ReadDirPlus",
-    "FsStat", "FsInfo", "PathConf", "Commit",
+    "Null",
+    "GetAttr",
+    "SetAttr",
+    "Lookup",
+    "Access",
+    "ReadLink",
+    "Read",
+    "Write",
+    "Create",
+    "MkDir",
+    "SymLink",
+    "MkNod",
+    "Remove",
+    "RmDir",
+    "Rename",
+    "Link",
+    "ReadDir",
+    "ReadDirPlus",
+    "FsStat",
+    "FsInfo",
+    "PathConf",
+    "Commit",
 ];
 
 /// NFSv4 client operations in the order of the kernel's `proc4` line (include/linux/nfs4.h,
 /// NFSPROC4_CLNT_*), as procfs 0.8 names them; later columns are not exported by 1.5.
 pub const V4: [&str; 59] = [
-    "Null", "Read", "Write", "Commit", "Open", "OpenConfirm", "OpenNoattr", "OpenDowngrade",
-    "Close", "Setattr", "FsInfo", "Renew", "SetClientID", "SetClientIDConfirm", "Lock", "Lockt",
-    "Locku", "Access", "Getattr", "Lookup", "LookupRoot", "Remove", "Rename", "Link", "Symlink",
-    "Create", "Pathconf", "StatFs", "ReadLink", "ReadDir", "ServerCaps", "DelegReturn", "GetACL",
-    "SetACL", "FsLocations", "ReleaseLockowner", "Secinfo", "FsidPresent", "ExchangeID",
-    "CreateSession", "DestroySession", "Sequence", "GetLeaseTime", "ReclaimComplete",
-    "LayoutGet", "GetDeviceInfo", "LayoutCommit", "LayoutReturn", "SecinfoNoName", "TestStateID",
-    "FreeStateID", "GetDeviceList", "BindConnToSession", "DestroyClientID", "Seek", "Allocate",
-    "DeAllocate", "LayoutStats", "Clone",
+    "Null",
+    "Read",
+    "Write",
+    "Commit",
+    "Open",
+    "OpenConfirm",
+    "OpenNoattr",
+    "OpenDowngrade",
+    "Close",
+    "Setattr",
+    "FsInfo",
+    "Renew",
+    "SetClientID",
+    "SetClientIDConfirm",
+    "Lock",
+    "Lockt",
+    "Locku",
+    "Access",
+    "Getattr",
+    "Lookup",
+    "LookupRoot",
+    "Remove",
+    "Rename",
+    "Link",
+    "Symlink",
+    "Create",
+    "Pathconf",
+    "StatFs",
+    "ReadLink",
+    "ReadDir",
+    "ServerCaps",
+    "DelegReturn",
+    "GetACL",
+    "SetACL",
+    "FsLocations",
+    "ReleaseLockowner",
+    "Secinfo",
+    "FsidPresent",
+    "ExchangeID",
+    "CreateSession",
+    "DestroySession",
+    "Sequence",
+    "GetLeaseTime",
+    "ReclaimComplete",
+    "LayoutGet",
+    "GetDeviceInfo",
+    "LayoutCommit",
+    "LayoutReturn",
+    "SecinfoNoName",
+    "TestStateID",
+    "FreeStateID",
+    "GetDeviceList",
+    "BindConnToSession",
+    "DestroyClientID",
+    "Seek",
+    "Allocate",
+    "DeAllocate",
+    "LayoutStats",
+    "Clone",
 ];
 
 /// The lines of an rpc stats file: label and values. A line needs a label and a value; the
@@ -136,7 +205,7 @@ struct Nfs {
 pub fn read_or_nodata(path: &std::path::Path) -> Result<String, Error> {
     match read(path) {
         Err(Error::Io { err, .. }) if err.kind() == std::io::ErrorKind::NotFound => {
-            Err(Error::NoData(path.to_path_buf()))
+            Err(Error::NoData(path.display().to_string()))
         }
         r => r,
     }
@@ -186,7 +255,11 @@ impl Collector for Nfs {
             "Number of NFS procedures invoked.",
             C,
         );
-        for (proto, names, vals) in [("2", &V2[..], &c.v2), ("3", &V3[..], &c.v3), ("4", &V4[..], &c.v4)] {
+        for (proto, names, vals) in [
+            ("2", &V2[..], &c.v2),
+            ("3", &V3[..], &c.v3),
+            ("4", &V4[..], &c.v4),
+        ] {
             for (m, v) in names.iter().zip(vals.iter()) {
                 f.sample(&[("method", m), ("proto", proto)], *v as f64);
             }
