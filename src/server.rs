@@ -524,7 +524,9 @@ fn poller(shared: Arc<Shared>, listeners: Vec<TcpListener>, wake_r: RawFd) {
 
 fn accept_all(shared: &Arc<Shared>, l: &TcpListener, conns: &mut Vec<Pending>, now: Instant) {
     let opts = &shared.opts;
-    loop {
+    // Past the cap by a few at most: the poller closes the oldest before it accepts more, so
+    // the descriptors in use stay within the reserve `idle_cap` leaves.
+    while conns.len() < opts.max_idle.saturating_add(32) {
         match l.accept() {
             Ok((tcp, _)) => {
                 let _ = tcp.set_nodelay(true);
