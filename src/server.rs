@@ -226,6 +226,7 @@ pub struct Options {
     /// The whole TLS handshake must be done within this time of the accept.
     pub handshake_timeout: Duration,
     pub idle_timeout: Duration,
+    /// The whole answer must be written within this time (a worker's longest hold).
     pub write_timeout: Duration,
     /// Connections the poller holds at most (idle, reading a head, in a handshake, draining);
     /// past that the oldest is closed. [`idle_cap`] sizes it from the open-files limit.
@@ -462,7 +463,8 @@ fn poller(shared: Arc<Shared>, listeners: Vec<TcpListener>, wake_r: RawFd) {
         });
         let mut next = Instant::now() + Duration::from_secs(1);
         for p in &conns {
-            let events = if p.conn.wants_write() {
+            // Not while draining: the write side is shut, what TLS still queues never leaves.
+            let events = if p.conn.wants_write() && !matches!(p.stage, Stage::Drain) {
                 libc::POLLIN | libc::POLLOUT
             } else {
                 libc::POLLIN
@@ -657,7 +659,8 @@ fn expire(opts: &Options, mut p: Pending, now: Instant) -> Option<Pending> {
 /// request has room for it), shuts the write side, and starts draining.
 fn answer_and_drain(p: &mut Pending, status: u16, msg: &str, now: Instant) {
     let resp = Response::text(status, msg);
-    let _ = write_response(p.conn.as_mut(), "GET", &resp, false, false, false);
+    // Non-blocking: what does not fit the socket buffer now is dropped (it always fits).
+    let _ = write_response(p.conn.as_mut(), "GET", &resp, false, false, false, DRAIN_TIME);
     close_gracefully(p, now);
 }
 
@@ -763,12 +766,18 @@ fn serve_request(shared: &Shared, mut p: Pending) -> Option<Pending> {
     let http10 = req.header("x-promlet-http10").is_some();
     let resp = route(shared, &req);
     let gzip = accepts_gzip(&req);
-    let tcp = p.conn.tcp();
-    if tcp.set_nonblocking(false).is_err() || tcp.set_write_timeout(Some(opts.write_timeout)).is_err()
-    {
+    if p.conn.tcp().set_nonblocking(false).is_err() {
         return None;
     }
-    let wrote = write_response(p.conn.as_mut(), &req.method, &resp, gzip, keep, http10);
+    let wrote = write_response(
+        p.conn.as_mut(),
+        &req.method,
+        &resp,
+        gzip,
+        keep,
+        http10,
+        opts.write_timeout,
+    );
     if wrote.is_err() || p.conn.tcp().set_nonblocking(true).is_err() {
         return None;
     }
@@ -1047,6 +1056,7 @@ fn write_response(
     gzip: bool,
     keep: bool,
     http10: bool,
+    write_timeout: Duration,
 ) -> io::Result<()> {
     #[cfg(feature = "gzip")]
     let compressed = (gzip
@@ -1088,7 +1098,27 @@ fn write_response(
     if method != "HEAD" {
         out.extend_from_slice(body);
     }
-    conn.write_all(&out)?;
+    // One deadline for the whole answer, not per write: a client that reads a byte now and
+    // then holds the worker for `write_timeout` at most.
+    let deadline = Instant::now() + write_timeout;
+    let left = || {
+        let d = deadline.saturating_duration_since(Instant::now());
+        (!d.is_zero())
+            .then_some(d)
+            .ok_or(io::Error::from(io::ErrorKind::TimedOut))
+    };
+    let mut off = 0;
+    while off < out.len() {
+        conn.tcp().set_write_timeout(Some(left()?))?;
+        let end = out.len().min(off + 16 * 1024);
+        match conn.write(&out[off..end]) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => off += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    conn.tcp().set_write_timeout(Some(left()?))?;
     conn.flush()
 }
 
@@ -1185,6 +1215,60 @@ mod tests {
         assert!(r.matches("/targets"));
         assert!(r.matches("/targets/a/b"));
         assert!(!r.matches("/targetsx"));
+    }
+
+    #[test]
+    fn nul_and_bare_cr_are_refused() {
+        assert!(parse_head(b"GET / HTTP/1.1\r\nX: a\0b\r\n\r\n").is_err());
+        assert!(parse_head(b"GET / HTTP/1.1\r\nX: a\rb\r\n\r\n").is_err());
+        assert!(parse_head(b"GET / HTTP/1.1\rX: a\r\n\r\n").is_err());
+        assert!(parse_head(b"GET / HTTP/1.1\nX: a\n\n").is_ok());
+    }
+
+    #[test]
+    fn content_length_rules() {
+        let len = |h: &str| {
+            let head = format!("GET / HTTP/1.1\r\n{h}\r\n");
+            check_request_head(head.as_bytes()).and_then(|r| body_length(&r))
+        };
+        assert_eq!(len(""), Ok(0));
+        assert_eq!(len("Content-Length: 12\r\n"), Ok(12));
+        assert_eq!(len("Content-Length: 5\r\nContent-Length: 5\r\n"), Ok(5));
+        assert_eq!(len("Content-Length: 5, 5\r\n"), Ok(5));
+        assert!(len("Content-Length: 5\r\nContent-Length: 6\r\n").is_err());
+        assert!(len("Content-Length: 5, 6\r\n").is_err());
+        assert!(len("Content-Length: +5\r\n").is_err());
+        assert!(len("Content-Length: \r\n").is_err());
+        assert!(len("Content-Length: 99999999999999999999999\r\n").is_err());
+        assert!(len("Content-Length: 1\r\nTransfer-Encoding: chunked\r\n").is_err());
+        assert_eq!(len("Transfer-Encoding: chunked\r\n"), Ok(0));
+    }
+
+    #[test]
+    fn scan_caps_heads_and_bodies() {
+        let opts = Options {
+            max_head_bytes: 64,
+            max_body_bytes: 10,
+            ..Options::default()
+        };
+        let mut at = 0;
+        assert!(matches!(scan(&opts, b"GET / HTTP/1.1\r\nX: y", &mut at), Scan::Partial));
+        // The next scan starts near the end, not from the start.
+        assert_eq!(at, 17);
+        let big = [b'a'; 64];
+        assert!(matches!(scan(&opts, &big, &mut 0), Scan::Bad(431, _)));
+        let body = b"GET / HTTP/1.1\r\nContent-Length: 11\r\n\r\n";
+        assert!(matches!(scan(&opts, body, &mut 0), Scan::Bad(413, _)));
+        let body = b"GET / HTTP/1.1\r\nContent-Length: 3\r\n\r\n";
+        assert!(matches!(scan(&opts, body, &mut 0), Scan::Head(_, 37, 3)));
+    }
+
+    #[test]
+    fn idle_cap_leaves_a_reserve() {
+        assert_eq!(idle_cap_for(1024, 40), 1024 - 144);
+        assert_eq!(idle_cap_for(100, 40), 16);
+        assert_eq!(idle_cap_for(1 << 20, 40), 65536);
+        assert!(idle_cap(40) >= 16);
     }
 
     #[test]
