@@ -358,7 +358,7 @@ struct Pending {
     /// `buf` has no head end before this offset.
     scanned: usize,
     stage: Stage,
-    /// Accepted or last answered: the idle timeout, and which connection goes first at the cap.
+    /// Accepted or last answered: the start of the idle timeout.
     since: Instant,
     /// The total deadline of the handshake, head or drain under way; `None` while idle.
     deadline: Option<Instant>,
@@ -517,8 +517,9 @@ fn poller(shared: Arc<Shared>, listeners: Vec<TcpListener>, wake_r: RawFd) {
         if conns.len() > opts.max_idle {
             // Past the cap the connections that have waited longest go, not the newcomers: a
             // scraper that connects now is served even when idle clients fill the table.
+            // `conns` is in the order connections came to the poller (kept ones stay in place,
+            // new and returned ones are appended), so the oldest are at the front: no sort.
             let excess = conns.len() - opts.max_idle;
-            conns.select_nth_unstable_by_key(excess - 1, |p| p.since);
             conns.drain(..excess);
         }
     }
