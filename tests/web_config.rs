@@ -305,7 +305,7 @@ fn bad_web_configs_refuse_to_start_with_file_and_line() {
         std::fs::write(&f, text).unwrap();
         let out = Command::new(promlet_bin())
             .arg(format!("--web.config.file={}", f.display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{}", free_port()))
+            .arg("--web.listen-address=127.0.0.1:0")
             .output()
             .unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
