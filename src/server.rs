@@ -493,9 +493,11 @@ fn poller(shared: Arc<Shared>, listeners: Vec<TcpListener>, wake_r: RawFd) {
             let p = if pfd.revents != 0 {
                 advance(&shared, p, now)
             } else {
-                expire(opts, p, now)
+                Some(p)
             };
-            keep.extend(p);
+            // Also for connections that just sent something: a client that drips a byte
+            // before every wake-up must still meet its total deadline.
+            keep.extend(p.and_then(|p| expire(opts, p, now)));
         }
         conns = keep;
         if pfds[nl].revents != 0 {
