@@ -663,7 +663,15 @@ fn expire(opts: &Options, mut p: Pending, now: Instant) -> Option<Pending> {
 fn answer_and_drain(p: &mut Pending, status: u16, msg: &str, now: Instant) {
     let resp = Response::text(status, msg);
     // Non-blocking: what does not fit the socket buffer now is dropped (it always fits).
-    let _ = write_response(p.conn.as_mut(), "GET", &resp, false, false, false, DRAIN_TIME);
+    let _ = write_response(
+        p.conn.as_mut(),
+        "GET",
+        &resp,
+        false,
+        false,
+        false,
+        DRAIN_TIME,
+    );
     close_gracefully(p, now);
 }
 
@@ -681,7 +689,7 @@ fn drain(p: &mut Pending) -> Next {
     let mut sink = [0u8; 4096];
     loop {
         // The raw socket: after an error answer nothing the client sends is looked at.
-        match (&*p.conn.tcp()).read(&mut sink) {
+        match p.conn.tcp().read(&mut sink) {
             Ok(0) => return Next::Close,
             Ok(n) => {
                 p.drained = p.drained.saturating_add(n);
@@ -1255,7 +1263,10 @@ mod tests {
             ..Options::default()
         };
         let mut at = 0;
-        assert!(matches!(scan(&opts, b"GET / HTTP/1.1\r\nX: y", &mut at), Scan::Partial));
+        assert!(matches!(
+            scan(&opts, b"GET / HTTP/1.1\r\nX: y", &mut at),
+            Scan::Partial
+        ));
         // The next scan starts near the end, not from the start.
         assert_eq!(at, 17);
         let big = [b'a'; 64];

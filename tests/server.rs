@@ -236,7 +236,8 @@ fn dripped_head_gets_408_at_the_total_deadline() {
     let mut s = TcpStream::connect(p.addr).unwrap();
     // The read timeout paces the drip: one byte, then wait up to 100 ms for an answer. A
     // per-read timeout would never end this before the 16 KiB cap (160 s away).
-    s.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
     s.write_all(b"GET /metrics HTTP/1.1\r\nX-Drip: ").unwrap();
     let start = Instant::now();
     let mut got = Vec::new();
@@ -248,7 +249,11 @@ fn dripped_head_gets_408_at_the_total_deadline() {
         match s.read(&mut b) {
             Ok(0) => break,
             Ok(n) => got.extend_from_slice(&b[..n]),
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
             Err(e) => panic!("read: {e}"),
         }
     }
@@ -268,7 +273,11 @@ fn error_answers_arrive_before_the_close() {
     let mut req = b"GET /metrics HTTP/1.1\r\nX-Big: ".to_vec();
     req.extend(std::iter::repeat(b'a').take(512 * 1024));
     let out = exchange_without_reset(p.addr, req);
-    assert!(out.starts_with("HTTP/1.1 431"), "{}", &out[..out.len().min(200)]);
+    assert!(
+        out.starts_with("HTTP/1.1 431"),
+        "{}",
+        &out[..out.len().min(200)]
+    );
 }
 
 #[test]

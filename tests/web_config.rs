@@ -522,7 +522,8 @@ fn dripped_tls_handshake_is_closed_at_the_total_deadline() {
     // A record header announcing a 16 KiB ClientHello, then ten bytes a second (paced by the
     // read timeout): each byte used to reset the server's read timeout, so this never ended.
     s.write_all(b"\x16\x03\x01\x40\x00\x01").unwrap();
-    s.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
     let start = std::time::Instant::now();
     let mut closed = false;
     while start.elapsed() < Duration::from_secs(30) {
@@ -548,5 +549,8 @@ fn dripped_tls_handshake_is_closed_at_the_total_deadline() {
             }
         }
     }
-    assert!(closed, "a handshake dripping ten bytes a second was kept for 30 s");
+    assert!(
+        closed,
+        "a handshake dripping ten bytes a second was kept for 30 s"
+    );
 }

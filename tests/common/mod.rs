@@ -109,7 +109,11 @@ fn logged_command(cmd: &mut Command, name: &str) -> PathBuf {
 fn owns_listener(pid: u32, port: u16) -> bool {
     let mut inodes = Vec::new();
     for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
-        for line in std::fs::read_to_string(table).unwrap_or_default().lines().skip(1) {
+        for line in std::fs::read_to_string(table)
+            .unwrap_or_default()
+            .lines()
+            .skip(1)
+        {
             let cols: Vec<&str> = line.split_whitespace().collect();
             let local_port = cols
                 .get(1)
