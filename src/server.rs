@@ -8,7 +8,7 @@
 //! `max_head_bytes`. Only a complete request (head, and the small body if one is announced)
 //! goes to a worker. Workers are threads from a bounded pool (started on demand, up to
 //! `max_workers`); a worker routes, writes the answer and gives the connection back. So idle
-//! and slow clients cost a file descriptor and a few hundred bytes, never a thread, and no
+//! and slow clients cost a file descriptor and their buffers, never a thread, and no
 //! number of them delays a well-behaved scrape. The poller holds at most `max_idle`
 //! connections (sized from the open-files limit); past that the oldest is closed.
 //!
