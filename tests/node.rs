@@ -255,7 +255,6 @@ fn filesystem_sees_mounts_made_after_start() {
     let dir = tempdir("node-mount");
     let mnt = dir.join("mnt");
     std::fs::create_dir_all(&mnt).unwrap();
-    let addr: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let wait = |f: &str| format!("while [ ! -e \"$2/{f}\" ]; do sleep 0.05; done");
     let script = format!(
         "\"$1\" --web.listen-address=$3 --web.disable-exporter-metrics & {}; \
@@ -277,9 +276,12 @@ fn filesystem_sees_mounts_made_after_start() {
         "sh".into(),
         promlet_bin().display().to_string(),
         dir.display().to_string(),
-        addr.to_string(),
+        "127.0.0.1:0".into(),
     ];
-    let _p = spawn_listening(&unshare, &args, addr, "promlet in namespaces");
+    let mut cmd = std::process::Command::new(&unshare);
+    cmd.args(&args);
+    let p = spawn_reporting(cmd, "promlet in namespaces", "listening on");
+    let addr = p.addr;
     let series = format!(
         "node_filesystem_size_bytes{{device=\"promlet-test\",device_error=\"\",fstype=\"tmpfs\",mountpoint=\"{}\"}} ",
         mnt.display()
