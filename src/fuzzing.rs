@@ -26,3 +26,43 @@ pub fn hdhomerun_decode(data: &[u8]) {
     let _ = status::parse_streaminfo(&text);
     let _ = status::parse_version(&text);
 }
+
+/// The netlink message walker, attribute walker and the rtnetlink and nl80211 reply parsers
+/// on one datagram, then the dump loop fed that datagram (split in two) by a fake kernel.
+#[cfg(feature = "node")]
+pub fn netlink(data: &[u8]) {
+    use crate::netlink::{self, fake, nl80211, rtnl};
+    for m in netlink::messages(data).flatten() {
+        let _ = rtnl::parse_link(&m);
+        let _ = nl80211::parse_interface(&m);
+        let _ = nl80211::parse_station(&m);
+        let _ = nl80211::parse_survey(&m);
+        let _ = nl80211::parse_reg(&m);
+        for a in netlink::attrs(m.payload).flatten() {
+            for _ in netlink::attrs(a.1) {}
+        }
+    }
+    let cut = data.first().map_or(0, |b| *b as usize).min(data.len());
+    let (a, b) = (data[..cut].to_vec(), data[cut..].to_vec());
+    // The kernel's replies carry the request's sequence number: patch it in where the
+    // fuzzer's bytes put a header.
+    let mut t = fake::Fake::new(Box::new(move |_, seq| {
+        let fix = |mut d: Vec<u8>| {
+            if d.len() >= 12 {
+                d[8..12].copy_from_slice(&seq.to_ne_bytes());
+            }
+            Ok(d)
+        };
+        vec![fix(a.clone()), fix(b.clone())]
+    }));
+    let _ = rtnl::links(&mut t);
+    let _ = netlink::family_id(&mut t, "nl80211");
+}
+
+/// The node collectors' parsers of /proc text, on the bytes as lossy UTF-8.
+#[cfg(feature = "node")]
+pub fn node_proc(data: &[u8]) {
+    use crate::collector;
+    let text = String::from_utf8_lossy(data);
+    collector::fuzz_parsers(&text);
+}

@@ -35,6 +35,8 @@ mod collector;
 mod hdhomerun;
 #[cfg(any(feature = "proxy", feature = "packet-sd"))]
 mod httpc;
+#[cfg(feature = "node")]
+pub(crate) mod netlink;
 #[cfg(feature = "proxy")]
 mod proxy;
 #[cfg(any(feature = "packet-sd", feature = "http-sd"))]

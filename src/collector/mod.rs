@@ -16,13 +16,17 @@ mod cpu;
 mod filesystem;
 mod loadavg;
 mod meminfo;
+mod nat_traffic;
 mod netdev;
+mod openwrt;
 mod pattern;
 mod procstat;
+mod snmp6;
 mod stat;
 mod textfile;
 mod time;
 mod uname;
+mod wifi;
 
 /// Where the collectors read the machine from (`--path.procfs`, `--path.sysfs`, `--path.rootfs`).
 #[derive(Clone, Debug)]
@@ -143,6 +147,9 @@ pub type NewFn = fn(&Paths, &Flags) -> Result<Box<dyn Collector>, String>;
 pub struct Entry {
     pub name: &'static str,
     pub default_enabled: bool,
+    /// Whether a default-on collector applies to this machine (`openwrt` only where
+    /// `/etc/openwrt_release` exists); decided at start. An explicit flag overrides it.
+    pub applies: fn(&Paths) -> bool,
     /// Extra flags of this collector (`--collector.filesystem.mount-points-exclude`, ...).
     pub flags: fn() -> Vec<Spec>,
     pub new: NewFn,
@@ -152,13 +159,22 @@ fn no_flags() -> Vec<Spec> {
     Vec::new()
 }
 
+fn everywhere(_: &Paths) -> bool {
+    true
+}
+
 /// The table: every collector compiled in.
 pub fn entries() -> Vec<Entry> {
     let row = |name, flags, new| Entry {
         name,
         default_enabled: true,
+        applies: everywhere,
         flags,
         new,
+    };
+    let off = |name, flags, new| Entry {
+        default_enabled: false,
+        ..row(name, flags, new)
     };
     vec![
         row("cpu", cpu::flags, cpu::new),
@@ -168,11 +184,29 @@ pub fn entries() -> Vec<Entry> {
         row("stat", no_flags, stat::new),
         row("time", no_flags, time::new),
         row("uname", no_flags, uname::new),
+        Entry {
+            applies: openwrt::present,
+            ..row("openwrt", no_flags, openwrt::new)
+        },
+        off("wifi", no_flags, wifi::new),
+        off("nat_traffic", nat_traffic::flags, nat_traffic::new),
+        off("snmp6", no_flags, snmp6::new),
         // After the quick ones: its statfs calls, queued in `prepare`, run meanwhile.
         row("filesystem", filesystem::flags, filesystem::new),
         // Last, so a textfile cannot take a name a collector writes (it is refused instead).
         row("textfile", textfile::flags, textfile::new),
     ]
+}
+
+/// Runs the collectors' text parsers on `text`, for `promlet::fuzzing::node_proc`.
+pub(crate) fn fuzz_parsers(text: &str) {
+    if let Ok(p) = nat_traffic::parse(text) {
+        let _ = p.top(3);
+    }
+    let _ = snmp6::parse(text);
+    let _ = openwrt::parse_release(text);
+    let _ = openwrt::parse_board_json(text);
+    let _ = openwrt::cpu_system(text);
 }
 
 /// USER_HZ, the unit of `/proc/stat` CPU columns (100 on every Linux port in practice).
@@ -217,10 +251,10 @@ impl Node {
             let flag = format!("collector.{}", e.name);
             // As in node_exporter: with --collector.disable-defaults only collectors named on the
             // command line run.
-            let on = if defaults_off {
-                flags.is_given(&flag) && flags.switch(&flag)
-            } else {
+            let on = if flags.is_given(&flag) {
                 flags.switch(&flag)
+            } else {
+                !defaults_off && e.default_enabled && (e.applies)(paths)
             };
             if on {
                 let c = (e.new)(paths, flags).map_err(|m| format!("collector {}: {m}", e.name))?;
