@@ -487,3 +487,32 @@ fn disable_defaults_runs_only_named_collectors() {
     assert!(text.contains("node_load1 "));
     assert!(!text.contains("node_cpu_seconds_total"));
 }
+
+/// The router collectors through the binary on this machine: `wifi` asks this kernel (the
+/// build VM has no cfg80211: no series, success 1); `openwrt` does not run on a machine
+/// without /etc/openwrt_release unless asked for.
+#[test]
+fn router_collectors_on_this_machine() {
+    let p = promlet(&[
+        "--collector.disable-defaults",
+        "--collector.wifi",
+        "--collector.snmp6",
+        "--web.disable-exporter-metrics",
+    ]);
+    let text = http_get(p.addr, "/metrics").text();
+    assert!(
+        text.contains("node_scrape_collector_success{collector=\"wifi\"} 1\n"),
+        "{text}"
+    );
+    assert!(text.contains("node_scrape_collector_success{collector=\"snmp6\"} 1\n"));
+    if !std::path::Path::new("/sys/class/ieee80211").exists() {
+        assert!(!text.contains("\nwifi_"), "{text}");
+    }
+    promtool_check_metrics(&text);
+    if !std::path::Path::new("/etc/openwrt_release").exists() {
+        let p = promlet(&["--web.disable-exporter-metrics"]);
+        let text = http_get(p.addr, "/metrics").text();
+        assert!(!text.contains("collector=\"openwrt\""), "{text}");
+        assert!(!text.contains("collector=\"wifi\""), "wifi is off by default");
+    }
+}
