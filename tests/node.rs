@@ -513,6 +513,9 @@ fn router_collectors_on_this_machine() {
         let p = promlet(&["--web.disable-exporter-metrics"]);
         let text = http_get(p.addr, "/metrics").text();
         assert!(!text.contains("collector=\"openwrt\""), "{text}");
-        assert!(!text.contains("collector=\"wifi\""), "wifi is off by default");
+        assert!(
+            !text.contains("collector=\"wifi\""),
+            "wifi is off by default"
+        );
     }
 }

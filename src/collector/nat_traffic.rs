@@ -115,7 +115,8 @@ impl Pairs {
 pub fn parse(text: &str) -> Result<Pairs, String> {
     let mut p = Pairs::default();
     for (i, line) in text.lines().enumerate() {
-        p.add_line(line).map_err(|m| format!("line {}: {m}", i + 1))?;
+        p.add_line(line)
+            .map_err(|m| format!("line {}: {m}", i + 1))?;
     }
     Ok(p)
 }
@@ -199,11 +200,17 @@ mod tests {
         let get = |s: &str, d: &str| top.iter().find(|x| x.0 == s && x.1 == d).map(|x| x.2);
         // Two TCP connections of one pair (one offloaded, without a timeout) plus both
         // directions of each.
-        assert_eq!(get("192.168.1.100", "93.184.216.34"), Some(3_112 + 9_000 + 80_000 + 1_236));
+        assert_eq!(
+            get("192.168.1.100", "93.184.216.34"),
+            Some(3_112 + 9_000 + 80_000 + 1_236)
+        );
         // Accounting off for an entry: no bytes= tokens, it counts 0.
         assert_eq!(get("192.168.1.101", "198.51.100.7"), Some(0));
         assert_eq!(
-            get("fd00:0000:0000:0000:0000:0000:0000:0002", "2001:0db8:0000:0000:0000:0000:0000:0001"),
+            get(
+                "fd00:0000:0000:0000:0000:0000:0000:0002",
+                "2001:0db8:0000:0000:0000:0000:0000:0001"
+            ),
             Some(208)
         );
     }
@@ -227,7 +234,10 @@ mod tests {
 
     #[test]
     fn nat_traffic_malformed() {
-        assert!(parse("ipv4 2 tcp 6 10 ESTABLISHED sport=1\n").is_err(), "no addresses");
+        assert!(
+            parse("ipv4 2 tcp 6 10 ESTABLISHED sport=1\n").is_err(),
+            "no addresses"
+        );
         assert!(parse("ipv4 2 tcp src=a dst=b bytes=x\n").is_err());
         assert_eq!(parse("\n  \n").unwrap(), Pairs::default());
     }

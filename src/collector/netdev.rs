@@ -168,10 +168,10 @@ impl NetDev {
 
     /// Devices and their counters over rtnetlink; links without 64-bit statistics (kernels
     /// before 2.6.35) are left out, where node_exporter 1.5 panics.
-    fn from_netlink(&self) -> Result<Vec<(String, Vec<u64>)>, Error> {
+    fn read_netlink(&self) -> Result<Vec<(String, Vec<u64>)>, Error> {
         let err = |e: crate::netlink::Error| Error::Other(format!("rtnetlink link dump: {e}"));
-        let mut sock = Socket::open(NETLINK_ROUTE, Duration::from_secs(5))
-            .map_err(|e| err(e.into()))?;
+        let mut sock =
+            Socket::open(NETLINK_ROUTE, Duration::from_secs(5)).map_err(|e| err(e.into()))?;
         let links = crate::netlink::rtnl::links(&mut sock).map_err(err)?;
         Ok(links
             .iter()
@@ -185,7 +185,10 @@ impl NetDev {
 pub fn write(enc: &mut Encoder, devs: &[(String, Vec<u64>)], nohandler: bool) {
     let mut name = String::with_capacity(48);
     let mut help = String::with_capacity(64);
-    let stats = STATS.iter().copied().chain(nohandler.then_some("receive_nohandler"));
+    let stats = STATS
+        .iter()
+        .copied()
+        .chain(nohandler.then_some("receive_nohandler"));
     for (i, stat) in stats.enumerate() {
         name.clear();
         name.push_str("node_network_");
@@ -207,7 +210,7 @@ pub fn write(enc: &mut Encoder, devs: &[(String, Vec<u64>)], nohandler: bool) {
 impl Collector for NetDev {
     fn update(&self, enc: &mut Encoder) -> Result<(), Error> {
         if self.netlink {
-            let devs = self.from_netlink()?;
+            let devs = self.read_netlink()?;
             write(enc, &devs, true);
             return Ok(());
         }
@@ -356,7 +359,10 @@ gretap0:       0       0    0    0    0     0          0         0        0     
         assert_eq!(v[3], bit("rx_dropped") | bit("rx_missed_errors"));
         assert_eq!(
             v[5],
-            bit("rx_frame_errors") | bit("rx_length_errors") | bit("rx_over_errors") | bit("rx_crc_errors")
+            bit("rx_frame_errors")
+                | bit("rx_length_errors")
+                | bit("rx_over_errors")
+                | bit("rx_crc_errors")
         );
         assert_eq!(v[7], bit("multicast"));
         assert_eq!(v[13], bit("collisions"));
@@ -384,7 +390,10 @@ gretap0:       0       0    0    0    0     0          0         0        0     
         c.update(&mut enc).unwrap();
         let out = String::from_utf8(enc.into_bytes()).unwrap();
         assert_eq!(out.matches("# TYPE ").count(), 17, "{out}");
-        assert!(out.contains("node_network_receive_nohandler_total{device=\"lo\"} "), "{out}");
+        assert!(
+            out.contains("node_network_receive_nohandler_total{device=\"lo\"} "),
+            "{out}"
+        );
     }
 
     #[test]

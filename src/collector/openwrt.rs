@@ -119,8 +119,10 @@ pub fn cpu_system(cpuinfo: &str) -> String {
             continue;
         };
         let v = v.trim();
-        if matches!(key.trim(), "system type" | "processor" | "cpu" | "model name")
-            && !v.is_empty()
+        if matches!(
+            key.trim(),
+            "system type" | "processor" | "cpu" | "model name"
+        ) && !v.is_empty()
             && !v.starts_with(|c: char| c.is_ascii_digit())
         {
             return v.to_string();
@@ -133,14 +135,23 @@ pub fn cpu_system(cpuinfo: &str) -> String {
 pub fn parse_board_json(text: &str) -> Result<(Option<String>, Option<String>), String> {
     let v = json::parse(text)?;
     let model = v.get("model");
-    let s = |k| model.and_then(|m| m.get(k)).and_then(json::Value::as_str).map(str::to_string);
+    let s = |k| {
+        model
+            .and_then(|m| m.get(k))
+            .and_then(json::Value::as_str)
+            .map(str::to_string)
+    };
     Ok((s("id"), s("name")))
 }
 
 /// The first line of a file, trimmed; `None` if it is missing or empty.
 fn first_line(p: &Path) -> Result<Option<String>, Error> {
     match read(p) {
-        Ok(t) => Ok(t.lines().next().map(|l| l.trim().to_string()).filter(|l| !l.is_empty())),
+        Ok(t) => Ok(t
+            .lines()
+            .next()
+            .map(|l| l.trim().to_string())
+            .filter(|l| !l.is_empty())),
         Err(Error::Io { err, .. }) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e),
     }
@@ -241,7 +252,10 @@ mod json {
         if text.len() > MAX_LEN {
             return Err(format!("more than {MAX_LEN} bytes"));
         }
-        let mut p = P { b: text.as_bytes(), i: 0 };
+        let mut p = P {
+            b: text.as_bytes(),
+            i: 0,
+        };
         let v = p.value(0)?;
         p.ws();
         if p.i != p.b.len() {
@@ -430,7 +444,9 @@ mod tests {
             "ARMv7 Processor rev 5 (v7l)"
         );
         assert_eq!(
-            cpu_system("processor\t: 0\nBogoMIPS\t: 48.00\nCPU architecture: 8\nCPU revision\t: 4\n"),
+            cpu_system(
+                "processor\t: 0\nBogoMIPS\t: 48.00\nCPU architecture: 8\nCPU revision\t: 4\n"
+            ),
             "ARMv8 Processor rev 4"
         );
         assert_eq!(cpu_system(""), "");
@@ -447,7 +463,15 @@ mod tests {
         assert_eq!(id.as_deref(), Some("xiaomi,mi-router-4a-gigabit"));
         assert_eq!(name.as_deref(), Some("Xiaomi Mi Router 4A \"Gigabit\" é"));
         assert_eq!(parse_board_json("{}").unwrap(), (None, None));
-        for bad in ["", "{", "{\"a\" 1}", "[1,]", "\"\\x\"", "{}x", &"[".repeat(100)] {
+        for bad in [
+            "",
+            "{",
+            "{\"a\" 1}",
+            "[1,]",
+            "\"\\x\"",
+            "{}x",
+            &"[".repeat(100),
+        ] {
             assert!(parse_board_json(bad).is_err(), "{bad:?}");
         }
     }

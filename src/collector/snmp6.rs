@@ -149,7 +149,10 @@ mod tests {
         assert!(all.iter().any(|(f, _)| *f == "Udp6InDatagrams"));
         let eth0 = parse(ETH0).unwrap();
         assert_eq!(eth0[0].0, "ifIndex");
-        assert!(!eth0.iter().any(|(f, _)| f.starts_with("Udp6")), "no UDP per device");
+        assert!(
+            !eth0.iter().any(|(f, _)| f.starts_with("Udp6")),
+            "no UDP per device"
+        );
         let mut enc = Encoder::new();
         write(
             &mut enc,
@@ -168,6 +171,9 @@ mod tests {
         assert!(parse("Ip6InReceives\n").is_err());
         assert!(parse("Ip6InReceives x\n").is_err());
         assert!(parse("Ip6InReceives 1 2\n").is_err());
-        assert_eq!(parse("\nIcmp6OutType135                 \t7\n").unwrap(), [("Icmp6OutType135", 7)]);
+        assert_eq!(
+            parse("\nIcmp6OutType135                 \t7\n").unwrap(),
+            [("Icmp6OutType135", 7)]
+        );
     }
 }

@@ -118,7 +118,11 @@ fn mac_text(m: &[u8; 6], upper: bool) -> String {
 
 /// The interface's mean station signal, dBm (iwinfo's `signal`), if any station reports one.
 fn mean_signal(st: &[Station]) -> Option<i64> {
-    let v: Vec<i64> = st.iter().filter_map(|s| s.signal_dbm).map(i64::from).collect();
+    let v: Vec<i64> = st
+        .iter()
+        .filter_map(|s| s.signal_dbm)
+        .map(i64::from)
+        .collect();
     (!v.is_empty()).then(|| v.iter().sum::<i64>() / v.len() as i64)
 }
 
@@ -134,7 +138,11 @@ fn quality(signal: Option<i64>) -> f64 {
 
 /// Mean legacy (16-bit) TX rate of the stations, kbit/s (iwinfo's `bitrate`).
 fn mean_bitrate(st: &[Station]) -> f64 {
-    let v: Vec<u64> = st.iter().filter_map(|s| s.tx_bitrate16).map(u64::from).collect();
+    let v: Vec<u64> = st
+        .iter()
+        .filter_map(|s| s.tx_bitrate16)
+        .map(u64::from)
+        .collect();
     if v.is_empty() {
         return 0.0;
     }
@@ -163,7 +171,10 @@ pub fn write(enc: &mut Encoder, ifaces: &[Iface]) {
                         "ssid",
                         String::from_utf8_lossy(i.ssid.as_deref().unwrap_or_default()).into_owned(),
                     ),
-                    ("bssid", i.mac.map(|m| mac_text(&m, false)).unwrap_or_default()),
+                    (
+                        "bssid",
+                        i.mac.map(|m| mac_text(&m, false)).unwrap_or_default(),
+                    ),
                     ("mode", nl80211::mode_name(i.iftype).to_string()),
                     ("ifname", i.ifname.clone()),
                     ("country", w.country.clone()),
@@ -188,12 +199,36 @@ pub fn write(enc: &mut Encoder, ifaces: &[Iface]) {
     if ifaces.is_empty() {
         return;
     }
-    net(enc, "wifi_network_quality", "Wi-Fi link quality from the mean station signal, percent.", &|n| n.quality);
-    net(enc, "wifi_network_bitrate", "Mean transmit bitrate to the associated stations, kbit/s.", &|n| n.bitrate);
-    net(enc, "wifi_network_noise_dbm", "Noise on the interface's channel, dBm.", &|n| n.noise);
-    net(enc, "wifi_network_signal_dbm", "Mean signal of the associated stations, dBm (-255: none).", &|n| n.signal);
+    net(
+        enc,
+        "wifi_network_quality",
+        "Wi-Fi link quality from the mean station signal, percent.",
+        &|n| n.quality,
+    );
+    net(
+        enc,
+        "wifi_network_bitrate",
+        "Mean transmit bitrate to the associated stations, kbit/s.",
+        &|n| n.bitrate,
+    );
+    net(
+        enc,
+        "wifi_network_noise_dbm",
+        "Noise on the interface's channel, dBm.",
+        &|n| n.noise,
+    );
+    net(
+        enc,
+        "wifi_network_signal_dbm",
+        "Mean signal of the associated stations, dBm (-255: none).",
+        &|n| n.signal,
+    );
 
-    let mut f = enc.family("wifi_stations", "Number of associated stations.", MetricType::Gauge);
+    let mut f = enc.family(
+        "wifi_stations",
+        "Number of associated stations.",
+        MetricType::Gauge,
+    );
     for w in ifaces {
         f.sample(&[("ifname", &w.iface.ifname)], w.stations.len() as f64);
     }
@@ -202,42 +237,71 @@ pub fn write(enc: &mut Encoder, ifaces: &[Iface]) {
         .iter()
         .flat_map(|w| {
             w.stations.iter().map(move |s| {
-                (w.iface.ifname.as_str(), mac_text(&s.mac, true), mac_text(&s.mac, false), s)
+                (
+                    w.iface.ifname.as_str(),
+                    mac_text(&s.mac, true),
+                    mac_text(&s.mac, false),
+                    s,
+                )
             })
         })
         .collect();
     type Pick = fn(&Station) -> Option<f64>;
     let lua: [(&str, &str, MetricType, Pick); 9] = [
-        ("wifi_station_signal_dbm", "Signal of the station's last frame, dBm.", MetricType::Gauge, |s| {
-            s.signal_dbm.filter(|v| *v != 0).map(f64::from)
-        }),
-        ("wifi_station_inactive_milliseconds", "Time since the station was last active, ms.", MetricType::Gauge, |s| {
-            Some(s.inactive_ms.map_or(0.0, f64::from))
-        }),
+        (
+            "wifi_station_signal_dbm",
+            "Signal of the station's last frame, dBm.",
+            MetricType::Gauge,
+            |s| s.signal_dbm.filter(|v| *v != 0).map(f64::from),
+        ),
+        (
+            "wifi_station_inactive_milliseconds",
+            "Time since the station was last active, ms.",
+            MetricType::Gauge,
+            |s| Some(s.inactive_ms.map_or(0.0, f64::from)),
+        ),
         (
             "wifi_station_expected_throughput_kilobits_per_second",
             "Expected throughput to the station, kbit/s.",
             MetricType::Gauge,
             |s| s.expected_throughput.filter(|v| *v != 0).map(f64::from),
         ),
-        ("wifi_station_transmit_kilobits_per_second", "Current unicast transmit rate to the station, kbit/s.", MetricType::Gauge, |s| {
-            s.tx_bitrate.filter(|v| *v != 0).map(|v| v as f64 * 100.0)
-        }),
-        ("wifi_station_receive_kilobits_per_second", "Rate of the last unicast frame from the station, kbit/s.", MetricType::Gauge, |s| {
-            s.rx_bitrate.filter(|v| *v != 0).map(|v| v as f64 * 100.0)
-        }),
-        ("wifi_station_transmit_packets_total", "Packets sent to the station.", MetricType::Counter, |s| {
-            Some(s.tx_packets.map_or(0.0, f64::from))
-        }),
-        ("wifi_station_receive_packets_total", "Packets received from the station.", MetricType::Counter, |s| {
-            Some(s.rx_packets.map_or(0.0, f64::from))
-        }),
-        ("wifi_station_transmit_bytes_total", "Bytes sent to the station.", MetricType::Counter, |s| {
-            s.tx_bytes.map(|v| v as f64)
-        }),
-        ("wifi_station_receive_bytes_total", "Bytes received from the station.", MetricType::Counter, |s| {
-            s.rx_bytes.map(|v| v as f64)
-        }),
+        (
+            "wifi_station_transmit_kilobits_per_second",
+            "Current unicast transmit rate to the station, kbit/s.",
+            MetricType::Gauge,
+            |s| s.tx_bitrate.filter(|v| *v != 0).map(|v| v as f64 * 100.0),
+        ),
+        (
+            "wifi_station_receive_kilobits_per_second",
+            "Rate of the last unicast frame from the station, kbit/s.",
+            MetricType::Gauge,
+            |s| s.rx_bitrate.filter(|v| *v != 0).map(|v| v as f64 * 100.0),
+        ),
+        (
+            "wifi_station_transmit_packets_total",
+            "Packets sent to the station.",
+            MetricType::Counter,
+            |s| Some(s.tx_packets.map_or(0.0, f64::from)),
+        ),
+        (
+            "wifi_station_receive_packets_total",
+            "Packets received from the station.",
+            MetricType::Counter,
+            |s| Some(s.rx_packets.map_or(0.0, f64::from)),
+        ),
+        (
+            "wifi_station_transmit_bytes_total",
+            "Bytes sent to the station.",
+            MetricType::Counter,
+            |s| s.tx_bytes.map(|v| v as f64),
+        ),
+        (
+            "wifi_station_receive_bytes_total",
+            "Bytes received from the station.",
+            MetricType::Counter,
+            |s| s.rx_bytes.map(|v| v as f64),
+        ),
     ];
     for (name, help, typ, pick) in lua {
         let mut f = enc.family(name, help, typ);
@@ -273,7 +337,10 @@ pub fn write(enc: &mut Encoder, ifaces: &[Iface]) {
     for (name, help, pick) in node {
         let mut f = enc.family(name, help, MetricType::Counter);
         for (ifname, _, mac, s) in &all {
-            f.sample(&[("device", ifname), ("mac_address", mac)], pick(s).unwrap_or(0.0));
+            f.sample(
+                &[("device", ifname), ("mac_address", mac)],
+                pick(s).unwrap_or(0.0),
+            );
         }
     }
 }
@@ -281,7 +348,11 @@ pub fn write(enc: &mut Encoder, ifaces: &[Iface]) {
 impl Wifi {
     /// `/sys/class/net/<if>/phy80211/name`, else `phy<wiphy index>`.
     fn phy_name(&self, i: &Interface) -> String {
-        let p = self.sysfs.join("class/net").join(&i.ifname).join("phy80211/name");
+        let p = self
+            .sysfs
+            .join("class/net")
+            .join(&i.ifname)
+            .join("phy80211/name");
         match super::read(&p) {
             Ok(t) if !t.trim().is_empty() => t.trim().to_string(),
             _ => i.wiphy.map(|w| format!("phy{w}")).unwrap_or_default(),
@@ -316,7 +387,9 @@ mod tests {
         Fake::new(Box::new(move |req, seq| {
             let typ = u16::from_ne_bytes([req[4], req[5]]);
             let cmd = req[16];
-            let ifindex = req.get(24..28).map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]));
+            let ifindex = req
+                .get(24..28)
+                .map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]));
             if typ == 0x10 {
                 let mut p = vec![1, 2, 0, 0];
                 p.extend(attr(1, &FAM.to_ne_bytes()));
@@ -327,8 +400,24 @@ mod tests {
             assert_eq!(typ, FAM);
             match (cmd, ifindex) {
                 (CMD_GET_INTERFACE, _) => {
-                    let mut d = new_interface(FAM, seq, 3, "phy0-ap0", [0x02, 0xAB, 0xCD, 0, 0, 1], b"Home \"5G\"", 5180);
-                    d.extend(new_interface(FAM, seq, 4, "phy1-ap0", [0x02, 0xAB, 0xCD, 0, 0, 2], b"Home", 2437));
+                    let mut d = new_interface(
+                        FAM,
+                        seq,
+                        3,
+                        "phy0-ap0",
+                        [0x02, 0xAB, 0xCD, 0, 0, 1],
+                        b"Home \"5G\"",
+                        5180,
+                    );
+                    d.extend(new_interface(
+                        FAM,
+                        seq,
+                        4,
+                        "phy1-ap0",
+                        [0x02, 0xAB, 0xCD, 0, 0, 2],
+                        b"Home",
+                        2437,
+                    ));
                     vec![Ok(d), Ok(done(seq, 0))]
                 }
                 (CMD_GET_REG, _) => {
@@ -338,20 +427,29 @@ mod tests {
                     vec![Ok(d)]
                 }
                 (CMD_GET_STATION, Some(3)) => vec![
-                    Ok(new_station(FAM, seq, 3, [0xaa, 0xbb, 0xcc, 0x11, 0x22, 0x33], -50, 1)),
-                    Ok([new_station(FAM, seq, 3, [0xaa, 0xbb, 0xcc, 0x11, 0x22, 0x34], -61, 2), done(seq, 0)].concat()),
+                    Ok(new_station(
+                        FAM,
+                        seq,
+                        3,
+                        [0xaa, 0xbb, 0xcc, 0x11, 0x22, 0x33],
+                        -50,
+                        1,
+                    )),
+                    Ok([
+                        new_station(FAM, seq, 3, [0xaa, 0xbb, 0xcc, 0x11, 0x22, 0x34], -61, 2),
+                        done(seq, 0),
+                    ]
+                    .concat()),
                 ],
                 (CMD_GET_STATION, Some(4)) if gone => vec![Ok(done(seq, -ENODEV))],
                 (CMD_GET_STATION, Some(4)) => vec![Ok(done(seq, 0))],
-                (CMD_GET_SURVEY, Some(3)) => vec![Ok(
-                    [
-                        new_survey(FAM, seq, 5170, -80, false),
-                        new_survey(FAM, seq, 5180, -92, false),
-                        new_survey(FAM, seq, 5180, -95, true),
-                        done(seq, 0),
-                    ]
-                    .concat(),
-                )],
+                (CMD_GET_SURVEY, Some(3)) => vec![Ok([
+                    new_survey(FAM, seq, 5170, -80, false),
+                    new_survey(FAM, seq, 5180, -92, false),
+                    new_survey(FAM, seq, 5180, -95, true),
+                    done(seq, 0),
+                ]
+                .concat())],
                 (CMD_GET_SURVEY, Some(4)) => vec![Ok(error(seq, -95))], // EOPNOTSUPP
                 _ => panic!("unexpected request cmd {cmd}"),
             }
@@ -401,7 +499,10 @@ mod tests {
     #[test]
     fn interface_vanishing_mid_dump_is_left_out() {
         let out = scrape(&mut kernel(true));
-        assert!(out.contains("wifi_stations{ifname=\"phy0-ap0\"} 2\n"), "{out}");
+        assert!(
+            out.contains("wifi_stations{ifname=\"phy0-ap0\"} 2\n"),
+            "{out}"
+        );
         assert!(!out.contains("phy1-ap0"), "{out}");
     }
 

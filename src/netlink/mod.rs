@@ -78,7 +78,10 @@ impl fmt::Display for Error {
             ),
             Error::Malformed(m) => write!(f, "netlink: malformed reply: {m}"),
             Error::Inconsistent(why) => {
-                write!(f, "netlink: no consistent reply after {ATTEMPTS} attempts ({why})")
+                write!(
+                    f,
+                    "netlink: no consistent reply after {ATTEMPTS} attempts ({why})"
+                )
             }
             Error::TooMany => write!(f, "netlink: more than {MAX_REPLIES} replies"),
         }
@@ -151,7 +154,10 @@ impl<'a> Iterator for Messages<'a> {
         let at = self.at;
         self.at = self.buf.len();
         if rest.len() < NLMSG_HDRLEN {
-            return bad(format!("{} bytes left at offset {at}, header is 16", rest.len()));
+            return bad(format!(
+                "{} bytes left at offset {at}, header is 16",
+                rest.len()
+            ));
         }
         let header = Header {
             len: ne_u32(rest, 0)?,
@@ -240,10 +246,7 @@ pub fn attr_str(v: &[u8]) -> String {
 }
 
 fn size_err(typ: u16, v: &[u8], want: usize) -> Error {
-    malformed(format!(
-        "attribute {typ}: {} bytes, want {want}",
-        v.len()
-    ))
+    malformed(format!("attribute {typ}: {} bytes, want {want}", v.len()))
 }
 
 /// Builds one request message: header, fixed part (genl header, ifinfomsg, ...), attributes.
@@ -612,7 +615,10 @@ mod tests {
         assert_eq!(t.sent.len(), 2);
         // Always torn: an error after ATTEMPTS tries, not a loop.
         let mut t = Fake::new(Box::new(|_, seq| {
-            vec![Ok(message(100, NLM_F_MULTI | NLM_F_DUMP_INTR, seq, &[])), Ok(done(seq, 0))]
+            vec![
+                Ok(message(100, NLM_F_MULTI | NLM_F_DUMP_INTR, seq, &[])),
+                Ok(done(seq, 0)),
+            ]
         }));
         assert!(matches!(
             collect_types(&mut t, &req),

@@ -4,8 +4,8 @@
 //! §6.3-6.7). Every attribute is optional: drivers differ in what they report.
 
 use super::{
-    attr_str, attr_u16, attr_u32, attr_u64, attr_u8, attrs, genl_payload, Error, Message,
-    Request, NLM_F_ACK, NLM_F_DUMP,
+    attr_str, attr_u16, attr_u32, attr_u64, attr_u8, attrs, genl_payload, Error, Message, Request,
+    NLM_F_ACK, NLM_F_DUMP,
 };
 
 pub const CMD_GET_INTERFACE: u8 = 5;
@@ -308,7 +308,15 @@ pub(crate) mod tests {
 
     /// NEW_INTERFACE as nl80211_send_iface orders it: IFINDEX, IFNAME, WIPHY, IFTYPE, WDEV
     /// (u64 after a PAD), MAC, GENERATION, WIPHY_FREQ, CHANNEL_WIDTH, SSID.
-    pub fn new_interface(fam: u16, seq: u32, idx: u32, name: &str, mac: [u8; 6], ssid: &[u8], freq: u32) -> Vec<u8> {
+    pub fn new_interface(
+        fam: u16,
+        seq: u32,
+        idx: u32,
+        name: &str,
+        mac: [u8; 6],
+        ssid: &[u8],
+        freq: u32,
+    ) -> Vec<u8> {
         let mut n = name.as_bytes().to_vec();
         n.push(0);
         genl(
@@ -320,7 +328,7 @@ pub(crate) mod tests {
                 attr(ATTR_IFNAME, &n),
                 attr(ATTR_WIPHY, &0u32.to_ne_bytes()),
                 attr(ATTR_IFTYPE, &3u32.to_ne_bytes()),
-                attr(229, &[]), // NL80211_ATTR_PAD
+                attr(229, &[]),                 // NL80211_ATTR_PAD
                 attr(153, &1u64.to_ne_bytes()), // NL80211_ATTR_WDEV
                 attr(ATTR_MAC, &mac),
                 attr(46, &7u32.to_ne_bytes()), // NL80211_ATTR_GENERATION
@@ -351,11 +359,20 @@ pub(crate) mod tests {
         info.extend(attr(STA_INFO_RX_BYTES, &(1000 * n).to_ne_bytes()));
         info.extend(attr(STA_INFO_TX_BYTES, &(2000 * n).to_ne_bytes()));
         info.extend(attr(33, &[])); // NL80211_STA_INFO_PAD before the u64s
-        info.extend(attr(STA_INFO_RX_BYTES64, &(5_000_000_000u64 * n as u64).to_ne_bytes()));
-        info.extend(attr(STA_INFO_TX_BYTES64, &(6_000_000_000u64 * n as u64).to_ne_bytes()));
+        info.extend(attr(
+            STA_INFO_RX_BYTES64,
+            &(5_000_000_000u64 * n as u64).to_ne_bytes(),
+        ));
+        info.extend(attr(
+            STA_INFO_TX_BYTES64,
+            &(6_000_000_000u64 * n as u64).to_ne_bytes(),
+        ));
         info.extend(attr(STA_INFO_SIGNAL, &[signal as u8]));
         info.extend(attr(13, &[signal as u8])); // SIGNAL_AVG, not exported
-        info.extend(attr(STA_INFO_TX_BITRATE, &rate(Some(1300 * n as u16), None)));
+        info.extend(attr(
+            STA_INFO_TX_BITRATE,
+            &rate(Some(1300 * n as u16), None),
+        ));
         info.extend(attr(STA_INFO_RX_BITRATE, &rate(None, Some(8000 * n))));
         info.extend(attr(STA_INFO_RX_PACKETS, &(30 * n).to_ne_bytes()));
         info.extend(attr(STA_INFO_TX_PACKETS, &(40 * n).to_ne_bytes()));
@@ -364,7 +381,10 @@ pub(crate) mod tests {
         info.extend(attr(STA_INFO_CONNECTED_TIME, &(600 * n).to_ne_bytes()));
         info.extend(attr(17, &[0; 8])); // STA_FLAGS, skipped
         info.extend(attr(STA_INFO_BEACON_LOSS, &(2 * n).to_ne_bytes()));
-        info.extend(attr(STA_INFO_EXPECTED_THROUGHPUT, &(50_000 * n).to_ne_bytes()));
+        info.extend(attr(
+            STA_INFO_EXPECTED_THROUGHPUT,
+            &(50_000 * n).to_ne_bytes(),
+        ));
         genl(
             fam,
             seq,
@@ -388,7 +408,10 @@ pub(crate) mod tests {
             fam,
             seq,
             CMD_NEW_SURVEY_RESULTS,
-            &[attr(ATTR_IFINDEX, &3u32.to_ne_bytes()), attr(0x8000 | ATTR_SURVEY_INFO, &info)],
+            &[
+                attr(ATTR_IFINDEX, &3u32.to_ne_bytes()),
+                attr(0x8000 | ATTR_SURVEY_INFO, &info),
+            ],
         )
     }
 
@@ -416,7 +439,15 @@ pub(crate) mod tests {
 
     #[test]
     fn interface_attributes() {
-        let d = new_interface(0x1c, 1, 3, "phy0-ap0", [0x02, 0xAB, 0, 0, 0, 1], b"Home \"net\"", 5180);
+        let d = new_interface(
+            0x1c,
+            1,
+            3,
+            "phy0-ap0",
+            [0x02, 0xAB, 0, 0, 0, 1],
+            b"Home \"net\"",
+            5180,
+        );
         let i = parse_interface(&one(&d)).unwrap().unwrap();
         assert_eq!(i.ifindex, 3);
         assert_eq!(i.ifname, "phy0-ap0");
@@ -430,7 +461,12 @@ pub(crate) mod tests {
         assert_eq!(channel(5955), 1);
         assert_eq!(mode_name(i.iftype), "Master");
         // A P2P device: no netdev, skipped.
-        let d = genl(0x1c, 1, CMD_NEW_INTERFACE, &[attr(ATTR_IFTYPE, &10u32.to_ne_bytes())]);
+        let d = genl(
+            0x1c,
+            1,
+            CMD_NEW_INTERFACE,
+            &[attr(ATTR_IFTYPE, &10u32.to_ne_bytes())],
+        );
         assert_eq!(parse_interface(&one(&d)).unwrap(), None);
         // Another command in the reply is not an interface.
         let d = genl(0x1c, 1, CMD_NEW_STATION, &[]);
@@ -456,9 +492,17 @@ pub(crate) mod tests {
         assert_eq!(s.expected_throughput, Some(50_000));
         // 32-bit byte counters when the 64-bit ones are missing.
         let info = [attr(STA_INFO_RX_BYTES, &7u32.to_ne_bytes())].concat();
-        let d = genl(0x1c, 1, CMD_NEW_STATION, &[attr(ATTR_MAC, &[1; 6]), attr(ATTR_STA_INFO, &info)]);
+        let d = genl(
+            0x1c,
+            1,
+            CMD_NEW_STATION,
+            &[attr(ATTR_MAC, &[1; 6]), attr(ATTR_STA_INFO, &info)],
+        );
         let s = parse_station(&one(&d)).unwrap().unwrap();
-        assert_eq!((s.rx_bytes, s.tx_bytes, s.signal_dbm), (Some(7), None, None));
+        assert_eq!(
+            (s.rx_bytes, s.tx_bytes, s.signal_dbm),
+            (Some(7), None, None)
+        );
     }
 
     #[test]
@@ -466,7 +510,12 @@ pub(crate) mod tests {
         let d = genl(0x1c, 1, CMD_NEW_STATION, &[attr(ATTR_STA_INFO, &[])]);
         assert!(parse_station(&one(&d)).is_err(), "no MAC");
         let info = attr(STA_INFO_SIGNAL, &[1, 2]);
-        let d = genl(0x1c, 1, CMD_NEW_STATION, &[attr(ATTR_MAC, &[1; 6]), attr(ATTR_STA_INFO, &info)]);
+        let d = genl(
+            0x1c,
+            1,
+            CMD_NEW_STATION,
+            &[attr(ATTR_MAC, &[1; 6]), attr(ATTR_STA_INFO, &info)],
+        );
         assert!(parse_station(&one(&d)).is_err(), "2-byte signal");
         let d = genl(0x1c, 1, CMD_NEW_STATION, &[attr(ATTR_MAC, &[1; 5])]);
         assert!(parse_station(&one(&d)).is_err(), "5-byte MAC");
@@ -478,7 +527,10 @@ pub(crate) mod tests {
     fn survey_and_reg() {
         let d = new_survey(0x1c, 1, 5180, -95, true);
         let s = parse_survey(&one(&d)).unwrap().unwrap();
-        assert_eq!((s.freq, s.noise_dbm, s.in_use), (Some(5180), Some(-95), true));
+        assert_eq!(
+            (s.freq, s.noise_dbm, s.in_use),
+            (Some(5180), Some(-95), true)
+        );
         let d = genl(0x1c, 1, CMD_GET_REG, &[attr(ATTR_REG_ALPHA2, b"DE\0")]);
         assert_eq!(parse_reg(&one(&d)).unwrap().as_deref(), Some("DE"));
     }

@@ -71,9 +71,10 @@ pub fn parse_link(m: &Message<'_>) -> Result<Option<Link>, Error> {
     if m.header.typ != RTM_NEWLINK {
         return Ok(None);
     }
-    let fixed = m.payload.get(..IFINFOMSG_LEN).ok_or_else(|| {
-        Error::Malformed(format!("RTM_NEWLINK of {} bytes", m.payload.len()))
-    })?;
+    let fixed = m
+        .payload
+        .get(..IFINFOMSG_LEN)
+        .ok_or_else(|| Error::Malformed(format!("RTM_NEWLINK of {} bytes", m.payload.len())))?;
     let index = i32::from_ne_bytes([fixed[4], fixed[5], fixed[6], fixed[7]]);
     let mut link = Link {
         index,

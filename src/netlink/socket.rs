@@ -103,7 +103,10 @@ impl Transport for Socket {
                 return if n as usize == msg.len() {
                     Ok(())
                 } else {
-                    Err(io::Error::new(io::ErrorKind::WriteZero, "short netlink send"))
+                    Err(io::Error::new(
+                        io::ErrorKind::WriteZero,
+                        "short netlink send",
+                    ))
                 };
             }
             let e = io::Error::last_os_error();
