@@ -450,7 +450,7 @@ mod tests {
                     done(seq, 0),
                 ]
                 .concat())],
-                (CMD_GET_SURVEY, Some(4)) => vec![Ok(error(seq, -95))], // EOPNOTSUPP
+                (CMD_GET_SURVEY, Some(4)) => vec![Ok(error(seq, -libc::EOPNOTSUPP))],
                 _ => panic!("unexpected request cmd {cmd}"),
             }
         }))

@@ -11,8 +11,10 @@
 //! [`exchange`] runs one request over any [`Transport`]: it collects the replies of a dump
 //! (several messages per datagram, many datagrams), ends at `NLMSG_DONE` or the ack, and
 //! starts the whole request again (a bounded number of times) when the kernel says the dump
-//! was torn (`NLM_F_DUMP_INTR`) or the socket overflowed (`ENOBUFS`); replies left over from
-//! the abandoned attempt are told apart by their sequence number.
+//! was torn (`NLM_F_DUMP_INTR`) or the socket overflowed (`ENOBUFS`: replies were lost, so the
+//! rest of that dump is read to its end first, since the kernel refuses a second dump on a
+//! socket while one runs); replies of any other request are told apart by their sequence
+//! number.
 
 pub mod nl80211;
 pub mod rtnl;
@@ -38,9 +40,11 @@ pub const NLM_F_DUMP: u16 = 0x300;
 /// `nla_type` bits that are flags, not the type.
 pub const NLA_TYPE_MASK: u16 = 0x3fff;
 
-pub const ENOENT: i32 = 2;
-pub const ENODEV: i32 = 19;
-pub const ENOBUFS: i32 = 105;
+// errno values differ between architectures (ENOBUFS is 105 on x86 and ARM, 132 on MIPS),
+// and the kernel's netlink errors are in the target's numbering: take them from libc.
+pub const ENOENT: i32 = libc::ENOENT;
+pub const ENODEV: i32 = libc::ENODEV;
+pub const ENOBUFS: i32 = libc::ENOBUFS;
 
 /// How many times one request is started again after a torn dump or an overflow.
 pub const ATTEMPTS: usize = 3;
@@ -317,13 +321,10 @@ pub fn exchange<T: Transport + ?Sized, X>(
     for _ in 0..ATTEMPTS {
         let seq = t.next_seq();
         t.send(&req.bytes(seq))?;
-        match attempt(t, seq, each) {
-            Ok(Outcome::Done(v)) => return Ok(v),
-            Ok(Outcome::Torn) => why = "dump interrupted by a change",
-            Err(Error::Io(e)) if e.raw_os_error() == Some(ENOBUFS) => {
-                why = "socket receive buffer overflowed"
-            }
-            Err(e) => return Err(e),
+        match attempt(t, seq, each)? {
+            Outcome::Done(v) => return Ok(v),
+            Outcome::Torn => why = "dump interrupted by a change",
+            Outcome::Overflowed => why = "socket receive buffer overflowed",
         }
     }
     Err(Error::Inconsistent(why))
@@ -332,6 +333,7 @@ pub fn exchange<T: Transport + ?Sized, X>(
 enum Outcome<X> {
     Done(Vec<X>),
     Torn,
+    Overflowed,
 }
 
 fn attempt<T: Transport + ?Sized, X>(
@@ -341,9 +343,19 @@ fn attempt<T: Transport + ?Sized, X>(
 ) -> Result<Outcome<X>, Error> {
     let mut out = Vec::new();
     let mut torn = false;
+    let mut lost = false;
     let mut buf = Vec::with_capacity(RECV_BUF);
     for _ in 0..MAX_DATAGRAMS {
-        t.recv(&mut buf)?;
+        match t.recv(&mut buf) {
+            Ok(()) => {}
+            // Replies were dropped. The kernel goes on with the dump (a new one would get
+            // EBUSY while it runs), so read on to its end and then start again.
+            Err(e) if e.raw_os_error() == Some(ENOBUFS) => {
+                lost = true;
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        }
         for m in messages(&buf) {
             let m = m?;
             // A reply to an earlier, abandoned attempt (or another request).
@@ -364,12 +376,15 @@ fn attempt<T: Transport + ?Sized, X>(
                     if code < 0 {
                         return Err(Error::Kernel(code.checked_neg().unwrap_or(i32::MAX)));
                     }
-                    return Ok(if torn {
+                    return Ok(if lost {
+                        Outcome::Overflowed
+                    } else if torn {
                         Outcome::Torn
                     } else {
                         Outcome::Done(out)
                     });
                 }
+                _ if lost => {}
                 _ => {
                     if let Some(x) = each(&m)? {
                         if out.len() >= MAX_REPLIES {
@@ -633,12 +648,13 @@ mod tests {
         let mut t = Fake::new(Box::new(move |_, seq| {
             calls += 1;
             if calls == 1 {
-                // Part of the dump, then the overflow; the rest of the old dump is still
-                // queued when the retry's replies arrive.
+                // Part of the dump, the overflow, then the rest of the dump: read to its
+                // end, then the request is sent again.
                 vec![
                     Ok(message(100, NLM_F_MULTI, seq, &[])),
                     Err(ENOBUFS),
                     Ok(message(101, NLM_F_MULTI, seq, &[])),
+                    Ok(done(seq, 0)),
                 ]
             } else {
                 let mut d = message(200, NLM_F_MULTI, seq, &[]);
@@ -648,6 +664,20 @@ mod tests {
         }));
         let req = Request::new(18, NLM_F_DUMP, &[0; 16]);
         assert_eq!(collect_types(&mut t, &req).unwrap(), [200]);
+        assert_eq!(t.sent.len(), 2);
+        // A stale reply of an earlier request in the way is skipped by its sequence number.
+        let mut t = Fake::new(Box::new(|_, seq| {
+            let stale = message(300, NLM_F_MULTI, seq.wrapping_sub(1), &[]);
+            vec![Ok([stale, message(301, NLM_F_MULTI, seq, &[])].concat()), Ok(done(seq, 0))]
+        }));
+        assert_eq!(collect_types(&mut t, &req).unwrap(), [301]);
+        // Overflowing every time: an error after ATTEMPTS, and the DONE lost with the rest
+        // ends in the socket's timeout rather than a hang.
+        let mut t = Fake::new(Box::new(|_, seq| vec![Err(ENOBUFS), Ok(done(seq, 0))]));
+        assert!(matches!(collect_types(&mut t, &req), Err(Error::Inconsistent(_))));
+        assert_eq!(t.sent.len(), ATTEMPTS);
+        let mut t = Fake::new(Box::new(|_, _| vec![Err(ENOBUFS)]));
+        assert!(matches!(collect_types(&mut t, &req), Err(Error::Io(_))));
     }
 
     #[test]

@@ -66,8 +66,8 @@ impl Socket {
             )
         })?;
         let tv = libc::timeval {
-            tv_sec: timeout.as_secs().min(3600) as libc::time_t,
-            tv_usec: timeout.subsec_micros() as libc::suseconds_t,
+            tv_sec: timeout.as_secs().min(3600) as _,
+            tv_usec: timeout.subsec_micros() as _,
         };
         // SAFETY: tv is a valid timeval for the whole call, its size is passed.
         check(unsafe {
