@@ -263,7 +263,7 @@ fi
 # The package Makefile: both variants, their features, the feed's Rust helpers.
 mk=openwrt/promlet/Makefile
 for want in 'PKG_BUILD_DEPENDS:=rust/host' 'include ../../lang/rust/rust-package.mk' \
-  'DEPENDS:=$(RUST_ARCH_DEPENDS)' 'RUST_PKG_FEATURES:=node,hdhomerun,proxy,gzip' \
+  'DEPENDS:=$(RUST_ARCH_DEPENDS)' 'RUST_PKG_FEATURES:=node,router,hdhomerun,proxy,gzip' \
   '$(eval $(call RustBinPackage,promlet))' '$(eval $(call BuildPackage,promlet-full))' \
   'Build/Compile=$(call Build/Compile/Cargo,,--no-default-features)'; do
   if grep -qF -- "$want" "$mk"; then
@@ -298,7 +298,7 @@ B='TMP/feed/utils/promlet'
 expect "package Makefile, variant router (package promlet)" "$(pkgmk router)" \
 "package promlet: variant=router default=1 depends=@(aarch64||arm||mips||mipsel||x86_64) conflicts=promlet-full provides= userid=promlet=9100:promlet=9100
 conffiles: /etc/config/promlet
-cargo [install] [-v] [--profile] [release] [--features] [node,hdhomerun,proxy,gzip] [--root] [TMP/stage/ipkg-install] [--path] [$B/src/] [--locked] [--no-default-features]
+cargo [install] [-v] [--profile] [release] [--features] [node,router,hdhomerun,proxy,gzip] [--root] [TMP/stage/ipkg-install] [--path] [$B/src/] [--locked] [--no-default-features]
 PROMLET_REVISION=v0.1.0-1
 ./promlet/etc/config/promlet 600
 ./promlet/etc/init.d/promlet 755
@@ -306,7 +306,7 @@ PROMLET_REVISION=v0.1.0-1
 expect "package Makefile, variant full (package promlet-full)" "$(pkgmk full)" \
 "package promlet-full: variant=full default= depends=@(aarch64||arm||mips||mipsel||x86_64) conflicts= provides=promlet userid=promlet=9100:promlet=9100
 conffiles: /etc/config/promlet
-cargo [install] [-v] [--profile] [release] [--features] [node,hdhomerun,packet-sd,http-sd,proxy,tls,yaml,gzip] [--root] [TMP/stage/ipkg-install] [--path] [$B/src/] [--locked] [--no-default-features]
+cargo [install] [-v] [--profile] [release] [--features] [node,router,hdhomerun,packet-sd,http-sd,proxy,tls,yaml,gzip] [--root] [TMP/stage/ipkg-install] [--path] [$B/src/] [--locked] [--no-default-features]
 PROMLET_REVISION=v0.1.0-1
 ./promlet-full/etc/config/promlet 600
 ./promlet-full/etc/init.d/promlet 755

@@ -31,13 +31,17 @@ pub fn hdhomerun_decode(data: &[u8]) {
 /// on one datagram, then the dump loop fed that datagram (split in two) by a fake kernel.
 #[cfg(feature = "node")]
 pub fn netlink(data: &[u8]) {
-    use crate::netlink::{self, fake, nl80211, rtnl};
+    use crate::netlink::{self, fake, rtnl};
     for m in netlink::messages(data).flatten() {
         let _ = rtnl::parse_link(&m);
-        let _ = nl80211::parse_interface(&m);
-        let _ = nl80211::parse_station(&m);
-        let _ = nl80211::parse_survey(&m);
-        let _ = nl80211::parse_reg(&m);
+        #[cfg(feature = "router")]
+        {
+            use crate::netlink::nl80211;
+            let _ = nl80211::parse_interface(&m);
+            let _ = nl80211::parse_station(&m);
+            let _ = nl80211::parse_survey(&m);
+            let _ = nl80211::parse_reg(&m);
+        }
         for a in netlink::attrs(m.payload).flatten() {
             for _ in netlink::attrs(a.1) {}
         }
@@ -60,7 +64,7 @@ pub fn netlink(data: &[u8]) {
 }
 
 /// The node collectors' parsers of /proc text, on the bytes as lossy UTF-8.
-#[cfg(feature = "node")]
+#[cfg(feature = "router")]
 pub fn node_proc(data: &[u8]) {
     use crate::collector;
     let text = String::from_utf8_lossy(data);

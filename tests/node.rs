@@ -68,7 +68,8 @@ fn normalize(text: &str) -> String {
 
 fn fixture_args() -> Vec<String> {
     let f = fixtures();
-    vec![
+    #[allow(unused_mut)]
+    let mut args = vec![
         format!("--path.procfs={}", f.join("proc").display()),
         format!("--path.sysfs={}", f.join("sys").display()),
         format!("--path.rootfs={}", f.join("rootfs").display()),
@@ -79,10 +80,11 @@ fn fixture_args() -> Vec<String> {
         "--web.disable-exporter-metrics".into(),
         // The fixture's /proc/net/dev, not this machine's links.
         "--no-collector.netdev.netlink".into(),
-        // Off by default; `openwrt` runs by itself (the tree has /etc/openwrt_release).
-        "--collector.nat_traffic".into(),
-        "--collector.snmp6".into(),
-    ]
+    ];
+    // Off by default; `openwrt` runs by itself (the tree has /etc/openwrt_release).
+    #[cfg(feature = "router")]
+    args.extend(["--collector.nat_traffic".into(), "--collector.snmp6".into()]);
+    args
 }
 
 /// One golden file per collector, `tests/fixtures/node/golden/<collector>.prom`: what
@@ -491,6 +493,7 @@ fn disable_defaults_runs_only_named_collectors() {
 /// The router collectors through the binary on this machine: `wifi` asks this kernel (the
 /// build VM has no cfg80211: no series, success 1); `openwrt` does not run on a machine
 /// without /etc/openwrt_release unless asked for.
+#[cfg(feature = "router")]
 #[test]
 fn router_collectors_on_this_machine() {
     let p = promlet(&[

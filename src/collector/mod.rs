@@ -16,16 +16,20 @@ mod cpu;
 mod filesystem;
 mod loadavg;
 mod meminfo;
+#[cfg(feature = "router")]
 mod nat_traffic;
 mod netdev;
+#[cfg(feature = "router")]
 mod openwrt;
 mod pattern;
 mod procstat;
+#[cfg(feature = "router")]
 mod snmp6;
 mod stat;
 mod textfile;
 mod time;
 mod uname;
+#[cfg(feature = "router")]
 mod wifi;
 
 /// Where the collectors read the machine from (`--path.procfs`, `--path.sysfs`, `--path.rootfs`).
@@ -172,11 +176,7 @@ pub fn entries() -> Vec<Entry> {
         flags,
         new,
     };
-    let off = |name, flags, new| Entry {
-        default_enabled: false,
-        ..row(name, flags, new)
-    };
-    vec![
+    let mut v = vec![
         row("cpu", cpu::flags, cpu::new),
         row("loadavg", no_flags, loadavg::new),
         row("meminfo", no_flags, meminfo::new),
@@ -184,21 +184,33 @@ pub fn entries() -> Vec<Entry> {
         row("stat", no_flags, stat::new),
         row("time", no_flags, time::new),
         row("uname", no_flags, uname::new),
-        Entry {
-            applies: openwrt::present,
-            ..row("openwrt", no_flags, openwrt::new)
-        },
-        off("wifi", no_flags, wifi::new),
-        off("nat_traffic", nat_traffic::flags, nat_traffic::new),
-        off("snmp6", no_flags, snmp6::new),
         // After the quick ones: its statfs calls, queued in `prepare`, run meanwhile.
         row("filesystem", filesystem::flags, filesystem::new),
-        // Last, so a textfile cannot take a name a collector writes (it is refused instead).
-        row("textfile", textfile::flags, textfile::new),
-    ]
+    ];
+    // The router collectors (feature `router`).
+    #[cfg(feature = "router")]
+    {
+        let off = |name, flags, new| Entry {
+            default_enabled: false,
+            ..row(name, flags, new)
+        };
+        v.extend([
+            Entry {
+                applies: openwrt::present,
+                ..row("openwrt", no_flags, openwrt::new)
+            },
+            off("wifi", no_flags, wifi::new),
+            off("nat_traffic", nat_traffic::flags, nat_traffic::new),
+            off("snmp6", no_flags, snmp6::new),
+        ]);
+    }
+    // Last, so a textfile cannot take a name a collector writes (it is refused instead).
+    v.push(row("textfile", textfile::flags, textfile::new));
+    v
 }
 
 /// Runs the collectors' text parsers on `text`, for `promlet::fuzzing::node_proc`.
+#[cfg(feature = "router")]
 pub(crate) fn fuzz_parsers(text: &str) {
     if let Ok(p) = nat_traffic::parse(text) {
         let _ = p.top(3);

@@ -16,6 +16,7 @@
 //! socket while one runs); replies of any other request are told apart by their sequence
 //! number.
 
+#[cfg(feature = "router")]
 pub mod nl80211;
 pub mod rtnl;
 pub mod socket;
@@ -668,13 +669,19 @@ mod tests {
         // A stale reply of an earlier request in the way is skipped by its sequence number.
         let mut t = Fake::new(Box::new(|_, seq| {
             let stale = message(300, NLM_F_MULTI, seq.wrapping_sub(1), &[]);
-            vec![Ok([stale, message(301, NLM_F_MULTI, seq, &[])].concat()), Ok(done(seq, 0))]
+            vec![
+                Ok([stale, message(301, NLM_F_MULTI, seq, &[])].concat()),
+                Ok(done(seq, 0)),
+            ]
         }));
         assert_eq!(collect_types(&mut t, &req).unwrap(), [301]);
         // Overflowing every time: an error after ATTEMPTS, and the DONE lost with the rest
         // ends in the socket's timeout rather than a hang.
         let mut t = Fake::new(Box::new(|_, seq| vec![Err(ENOBUFS), Ok(done(seq, 0))]));
-        assert!(matches!(collect_types(&mut t, &req), Err(Error::Inconsistent(_))));
+        assert!(matches!(
+            collect_types(&mut t, &req),
+            Err(Error::Inconsistent(_))
+        ));
         assert_eq!(t.sent.len(), ATTEMPTS);
         let mut t = Fake::new(Box::new(|_, _| vec![Err(ENOBUFS)]));
         assert!(matches!(collect_types(&mut t, &req), Err(Error::Io(_))));
