@@ -21,11 +21,11 @@ test-unit:
 
 # Every feature builds alone, and the router set builds, without warnings.
 test-features:
-	for f in node hdhomerun packet-sd http-sd proxy; do \
+	for f in node router hdhomerun packet-sd http-sd proxy; do \
 	  echo "== feature $$f alone"; \
 	  RUSTFLAGS="-D warnings" $(CARGO) check --locked --no-default-features --features $$f || exit 1; \
 	done
-	RUSTFLAGS="-D warnings" $(CARGO) check --locked --no-default-features --features node,hdhomerun,proxy,gzip
+	RUSTFLAGS="-D warnings" $(CARGO) check --locked --no-default-features --features node,router,hdhomerun,proxy,gzip
 
 lint:
 	$(CARGO) fmt --check
@@ -53,7 +53,7 @@ cross:
 # aarch64 (stable, prebuilt std) are built with everything; mipsel and armv7 (nightly
 # -Zbuild-std, zig) with the router set, the one routers get, which keeps CI shorter (cold, on
 # 2 cores: x86_64 31 s, aarch64 24 s, mipsel 41 s, armv7 47 s, smoke 2 s).
-ROUTER_FEATURES := node,hdhomerun,proxy,gzip
+ROUTER_FEATURES := node,router,hdhomerun,proxy,gzip
 test-cross:
 	bash cross/build.sh x86_64 aarch64
 	FEATURES=$(ROUTER_FEATURES) bash cross/build.sh mipsel armv7

@@ -4,7 +4,7 @@
 #
 #   cross/size.sh [target...]        targets: x86_64 aarch64 mipsel armv7 (default: all four)
 #
-# Feature sets: node only; the router set (node,hdhomerun,proxy,gzip: no tls, no yaml);
+# Feature sets: node only; the router set (node,router,hdhomerun,proxy,gzip: no tls, no yaml);
 # everything (default features). Each binary is kept as target/size/<triple>/<set>/promlet.
 # Budgets: node only (node_exporter's whole default collector set) <= 900 KiB (x86_64), router
 # set (with the router collectors) <= 1.3 MiB on x86_64 and mipsel, everything <= 2.5 MiB on
@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.." || exit 1
 targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=(x86_64 aarch64 mipsel armv7)
 sets=(node router full)
-declare -A features=([node]="node" [router]="node,hdhomerun,proxy,gzip" [full]="")
+declare -A features=([node]="node" [router]="node,router,hdhomerun,proxy,gzip" [full]="")
 declare -A budget=( # KiB, per target/set
   [x86_64/node]=900 [x86_64/router]=1331 [x86_64/full]=2560 [mipsel/router]=1331)
 
@@ -67,7 +67,7 @@ cell() { # target set
 }
 
 echo
-echo "| target | node | router set (node,hdhomerun,proxy,gzip) | everything (default features) |"
+echo "| target | node | router set (node,router,hdhomerun,proxy,gzip) | everything (default features) |"
 echo "|---|---|---|---|"
 for t in "${targets[@]}"; do
   printf '| %s | %s | %s | %s |\n' "$(triple_of "$t")" "$(cell "$t" node)" "$(cell "$t" router)" "$(cell "$t" full)"

@@ -55,6 +55,10 @@ lan ipv6 fd00:1::1'
 expect "defaults (shipped config)" "$(run "$(cat openwrt/promlet/files/promlet.config)" "$NET")" \
 'procd_open_instance
 procd_set_param [command] [/usr/bin/promlet] [--web.listen-address=127.0.0.1:9100]
+procd_append_param [command] [--collector.wifi]
+procd_append_param [command] [--collector.openwrt]
+procd_append_param [command] [--no-collector.nat_traffic]
+procd_append_param [command] [--no-collector.snmp6]
 procd_set_param [user] [promlet]
 procd_set_param [respawn]
 procd_set_param [stdout] [1]
@@ -85,6 +89,10 @@ procd_append_param [command] [--collector.cpu]
 procd_append_param [command] [--no-collector.filesystem]
 procd_append_param [command] [--collector.loadavg]
 procd_append_param [command] [--collector.meminfo]
+procd_append_param [command] [--no-collector.openwrt]
+procd_append_param [command] [--no-collector.wifi]
+procd_append_param [command] [--no-collector.nat_traffic]
+procd_append_param [command] [--no-collector.snmp6]
 procd_append_param [command] [--no-collector.textfile]
 procd_append_param [command] [--collector.textfile.directory=/var/prometheus]
 procd_append_param [command] [--http-sd.directory=/etc/promlet/http-sd]
@@ -116,6 +124,7 @@ expect "interface without an address: started on the reload after ifup" \
 wan ipv4 203.0.113.7")" \
 'procd_open_instance
 procd_set_param [command] [/usr/bin/promlet] [--web.listen-address=203.0.113.7:9100]
+procd_append_param [command] [--collector.wifi]
 procd_set_param [respawn]
 procd_set_param [stdout] [1]
 procd_set_param [stderr] [1]
@@ -129,6 +138,7 @@ expect "IPv6 address of the interface" "$(run "config promlet 'main'
 	option listen_ipv6 '1'" "$NET")" \
 'procd_open_instance
 procd_set_param [command] [/usr/bin/promlet] [--web.listen-address=[fd00:1::1]:9100]
+procd_append_param [command] [--collector.wifi]
 procd_set_param [respawn]
 procd_set_param [stdout] [1]
 procd_set_param [stderr] [1]
@@ -142,6 +152,7 @@ expect "every address ('*'): no interface trigger" "$(run "config promlet 'main'
 	option listen_port '9101'" "$NET")" \
 'procd_open_instance
 procd_set_param [command] [/usr/bin/promlet] [--web.listen-address=:9101]
+procd_append_param [command] [--collector.wifi]
 procd_set_param [respawn]
 procd_set_param [stdout] [1]
 procd_set_param [stderr] [1]
@@ -154,6 +165,7 @@ expect "explicit address for an unmanaged interface" "$(run "config promlet 'mai
 	option listen_address '100.64.0.1'" "$NET")" \
 'procd_open_instance
 procd_set_param [command] [/usr/bin/promlet] [--web.listen-address=100.64.0.1:9100]
+procd_append_param [command] [--collector.wifi]
 procd_set_param [respawn]
 procd_set_param [stdout] [1]
 procd_set_param [stderr] [1]
@@ -176,9 +188,52 @@ procd_append_param [command] [--collector.cpu]
 procd_append_param [command] [--no-collector.filesystem]
 procd_append_param [command] [--no-collector.loadavg]
 procd_append_param [command] [--no-collector.meminfo]
+procd_append_param [command] [--no-collector.openwrt]
+procd_append_param [command] [--no-collector.wifi]
+procd_append_param [command] [--no-collector.nat_traffic]
+procd_append_param [command] [--no-collector.snmp6]
 procd_append_param [command] [--no-collector.textfile]
 logger [-t] [promlet] [-p] [daemon.notice] [unknown collector bogus in /etc/config/promlet]
 procd_append_param [command] [--collector.bogus]
+procd_set_param [respawn]
+procd_set_param [stdout] [1]
+procd_set_param [stderr] [1]
+procd_close_instance
+-- service_triggers
+procd_add_reload_trigger [promlet]
+procd_add_reload_interface_trigger [loopback]'
+
+# The router switches: wifi off, nat_traffic on with a bound, snmp6 on, openwrt unset
+# (promlet decides: on where /etc/openwrt_release exists).
+expect "router collector switches" "$(run "config promlet 'main'
+	option wifi '0'
+	option nat_traffic '1'
+	option nat_traffic_max_pairs '200'
+	option snmp6 'on'" "$NET")" \
+'procd_open_instance
+procd_set_param [command] [/usr/bin/promlet] [--web.listen-address=127.0.0.1:9100]
+procd_append_param [command] [--no-collector.wifi]
+procd_append_param [command] [--collector.nat_traffic]
+procd_append_param [command] [--collector.snmp6]
+procd_append_param [command] [--collector.nat_traffic.max-pairs=200]
+procd_set_param [respawn]
+procd_set_param [stdout] [1]
+procd_set_param [stderr] [1]
+procd_close_instance
+-- service_triggers
+procd_add_reload_trigger [promlet]
+procd_add_reload_interface_trigger [loopback]'
+
+# A build without the router collectors (not in --help): the switches are left out.
+cat >"$tmp/old-promlet" <<'OLD'
+#!/bin/sh
+printf '  --[no-]collector.cpu\n'
+OLD
+chmod +x "$tmp/old-promlet"
+expect "router switches skipped for collectors the binary lacks" "$(run "config promlet 'main'
+	option wifi '1'" "$NET" "$tmp/old-promlet" | sed "s|$tmp||")" \
+'procd_open_instance
+procd_set_param [command] [/old-promlet] [--web.listen-address=127.0.0.1:9100]
 procd_set_param [respawn]
 procd_set_param [stdout] [1]
 procd_set_param [stderr] [1]
@@ -208,7 +263,7 @@ fi
 # The package Makefile: both variants, their features, the feed's Rust helpers.
 mk=openwrt/promlet/Makefile
 for want in 'PKG_BUILD_DEPENDS:=rust/host' 'include ../../lang/rust/rust-package.mk' \
-  'DEPENDS:=$(RUST_ARCH_DEPENDS)' 'RUST_PKG_FEATURES:=node,hdhomerun,proxy,gzip' \
+  'DEPENDS:=$(RUST_ARCH_DEPENDS)' 'RUST_PKG_FEATURES:=node,router,hdhomerun,proxy,gzip' \
   '$(eval $(call RustBinPackage,promlet))' '$(eval $(call BuildPackage,promlet-full))' \
   'Build/Compile=$(call Build/Compile/Cargo,,--no-default-features)'; do
   if grep -qF -- "$want" "$mk"; then
@@ -243,7 +298,7 @@ B='TMP/feed/utils/promlet'
 expect "package Makefile, variant router (package promlet)" "$(pkgmk router)" \
 "package promlet: variant=router default=1 depends=@(aarch64||arm||mips||mipsel||x86_64) conflicts=promlet-full provides= userid=promlet=9100:promlet=9100
 conffiles: /etc/config/promlet
-cargo [install] [-v] [--profile] [release] [--features] [node,hdhomerun,proxy,gzip] [--root] [TMP/stage/ipkg-install] [--path] [$B/src/] [--locked] [--no-default-features]
+cargo [install] [-v] [--profile] [release] [--features] [node,router,hdhomerun,proxy,gzip] [--root] [TMP/stage/ipkg-install] [--path] [$B/src/] [--locked] [--no-default-features]
 PROMLET_REVISION=v0.1.0-1
 ./promlet/etc/config/promlet 600
 ./promlet/etc/init.d/promlet 755
@@ -251,7 +306,7 @@ PROMLET_REVISION=v0.1.0-1
 expect "package Makefile, variant full (package promlet-full)" "$(pkgmk full)" \
 "package promlet-full: variant=full default= depends=@(aarch64||arm||mips||mipsel||x86_64) conflicts= provides=promlet userid=promlet=9100:promlet=9100
 conffiles: /etc/config/promlet
-cargo [install] [-v] [--profile] [release] [--features] [node,hdhomerun,packet-sd,http-sd,proxy,tls,yaml,gzip] [--root] [TMP/stage/ipkg-install] [--path] [$B/src/] [--locked] [--no-default-features]
+cargo [install] [-v] [--profile] [release] [--features] [node,router,hdhomerun,packet-sd,http-sd,proxy,tls,yaml,gzip] [--root] [TMP/stage/ipkg-install] [--path] [$B/src/] [--locked] [--no-default-features]
 PROMLET_REVISION=v0.1.0-1
 ./promlet-full/etc/config/promlet 600
 ./promlet-full/etc/init.d/promlet 755

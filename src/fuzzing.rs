@@ -34,6 +34,9 @@ pub fn node_proc(data: &[u8]) {
     let _ = crate::collector::mdadm::parse(&text);
     let _ = crate::collector::os::parse(&text);
     let _ = crate::collector::os::major_minor(&text);
+    // nat_traffic, snmp6 and openwrt (feature `router`).
+    #[cfg(feature = "router")]
+    crate::collector::fuzz_parsers(&text);
 }
 
 /// The HTTP server's request-head reader: finding the head's end in arbitrary bytes, then the
@@ -49,4 +52,40 @@ pub fn http_request_head(data: &[u8]) {
         }
     }
     let _ = crate::server::check_request_head(data);
+}
+
+/// The netlink message walker, attribute walker and the rtnetlink and nl80211 reply parsers
+/// on one datagram, then the dump loop fed that datagram (split in two) by a fake kernel.
+#[cfg(feature = "node")]
+pub fn netlink(data: &[u8]) {
+    use crate::netlink::{self, fake, rtnl};
+    for m in netlink::messages(data).flatten() {
+        let _ = rtnl::parse_link(&m);
+        #[cfg(feature = "router")]
+        {
+            use crate::netlink::nl80211;
+            let _ = nl80211::parse_interface(&m);
+            let _ = nl80211::parse_station(&m);
+            let _ = nl80211::parse_survey(&m);
+            let _ = nl80211::parse_reg(&m);
+        }
+        for a in netlink::attrs(m.payload).flatten() {
+            for _ in netlink::attrs(a.1) {}
+        }
+    }
+    let cut = data.first().map_or(0, |b| *b as usize).min(data.len());
+    let (a, b) = (data[..cut].to_vec(), data[cut..].to_vec());
+    // The kernel's replies carry the request's sequence number: patch it in where the
+    // fuzzer's bytes put a header.
+    let mut t = fake::Fake::new(Box::new(move |_, seq| {
+        let fix = |mut d: Vec<u8>| {
+            if d.len() >= 12 {
+                d[8..12].copy_from_slice(&seq.to_ne_bytes());
+            }
+            Ok(d)
+        };
+        vec![fix(a.clone()), fix(b.clone())]
+    }));
+    let _ = rtnl::links(&mut t);
+    let _ = netlink::family_id(&mut t, "nl80211");
 }

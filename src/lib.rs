@@ -35,6 +35,8 @@ mod collector;
 mod hdhomerun;
 #[cfg(any(feature = "proxy", feature = "packet-sd"))]
 mod httpc;
+#[cfg(feature = "node")]
+pub(crate) mod netlink;
 #[cfg(feature = "proxy")]
 mod proxy;
 #[cfg(any(feature = "packet-sd", feature = "http-sd"))]
@@ -46,8 +48,9 @@ mod gzip;
 
 /// The features this binary was built with, for `promlet_build_info` and `--version`.
 pub fn features() -> String {
-    let all: [(&str, bool); 8] = [
+    let all: [(&str, bool); 9] = [
         ("node", cfg!(feature = "node")),
+        ("router", cfg!(feature = "router")),
         ("hdhomerun", cfg!(feature = "hdhomerun")),
         ("packet-sd", cfg!(feature = "packet-sd")),
         ("http-sd", cfg!(feature = "http-sd")),

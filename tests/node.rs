@@ -68,7 +68,8 @@ fn normalize(text: &str) -> String {
 
 fn fixture_args() -> Vec<String> {
     let f = fixtures();
-    vec![
+    #[allow(unused_mut)]
+    let mut args = vec![
         format!("--path.procfs={}", f.join("proc").display()),
         format!("--path.sysfs={}", f.join("sys").display()),
         format!("--path.rootfs={}", f.join("rootfs").display()),
@@ -77,7 +78,13 @@ fn fixture_args() -> Vec<String> {
             f.join("textfile").display()
         ),
         "--web.disable-exporter-metrics".into(),
-    ]
+        // The fixture's /proc/net/dev, not this machine's links.
+        "--no-collector.netdev.netlink".into(),
+    ];
+    // Off by default; `openwrt` runs by itself (the tree has /etc/openwrt_release).
+    #[cfg(feature = "router")]
+    args.extend(["--collector.nat_traffic".into(), "--collector.snmp6".into()]);
+    args
 }
 
 /// One golden file per collector, `tests/fixtures/<tree>/golden/<collector>.prom`: what
@@ -166,6 +173,8 @@ fn golden_server_fixture_metrics() {
         format!("--path.sysfs={}", tree.join("sys").display()),
         format!("--path.rootfs={}", tree.join("rootfs").display()),
         "--no-collector.filesystem".into(),
+        // The fixture's /proc/net/dev, not this machine's links.
+        "--no-collector.netdev.netlink".into(),
         "--web.disable-exporter-metrics".into(),
     ];
     let wanted = check_golden(&tree, &args);
@@ -202,7 +211,11 @@ fn broken_collector_is_reported_and_the_rest_served() {
     std::fs::write(dir.join("proc/stat"), "cpu0 1 2\n").unwrap(); // torn read
     std::fs::write(dir.join("proc/loadavg"), "0.50 0.25 0.10 1/2 3\n").unwrap();
     let procfs = format!("--path.procfs={}", dir.join("proc").display());
-    let p = promlet(&[&procfs, "--web.disable-exporter-metrics"]);
+    let p = promlet(&[
+        &procfs,
+        "--web.disable-exporter-metrics",
+        "--no-collector.netdev.netlink",
+    ]);
     let r = http_get(p.addr, "/metrics");
     assert_eq!(r.status, 200);
     let text = r.text();
@@ -328,4 +341,37 @@ fn disable_defaults_runs_only_named_collectors() {
     );
     assert!(text.contains("node_load1 "));
     assert!(!text.contains("node_cpu_seconds_total"));
+}
+
+/// The router collectors through the binary on this machine: `wifi` asks this kernel (the
+/// build VM has no cfg80211: no series, success 1); `openwrt` does not run on a machine
+/// without /etc/openwrt_release unless asked for.
+#[cfg(feature = "router")]
+#[test]
+fn router_collectors_on_this_machine() {
+    let p = promlet(&[
+        "--collector.disable-defaults",
+        "--collector.wifi",
+        "--collector.snmp6",
+        "--web.disable-exporter-metrics",
+    ]);
+    let text = http_get(p.addr, "/metrics").text();
+    assert!(
+        text.contains("node_scrape_collector_success{collector=\"wifi\"} 1\n"),
+        "{text}"
+    );
+    assert!(text.contains("node_scrape_collector_success{collector=\"snmp6\"} 1\n"));
+    if !std::path::Path::new("/sys/class/ieee80211").exists() {
+        assert!(!text.contains("\nwifi_"), "{text}");
+    }
+    promtool_check_metrics(&text);
+    if !std::path::Path::new("/etc/openwrt_release").exists() {
+        let p = promlet(&["--web.disable-exporter-metrics"]);
+        let text = http_get(p.addr, "/metrics").text();
+        assert!(!text.contains("collector=\"openwrt\""), "{text}");
+        assert!(
+            !text.contains("collector=\"wifi\""),
+            "wifi is off by default"
+        );
+    }
 }

@@ -26,17 +26,23 @@ mod ipvs;
 mod loadavg;
 pub(crate) mod mdadm;
 mod meminfo;
+#[cfg(feature = "router")]
+mod nat_traffic;
 mod netclass;
 mod netdev;
 mod nfs;
 mod nfsd;
 mod nvme;
+#[cfg(feature = "router")]
+mod openwrt;
 pub(crate) mod os;
 mod pattern;
 mod powersupplyclass;
 mod procstat;
 mod rapl;
 mod selinux;
+#[cfg(feature = "router")]
+mod snmp6;
 mod stat;
 mod sysfs;
 mod tapestats;
@@ -44,6 +50,8 @@ mod textfile;
 mod thermal_zone;
 mod time;
 mod uname;
+#[cfg(feature = "router")]
+mod wifi;
 mod xfs;
 mod zfs;
 
@@ -210,6 +218,9 @@ pub type NewFn = fn(&Paths, &Flags) -> Result<Box<dyn Collector>, String>;
 pub struct Entry {
     pub name: &'static str,
     pub default_enabled: bool,
+    /// Whether a default-on collector applies to this machine (`openwrt` only where
+    /// `/etc/openwrt_release` exists); decided at start. An explicit flag overrides it.
+    pub applies: fn(&Paths) -> bool,
     /// Extra flags of this collector (`--collector.filesystem.mount-points-exclude`, ...).
     pub flags: fn() -> Vec<Spec>,
     pub new: NewFn,
@@ -219,15 +230,20 @@ fn no_flags() -> Vec<Spec> {
     Vec::new()
 }
 
+fn everywhere(_: &Paths) -> bool {
+    true
+}
+
 /// The table: every collector compiled in.
 pub fn entries() -> Vec<Entry> {
     let row = |name, flags, new| Entry {
         name,
         default_enabled: true,
+        applies: everywhere,
         flags,
         new,
     };
-    vec![
+    let mut v = vec![
         row("cpu", cpu::flags, cpu::new),
         row("loadavg", no_flags, loadavg::new),
         row("meminfo", no_flags, meminfo::new),
@@ -263,9 +279,39 @@ pub fn entries() -> Vec<Entry> {
         row("thermal_zone", no_flags, thermal_zone::new),
         // After the quick ones: its statfs calls, queued in `prepare`, run meanwhile.
         row("filesystem", filesystem::flags, filesystem::new),
-        // Last, so a textfile cannot take a name a collector writes (it is refused instead).
-        row("textfile", textfile::flags, textfile::new),
-    ]
+    ];
+    // The router collectors (feature `router`).
+    #[cfg(feature = "router")]
+    {
+        let off = |name, flags, new| Entry {
+            default_enabled: false,
+            ..row(name, flags, new)
+        };
+        v.extend([
+            Entry {
+                applies: openwrt::present,
+                ..row("openwrt", no_flags, openwrt::new)
+            },
+            off("wifi", no_flags, wifi::new),
+            off("nat_traffic", nat_traffic::flags, nat_traffic::new),
+            off("snmp6", no_flags, snmp6::new),
+        ]);
+    }
+    // Last, so a textfile cannot take a name a collector writes (it is refused instead).
+    v.push(row("textfile", textfile::flags, textfile::new));
+    v
+}
+
+/// Runs the collectors' text parsers on `text`, for `promlet::fuzzing::node_proc`.
+#[cfg(feature = "router")]
+pub(crate) fn fuzz_parsers(text: &str) {
+    if let Ok(p) = nat_traffic::parse(text) {
+        let _ = p.top(3);
+    }
+    let _ = snmp6::parse(text);
+    let _ = openwrt::parse_release(text);
+    let _ = openwrt::parse_board_json(text);
+    let _ = openwrt::cpu_system(text);
 }
 
 /// USER_HZ, the unit of `/proc/stat` CPU columns (100 on every Linux port in practice).
@@ -310,10 +356,10 @@ impl Node {
             let flag = format!("collector.{}", e.name);
             // As in node_exporter: with --collector.disable-defaults only collectors named on the
             // command line run.
-            let on = if defaults_off {
-                flags.is_given(&flag) && flags.switch(&flag)
-            } else {
+            let on = if flags.is_given(&flag) {
                 flags.switch(&flag)
+            } else {
+                !defaults_off && e.default_enabled && (e.applies)(paths)
             };
             if on {
                 let c = (e.new)(paths, flags).map_err(|m| format!("collector {}: {m}", e.name))?;

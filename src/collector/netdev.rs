@@ -1,14 +1,21 @@
-//! `netdev`: the 16 per-interface counters of `/proc/net/dev` (proc_net(5)) under
-//! node_exporter's legacy names, `node_network_{receive,transmit}_<stat>_total{device}`.
-//! node_exporter reads the same numbers over netlink by default; with
-//! `--no-collector.netdev.netlink` it reads this file, and both give these 16 names.
+//! `netdev`: per-interface counters under node_exporter's legacy names,
+//! `node_network_{receive,transmit}_<stat>_total{device}`. As node_exporter 1.5 does by
+//! default (`--collector.netdev.netlink`), they come from an rtnetlink link dump
+//! (`IFLA_STATS64`, [`crate::netlink::rtnl`]), which adds `receive_nohandler`; with
+//! `--no-collector.netdev.netlink` they come from the 16 columns of `/proc/net/dev`
+//! (proc_net(5)). The netlink numbers are folded the way the kernel folds them for
+//! /proc/net/dev (drop includes missed, frame the length/over/crc errors, carrier the
+//! aborted/heartbeat/window errors), as node_exporter does.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use super::pattern::Pattern;
 use super::{read, Collector, Error, Paths};
 use crate::expfmt::{Encoder, MetricType};
 use crate::flags::{Flags, Spec};
+use crate::netlink::rtnl::Link;
+use crate::netlink::socket::{Socket, NETLINK_ROUTE};
 
 /// Column order of `/proc/net/dev`: 8 receive then 8 transmit counters.
 pub const STATS: [&str; 16] = [
@@ -32,6 +39,11 @@ pub const STATS: [&str; 16] = [
 
 pub fn flags() -> Vec<Spec> {
     vec![
+        Spec::switch(
+            "collector.netdev.netlink",
+            true,
+            "Use netlink to gather stats instead of /proc/net/dev.",
+        ),
         Spec::value(
             "collector.netdev.device-exclude",
             None,
@@ -56,6 +68,7 @@ pub fn new(paths: &Paths, flags: &Flags) -> Result<Box<dyn Collector>, String> {
             .transpose()
     };
     Ok(Box::new(NetDev {
+        netlink: flags.switch("collector.netdev.netlink"),
         path: paths.proc("net/dev"),
         exclude: compile(exclude)?,
         include: compile(include)?,
@@ -63,6 +76,7 @@ pub fn new(paths: &Paths, flags: &Flags) -> Result<Box<dyn Collector>, String> {
 }
 
 struct NetDev {
+    netlink: bool,
     path: PathBuf,
     exclude: Option<Pattern>,
     include: Option<Pattern>,
@@ -110,33 +124,107 @@ pub fn parse(text: &str) -> Result<Vec<(&str, [u64; 16])>, String> {
     Ok(out)
 }
 
+/// The 16 legacy counters of one link from its `IFLA_STATS64`, plus `receive_nohandler`
+/// (netlink only), in [`STATS`] order.
+pub fn from_stats64(l: &Link) -> [u64; 17] {
+    let s = |f: &str| l.stat(f);
+    let sum = |fs: &[&str]| fs.iter().fold(0u64, |a, f| a.wrapping_add(s(f)));
+    [
+        s("rx_bytes"),
+        s("rx_packets"),
+        s("rx_errors"),
+        sum(&["rx_dropped", "rx_missed_errors"]),
+        s("rx_fifo_errors"),
+        sum(&[
+            "rx_frame_errors",
+            "rx_length_errors",
+            "rx_over_errors",
+            "rx_crc_errors",
+        ]),
+        s("rx_compressed"),
+        s("multicast"),
+        s("tx_bytes"),
+        s("tx_packets"),
+        s("tx_errors"),
+        s("tx_dropped"),
+        s("tx_fifo_errors"),
+        s("collisions"),
+        sum(&[
+            "tx_carrier_errors",
+            "tx_aborted_errors",
+            "tx_heartbeat_errors",
+            "tx_window_errors",
+        ]),
+        s("tx_compressed"),
+        s("rx_nohandler"),
+    ]
+}
+
+impl NetDev {
+    fn wanted(&self, d: &str) -> bool {
+        self.exclude.as_ref().map_or(true, |r| !r.is_match(d))
+            && self.include.as_ref().map_or(true, |r| r.is_match(d))
+    }
+
+    /// Devices and their counters over rtnetlink; links without 64-bit statistics (kernels
+    /// before 2.6.35) are left out, where node_exporter 1.5 panics.
+    fn read_netlink(&self) -> Result<Vec<(String, Vec<u64>)>, Error> {
+        let err = |e: crate::netlink::Error| Error::Other(format!("rtnetlink link dump: {e}"));
+        let mut sock =
+            Socket::open(NETLINK_ROUTE, Duration::from_secs(5)).map_err(|e| err(e.into()))?;
+        let links = crate::netlink::rtnl::links(&mut sock).map_err(err)?;
+        Ok(links
+            .iter()
+            .filter(|l| l.stats.is_some() && self.wanted(&l.name))
+            .map(|l| (l.name.clone(), from_stats64(l).to_vec()))
+            .collect())
+    }
+}
+
+/// Writes the families: the 16 legacy ones, and `receive_nohandler` when the rows have it.
+pub fn write(enc: &mut Encoder, devs: &[(String, Vec<u64>)], nohandler: bool) {
+    let mut name = String::with_capacity(48);
+    let mut help = String::with_capacity(64);
+    let stats = STATS
+        .iter()
+        .copied()
+        .chain(nohandler.then_some("receive_nohandler"));
+    for (i, stat) in stats.enumerate() {
+        name.clear();
+        name.push_str("node_network_");
+        name.push_str(stat);
+        name.push_str("_total");
+        help.clear();
+        help.push_str("Network device statistic ");
+        help.push_str(stat);
+        help.push('.');
+        let mut f = enc.family(&name, &help, MetricType::Counter);
+        for (dev, vals) in devs {
+            if let Some(v) = vals.get(i) {
+                f.sample(&[("device", dev)], *v as f64);
+            }
+        }
+    }
+}
+
 impl Collector for NetDev {
     fn update(&self, enc: &mut Encoder) -> Result<(), Error> {
+        if self.netlink {
+            let devs = self.read_netlink()?;
+            write(enc, &devs, true);
+            return Ok(());
+        }
         let text = read(&self.path)?;
-        let mut devs = parse(&text).map_err(|msg| Error::Parse {
+        let devs = parse(&text).map_err(|msg| Error::Parse {
             path: self.path.clone(),
             msg,
         })?;
-        devs.retain(|(d, _)| {
-            self.exclude.as_ref().map_or(true, |r| !r.is_match(d))
-                && self.include.as_ref().map_or(true, |r| r.is_match(d))
-        });
-        let mut name = String::with_capacity(48);
-        let mut help = String::with_capacity(64);
-        for (i, stat) in STATS.iter().enumerate() {
-            name.clear();
-            name.push_str("node_network_");
-            name.push_str(stat);
-            name.push_str("_total");
-            help.clear();
-            help.push_str("Network device statistic ");
-            help.push_str(stat);
-            help.push('.');
-            let mut f = enc.family(&name, &help, MetricType::Counter);
-            for (dev, vals) in &devs {
-                f.sample(&[("device", dev)], vals[i] as f64);
-            }
-        }
+        let devs: Vec<(String, Vec<u64>)> = devs
+            .into_iter()
+            .filter(|(d, _)| self.wanted(d))
+            .map(|(d, v)| (d.to_string(), v.to_vec()))
+            .collect();
+        write(enc, &devs, false);
         Ok(())
     }
 }
@@ -192,7 +280,10 @@ gretap0:       0       0    0    0    0     0          0         0        0     
     fn device_exclude_and_include_flags() {
         let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/node/proc");
         let run = |flag: &str| {
-            let mut args = vec![format!("--path.procfs={fixture}")];
+            let mut args = vec![
+                format!("--path.procfs={fixture}"),
+                "--no-collector.netdev.netlink".to_string(),
+            ];
             args.push(flag.to_string());
             let flags = crate::flags::Flags::parse(
                 "t",
@@ -242,6 +333,66 @@ gretap0:       0       0    0    0    0     0          0         0        0     
         assert!(
             super::new(&paths, &flags).is_err(),
             "bad regexp refused at start"
+        );
+    }
+
+    #[test]
+    fn stats64_folds_like_proc_net_dev() {
+        let mut st = [0u64; 25];
+        for (i, v) in st.iter_mut().enumerate() {
+            *v = 1 << i;
+        }
+        let l = crate::netlink::rtnl::Link {
+            index: 2,
+            name: "eth0".into(),
+            stats: Some(st),
+        };
+        let v = super::from_stats64(&l);
+        let bit = |f: &str| {
+            1u64 << crate::netlink::rtnl::STATS64_FIELDS
+                .iter()
+                .position(|x| *x == f)
+                .unwrap()
+        };
+        assert_eq!(v[0], bit("rx_bytes"));
+        assert_eq!(v[1], bit("rx_packets"));
+        assert_eq!(v[3], bit("rx_dropped") | bit("rx_missed_errors"));
+        assert_eq!(
+            v[5],
+            bit("rx_frame_errors")
+                | bit("rx_length_errors")
+                | bit("rx_over_errors")
+                | bit("rx_crc_errors")
+        );
+        assert_eq!(v[7], bit("multicast"));
+        assert_eq!(v[13], bit("collisions"));
+        assert_eq!(
+            v[14],
+            bit("tx_carrier_errors")
+                | bit("tx_aborted_errors")
+                | bit("tx_heartbeat_errors")
+                | bit("tx_window_errors")
+        );
+        assert_eq!(v[16], bit("rx_nohandler"));
+    }
+
+    /// The default source on this machine: the kernel's link dump, 17 families, `lo` in it.
+    #[test]
+    fn netdev_netlink_on_this_machine() {
+        let flags = crate::flags::Flags::parse("t", super::flags(), Vec::<String>::new()).unwrap();
+        let paths = crate::collector::Paths {
+            procfs: "/nonexistent".into(),
+            sysfs: "/nonexistent".into(),
+            rootfs: "/".into(),
+        };
+        let c = super::new(&paths, &flags).unwrap();
+        let mut enc = crate::expfmt::Encoder::new();
+        c.update(&mut enc).unwrap();
+        let out = String::from_utf8(enc.into_bytes()).unwrap();
+        assert_eq!(out.matches("# TYPE ").count(), 17, "{out}");
+        assert!(
+            out.contains("node_network_receive_nohandler_total{device=\"lo\"} "),
+            "{out}"
         );
     }
 
