@@ -34,4 +34,6 @@ pub fn node_proc(data: &[u8]) {
     let _ = crate::collector::mdadm::parse(&text);
     let _ = crate::collector::os::parse(&text);
     let _ = crate::collector::os::major_minor(&text);
+    let _ = crate::collector::cpu::parse_cpuinfo(&text);
+    let _ = crate::collector::cpu::parse_cpu_list(&text);
 }

@@ -13,7 +13,7 @@ use crate::expfmt::{Encoder, MetricType};
 use crate::flags::{Flags, Spec};
 
 mod bonding;
-mod cpu;
+pub(crate) mod cpu;
 mod cpufreq;
 mod dmi;
 mod edac;
