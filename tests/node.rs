@@ -5,7 +5,7 @@
 mod common;
 use common::*;
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 fn fixtures() -> PathBuf {
@@ -47,6 +47,9 @@ fn family_of(line: &str) -> Option<&str> {
 fn normalize(text: &str) -> String {
     // Textfile paths are absolute: make them independent of the checkout's location.
     let text = text.replace(&fixtures().display().to_string(), "FIXTURES");
+    // rapl's path label carries --path.sysfs, as node_exporter's does.
+    let server = fixtures().with_file_name("server");
+    let text = text.replace(&server.display().to_string(), "SERVER_FIXTURES");
     let mut out = String::new();
     for line in text.lines() {
         let fam = family_of(line).unwrap_or("");
@@ -80,12 +83,11 @@ fn fixture_args() -> Vec<String> {
     ]
 }
 
-/// One golden file per collector, `tests/fixtures/node/golden/<collector>.prom`: what
-/// `/metrics?collect[]=<collector>` serves on the fixture tree. `UPDATE_GOLDEN=1` (`make golden`)
-/// rewrites them; a golden file whose collector no longer runs fails the test.
-#[test]
-fn golden_fixture_metrics() {
-    let args = fixture_args();
+/// One golden file per collector, `tests/fixtures/<tree>/golden/<collector>.prom`: what
+/// `/metrics?collect[]=<collector>` serves on that fixture tree. `UPDATE_GOLDEN=1`
+/// (`make golden`) rewrites them; a golden file whose collector no longer runs fails the test.
+/// Returns the golden texts by collector.
+fn check_golden(tree: &Path, args: &[String]) -> BTreeMap<String, String> {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let p = promlet(&args);
     let r = http_get(p.addr, "/metrics");
@@ -97,8 +99,7 @@ fn golden_fixture_metrics() {
         .filter_map(|l| l.strip_prefix("node_scrape_collector_success{collector=\""))
         .map(|l| l.split('"').next().unwrap().to_string())
         .collect();
-    assert!(collectors.len() >= 9, "collectors: {collectors:?}");
-    let dir = fixtures().join("golden");
+    let dir = tree.join("golden");
     let update = std::env::var_os("UPDATE_GOLDEN").is_some();
     if update {
         let _ = std::fs::remove_dir_all(&dir);
@@ -141,6 +142,14 @@ fn golden_fixture_metrics() {
             "golden/{name}: no collector {c} runs on the fixture (make golden removes it)"
         );
     }
+    wanted
+}
+
+/// The OpenWrt router tree (`tests/fixtures/node`).
+#[test]
+fn golden_fixture_metrics() {
+    let wanted = check_golden(&fixtures(), &fixture_args());
+    assert!(wanted.len() >= 9, "collectors: {:?}", wanted.keys());
     // A broken textfile is reported; the good ones are merged.
     let textfile = &wanted["textfile"];
     assert!(textfile.contains("node_textfile_scrape_error 1\n"));
@@ -149,6 +158,21 @@ fn golden_fixture_metrics() {
     assert!(wanted["filesystem"].contains(
         "node_filesystem_readonly{device=\"overlayfs:/overlay\",device_error=\"\",fstype=\"overlay\",mountpoint=\"/\"} 0\n"
     ));
+}
+
+/// The bare-metal server tree (`tests/fixtures/server`), every collector the tree feeds.
+#[test]
+fn golden_server_fixture_metrics() {
+    let tree = fixtures().with_file_name("server");
+    let args = vec![
+        format!("--path.procfs={}", tree.join("proc").display()),
+        format!("--path.sysfs={}", tree.join("sys").display()),
+        format!("--path.rootfs={}", tree.join("rootfs").display()),
+        "--no-collector.filesystem".into(),
+        "--web.disable-exporter-metrics".into(),
+    ];
+    let wanted = check_golden(&tree, &args);
+    assert!(wanted.contains_key("cpu"), "{:?}", wanted.keys());
 }
 
 #[test]
@@ -303,6 +327,21 @@ fn side_by_side_with_node_exporter() {
         "--collector.loadavg",
         "--collector.uname",
         "--collector.time",
+        // The sysfs and /etc collectors: on this VM most report no data; netclass, os and
+        // selinux (enabled 0) give series.
+        "--collector.bonding",
+        "--collector.cpufreq",
+        "--collector.dmi",
+        "--collector.edac",
+        "--collector.hwmon",
+        "--collector.mdadm",
+        "--collector.netclass",
+        "--collector.nvme",
+        "--collector.os",
+        "--collector.powersupplyclass",
+        "--collector.rapl",
+        "--collector.selinux",
+        "--collector.thermal_zone",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -377,6 +416,47 @@ fn side_by_side_with_node_exporter() {
         if ours.contains_key(&name) {
             close(&name, 0.0);
         }
+    }
+    for name in [
+        "node_network_up",
+        "node_network_info",
+        "node_network_mtu_bytes",
+        "node_network_speed_bytes",
+        "node_network_flags",
+        "node_network_carrier",
+        "node_network_iface_id",
+        "node_network_protocol_type",
+        "node_os_info",
+        "node_os_version",
+        "node_selinux_enabled",
+    ] {
+        if ours.contains_key(name) {
+            close(name, 0.0);
+        }
+    }
+    // Where this VM lacks the hardware both report the same success (0 for no data, as 1.5).
+    let success = |s: &Series, c: &str| {
+        s["node_scrape_collector_success"]
+            .get(&format!("collector=\"{c}"))
+            .copied()
+    };
+    for c in [
+        "bonding",
+        "cpufreq",
+        "dmi",
+        "edac",
+        "hwmon",
+        "mdadm",
+        "netclass",
+        "nvme",
+        "os",
+        "powersupplyclass",
+        "rapl",
+        "selinux",
+        "thermal_zone",
+    ] {
+        assert_eq!(success(&ours, c), success(&theirs, c), "success of {c}");
+        assert!(success(&ours, c).is_some(), "{c} ran");
     }
     close("node_time_zone_offset_seconds", 0.0);
     close("node_time_seconds", 5.0);

@@ -13,17 +13,23 @@ use crate::expfmt::{Encoder, MetricType};
 use crate::flags::{Flags, Spec};
 
 mod bonding;
+mod btrfs;
 pub(crate) mod cpu;
 mod cpufreq;
 mod dmi;
 mod edac;
+mod fibrechannel;
 mod filesystem;
 mod hwmon;
+mod infiniband;
+mod ipvs;
 mod loadavg;
 pub(crate) mod mdadm;
 mod meminfo;
 mod netclass;
 mod netdev;
+mod nfs;
+mod nfsd;
 mod nvme;
 pub(crate) mod os;
 mod pattern;
@@ -33,10 +39,13 @@ mod rapl;
 mod selinux;
 mod stat;
 mod sysfs;
+mod tapestats;
 mod textfile;
 mod thermal_zone;
 mod time;
 mod uname;
+mod xfs;
+mod zfs;
 
 /// Where the collectors read the machine from (`--path.procfs`, `--path.sysfs`, `--path.rootfs`).
 #[derive(Clone, Debug)]
@@ -68,9 +77,9 @@ pub enum Error {
         msg: String,
     },
     Other(String),
-    /// The source does not exist on this machine (no hwmon on a VM, no md arrays): reported
-    /// as a failure, as node_exporter's ErrNoData is, but not logged as an error.
-    NoData(String),
+    /// The source does not exist on this machine (node_exporter's ErrNoData): reported as
+    /// success 0, as 1.5 does, but not logged as a failure.
+    NoData(PathBuf),
 }
 
 impl std::fmt::Display for Error {
@@ -79,7 +88,7 @@ impl std::fmt::Display for Error {
             Error::Io { path, err } => write!(f, "{}: {err}", path.display()),
             Error::Parse { path, msg } => write!(f, "{}: {msg}", path.display()),
             Error::Other(m) => f.write_str(m),
-            Error::NoData(m) => write!(f, "no data: {m}"),
+            Error::NoData(path) => write!(f, "{}: collector returned no data", path.display()),
         }
     }
 }
@@ -151,6 +160,40 @@ pub fn read_shared(path: &Path) -> Result<String, Error> {
     Ok(text)
 }
 
+/// The names in a directory, sorted (as Go's filepath.Glob and ioutil.ReadDir give them);
+/// `None` when the directory does not exist.
+pub fn dir_names(path: &Path) -> Result<Option<Vec<String>>, Error> {
+    let rd = match std::fs::read_dir(path) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(err) => {
+            return Err(Error::Io {
+                path: path.to_path_buf(),
+                err,
+            })
+        }
+    };
+    let mut names = Vec::new();
+    for e in rd {
+        let e = e.map_err(|err| Error::Io {
+            path: path.to_path_buf(),
+            err,
+        })?;
+        names.push(e.file_name().to_string_lossy().into_owned());
+    }
+    names.sort();
+    Ok(Some(names))
+}
+
+/// A one-value sysfs attribute, trimmed; `None` when the file does not exist.
+pub fn read_attr(path: &Path) -> Result<Option<String>, Error> {
+    match read(path) {
+        Ok(t) => Ok(Some(t.trim().to_string())),
+        Err(Error::Io { err, .. }) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// One collector.
 pub trait Collector: Send + Sync {
     /// Starts slow work that can overlap with the other collectors (the filesystem
@@ -192,6 +235,15 @@ pub fn entries() -> Vec<Entry> {
         row("stat", no_flags, stat::new),
         row("time", no_flags, time::new),
         row("uname", no_flags, uname::new),
+        row("xfs", no_flags, xfs::new),
+        row("tapestats", tapestats::flags, tapestats::new),
+        row("nfs", no_flags, nfs::new),
+        row("nfsd", no_flags, nfsd::new),
+        row("ipvs", ipvs::flags, ipvs::new),
+        row("fibrechannel", no_flags, fibrechannel::new),
+        row("infiniband", no_flags, infiniband::new),
+        row("btrfs", no_flags, btrfs::new),
+        row("zfs", no_flags, zfs::new),
         row("bonding", no_flags, bonding::new),
         row("cpufreq", no_flags, cpufreq::new),
         row("dmi", no_flags, dmi::new),
