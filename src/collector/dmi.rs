@@ -61,7 +61,7 @@ impl Collector for Dmi {
     fn update(&self, enc: &mut Encoder) -> Result<(), Error> {
         let labels = match &self.0 {
             Ok(l) => l,
-            Err(dir) => return Err(Error::NoData(dir.clone())),
+            Err(dir) => return Err(Error::NoData(dir.display().to_string())),
         };
         let pairs: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
         enc.family(

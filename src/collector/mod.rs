@@ -77,9 +77,9 @@ pub enum Error {
         msg: String,
     },
     Other(String),
-    /// The source does not exist on this machine (node_exporter's ErrNoData): reported as
-    /// success 0, as 1.5 does, but not logged as a failure.
-    NoData(PathBuf),
+    /// The source does not exist on this machine (no hwmon on a VM, no md arrays): reported
+    /// as a failure, as node_exporter's ErrNoData is, but not logged as an error.
+    NoData(String),
 }
 
 impl std::fmt::Display for Error {
@@ -88,7 +88,7 @@ impl std::fmt::Display for Error {
             Error::Io { path, err } => write!(f, "{}: {err}", path.display()),
             Error::Parse { path, msg } => write!(f, "{}: {msg}", path.display()),
             Error::Other(m) => f.write_str(m),
-            Error::NoData(path) => write!(f, "{}: collector returned no data", path.display()),
+            Error::NoData(m) => write!(f, "no data: {m}"),
         }
     }
 }
