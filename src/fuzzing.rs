@@ -37,6 +37,8 @@ pub fn node_proc(data: &[u8]) {
     // nat_traffic, snmp6 and openwrt (feature `router`).
     #[cfg(feature = "router")]
     crate::collector::fuzz_parsers(&text);
+    let _ = crate::collector::cpu::parse_cpuinfo(&text);
+    let _ = crate::collector::cpu::parse_cpu_list(&text);
 }
 
 /// The HTTP server's request-head reader: finding the head's end in arbitrary bytes, then the

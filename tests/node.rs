@@ -47,6 +47,9 @@ fn family_of(line: &str) -> Option<&str> {
 fn normalize(text: &str) -> String {
     // Textfile paths are absolute: make them independent of the checkout's location.
     let text = text.replace(&fixtures().display().to_string(), "FIXTURES");
+    // rapl's path label carries --path.sysfs, as node_exporter's does.
+    let server = fixtures().with_file_name("server");
+    let text = text.replace(&server.display().to_string(), "SERVER_FIXTURES");
     let mut out = String::new();
     for line in text.lines() {
         let fam = family_of(line).unwrap_or("");

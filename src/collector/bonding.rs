@@ -24,7 +24,9 @@ fn stats(root: &std::path::Path) -> Result<Vec<(String, usize, usize)>, Error> {
     let masters = match super::read(&root.join("bonding_masters")) {
         Ok(t) => t,
         Err(Error::Io { err, .. }) if err.kind() == std::io::ErrorKind::NotFound => {
-            return Err(Error::NoData("no bonding_masters".into()))
+            return Err(Error::NoData(
+                root.join("bonding_masters").display().to_string(),
+            ))
         }
         Err(e) => return Err(e),
     };

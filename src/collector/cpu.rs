@@ -11,11 +11,16 @@
 //! `/sys/devices/system/cpu/cpuN/thermal_throttle/` (x86 only; read once per core and once per
 //! package, keyed by `topology/`), and `node_cpu_isolated` from the `isolated` list, read
 //! once at start (Documentation/ABI/testing/sysfs-devices-system-cpu).
+//!
+//! With `--collector.cpu.info` (off by default, as in 1.5) also node_cpu_info and, for the
+//! flags and bugs an include regexp selects, node_cpu_flag_info / node_cpu_bug_info, from the
+//! x86 layout of `/proc/cpuinfo`, the one node_exporter's amd64 build parses.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use super::pattern::Pattern;
 use super::{procstat, sysfs, Collector, Error, Paths};
 use crate::expfmt::{Encoder, MetricType};
 use crate::flags::{Flags, Spec};
@@ -29,14 +34,113 @@ const MODES: [&str; 8] = [
 const JUMP_BACK_SECONDS: f64 = 3.0;
 
 pub fn flags() -> Vec<Spec> {
-    vec![Spec::switch(
-        "collector.cpu.guest",
-        true,
-        "Enables metric node_cpu_guest_seconds_total.",
-    )]
+    vec![
+        Spec::switch(
+            "collector.cpu.guest",
+            true,
+            "Enables metric node_cpu_guest_seconds_total.",
+        ),
+        Spec::switch("collector.cpu.info", false, "Enables metric cpu_info."),
+        Spec::value(
+            "collector.cpu.info.flags-include",
+            None,
+            "Filter the `flags` field in cpuInfo with a value that must be a regular expression.",
+        ),
+        Spec::value(
+            "collector.cpu.info.bugs-include",
+            None,
+            "Filter the `bugs` field in cpuInfo with a value that must be a regular expression.",
+        ),
+    ]
 }
 
+/// One processor of /proc/cpuinfo: the node_cpu_info labels (package, core, cpu, vendor,
+/// family, model, model_name, microcode, stepping, cachesize), its flags and bugs.
+#[derive(Debug, Default, PartialEq)]
+pub struct CpuInfo {
+    pub labels: [String; 10],
+    pub flags: Vec<String>,
+    pub bugs: Vec<String>,
+}
+
+/// procfs's parseCPUInfoX86: blocks start at `processor`; a line is `key<tabs>: value` and
+/// the value is kept as written; lines without ": " (`power management:`) are ignored.
+pub fn parse_cpuinfo(text: &str) -> Result<Vec<CpuInfo>, String> {
+    if !text.starts_with("processor") {
+        return Err("invalid cpuinfo file: does not start with processor".into());
+    }
+    let mut out: Vec<CpuInfo> = Vec::new();
+    for line in text.lines() {
+        let Some((key, val)) = line.split_once(": ") else {
+            continue;
+        };
+        let key = key.trim();
+        if key == "processor" {
+            let n = super::sysfs::parse_uint_base0(val)
+                .filter(|n| *n <= u64::from(u32::MAX))
+                .ok_or_else(|| format!("bad processor number {val:?}"))?;
+            let mut c = CpuInfo::default();
+            c.labels[2] = n.to_string();
+            out.push(c);
+            continue;
+        }
+        let Some(c) = out.last_mut() else { continue };
+        let slot = match key {
+            "physical id" => 0,
+            "core id" => 1,
+            "vendor" | "vendor_id" => 3,
+            "cpu family" => 4,
+            "model" => 5,
+            "model name" => 6,
+            "microcode" => 7,
+            "stepping" => 8,
+            "cache size" => 9,
+            "flags" => {
+                c.flags = val.split_whitespace().map(str::to_string).collect();
+                continue;
+            }
+            "bugs" => {
+                c.bugs = val.split_whitespace().map(str::to_string).collect();
+                continue;
+            }
+            _ => continue,
+        };
+        c.labels[slot] = val.to_string();
+    }
+    Ok(out)
+}
+
+const INFO_LABELS: [&str; 10] = [
+    "package",
+    "core",
+    "cpu",
+    "vendor",
+    "family",
+    "model",
+    "model_name",
+    "microcode",
+    "stepping",
+    "cachesize",
+];
+
 pub fn new(paths: &Paths, flags: &Flags) -> Result<Box<dyn Collector>, String> {
+    let compile = |name: &str| {
+        flags
+            .value(name)
+            .filter(|s| !s.is_empty())
+            .map(|s| Pattern::new(&s).map_err(|e| format!("--{name}: bad regexp {s:?}: {e}")))
+            .transpose()
+    };
+    let flags_include = compile("collector.cpu.info.flags-include")?;
+    let bugs_include = compile("collector.cpu.info.bugs-include")?;
+    // As 1.5: an include regexp turns the info metrics on.
+    let info =
+        (flags.switch("collector.cpu.info") || flags_include.is_some() || bugs_include.is_some())
+            .then(|| Info {
+                path: paths.proc("cpuinfo"),
+                flags_include,
+                bugs_include,
+            });
     let sys_cpu = paths.sys("devices/system/cpu");
     let isolated_path = sys_cpu.join("isolated");
     let isolated = match super::read(&isolated_path) {
@@ -48,6 +152,7 @@ pub fn new(paths: &Paths, flags: &Flags) -> Result<Box<dyn Collector>, String> {
         path: paths.proc("stat"),
         sys_cpu,
         isolated,
+        info,
         user_hz: super::user_hz(),
         guest: flags.switch("collector.cpu.guest"),
         cache: Mutex::new(HashMap::new()),
@@ -58,6 +163,7 @@ pub struct Cpu {
     path: PathBuf,
     sys_cpu: PathBuf,
     isolated: Vec<u16>,
+    info: Option<Info>,
     user_hz: f64,
     guest: bool,
     cache: Mutex<HashMap<u32, [f64; 10]>>,
@@ -76,6 +182,66 @@ pub fn update_cache(cached: &mut [f64; 10], new: &[f64; 10]) -> bool {
         }
     }
     false
+}
+
+/// The `--collector.cpu.info` part.
+struct Info {
+    path: PathBuf,
+    flags_include: Option<Pattern>,
+    bugs_include: Option<Pattern>,
+}
+
+impl Info {
+    fn write(&self, enc: &mut Encoder) -> Result<(), Error> {
+        let text = super::read(&self.path)?;
+        let cpus = parse_cpuinfo(&text).map_err(|msg| Error::Parse {
+            path: self.path.clone(),
+            msg,
+        })?;
+        let mut f = enc.family(
+            "node_cpu_info",
+            "CPU information from /proc/cpuinfo.",
+            MetricType::Gauge,
+        );
+        for c in &cpus {
+            let labels: Vec<(&str, &str)> = INFO_LABELS
+                .iter()
+                .zip(&c.labels)
+                .map(|(k, v)| (*k, v.as_str()))
+                .collect();
+            f.sample(&labels, 1.0);
+        }
+        let Some(first) = cpus.first() else {
+            return Ok(());
+        };
+        let lists = [
+            (
+                &self.flags_include,
+                &first.flags,
+                "node_cpu_flag_info",
+                "flag",
+                "flags",
+            ),
+            (
+                &self.bugs_include,
+                &first.bugs,
+                "node_cpu_bug_info",
+                "bug",
+                "bugs",
+            ),
+        ];
+        for (re, vals, name, label, field) in lists {
+            let Some(re) = re else { continue };
+            let help = format!(
+                "The `{field}` field of CPU information from /proc/cpuinfo taken from the first core."
+            );
+            let mut f = enc.family(name, &help, MetricType::Gauge);
+            for v in vals.iter().filter(|v| re.is_match(v)) {
+                f.sample(&[(label, v)], 1.0);
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A kernel CPU list (`1,3-5`, Documentation/admin-guide/cputopology.rst), as procfs's
@@ -159,6 +325,9 @@ impl Cpu {
 
 impl Collector for Cpu {
     fn update(&self, enc: &mut Encoder) -> Result<(), Error> {
+        if let Some(info) = &self.info {
+            info.write(enc)?;
+        }
         let st = procstat::read(&self.path)?;
         let cpus = self.seconds(&st);
         let mut names: Vec<String> = Vec::with_capacity(cpus.len());
@@ -234,6 +403,7 @@ mod tests {
             path: PathBuf::from("/nonexistent"),
             sys_cpu: PathBuf::from("/nonexistent"),
             isolated: Vec::new(),
+            info: None,
             user_hz: 100.0,
             guest: true,
             cache: Mutex::new(HashMap::new()),
@@ -245,6 +415,38 @@ mod tests {
             cpus: cpus.to_vec(),
             ..ProcStat::default()
         }
+    }
+
+    /// Captured on the build machine (Firecracker VM on AMD EPYC, 2 vCPUs): the first
+    /// processor block of `cat /proc/cpuinfo`, flags shortened.
+    const CPUINFO_EPYC: &str = "processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: 17\nmodel name\t: AMD EPYC\nstepping\t: 1\nmicrocode\t: 0x1000065\ncpu MHz\t\t: 2596.156\ncache size\t: 1024 KB\nphysical id\t: 0\nsiblings\t: 2\ncore id\t\t: 0\ncpu cores\t: 2\nflags\t\t: fpu vme avx512f\nbugs\t\t: sysret_ss_attrs spectre_v1\nbogomips\t: 5192.31\npower management:\n\nprocessor\t: 1\nvendor_id\t: AuthenticAMD\ncore id\t\t: 1\n";
+
+    #[test]
+    fn cpuinfo_x86_epyc() {
+        let c = parse_cpuinfo(CPUINFO_EPYC).unwrap();
+        assert_eq!(c.len(), 2);
+        assert_eq!(
+            c[0].labels,
+            [
+                "0",
+                "0",
+                "0",
+                "AuthenticAMD",
+                "25",
+                "17",
+                "AMD EPYC",
+                "0x1000065",
+                "1",
+                "1024 KB"
+            ]
+        );
+        assert_eq!(c[0].flags, ["fpu", "vme", "avx512f"]);
+        assert_eq!(c[0].bugs, ["sysret_ss_attrs", "spectre_v1"]);
+        assert_eq!(c[1].labels[1], "1");
+        assert_eq!(c[1].labels[4], "", "missing fields are empty");
+        assert!(parse_cpuinfo("model name : x\n").is_err());
+        assert!(parse_cpuinfo("processor : x\n").is_err());
+        assert_eq!(parse_cpuinfo("processor").unwrap(), vec![]);
     }
 
     #[test]

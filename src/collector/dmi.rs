@@ -37,7 +37,7 @@ pub fn new(paths: &Paths, _: &Flags) -> Result<Box<dyn Collector>, String> {
     let dir = paths.sys("class/dmi/id");
     let entries = match sysfs::list_dir(&dir) {
         Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Box::new(Dmi(None))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Box::new(Dmi(Err(dir)))),
         Err(e) => return Err(format!("{}: {e}", dir.display())),
     };
     let mut labels = Vec::new();
@@ -51,15 +51,17 @@ pub fn new(paths: &Paths, _: &Flags) -> Result<Box<dyn Collector>, String> {
             Err(e) => return Err(format!("{}: {e}", dir.join(file).display())),
         }
     }
-    Ok(Box::new(Dmi(Some(labels))))
+    Ok(Box::new(Dmi(Ok(labels))))
 }
 
-struct Dmi(Option<Vec<(&'static str, String)>>);
+/// The labels read at start, or the directory that was missing.
+struct Dmi(Result<Vec<(&'static str, String)>, std::path::PathBuf>);
 
 impl Collector for Dmi {
     fn update(&self, enc: &mut Encoder) -> Result<(), Error> {
-        let Some(labels) = &self.0 else {
-            return Err(Error::NoData("no DMI".into()));
+        let labels = match &self.0 {
+            Ok(l) => l,
+            Err(dir) => return Err(Error::NoData(dir.display().to_string())),
         };
         let pairs: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
         enc.family(

@@ -179,7 +179,7 @@ impl Collector for Mdadm {
         let text = match super::read(&self.path) {
             Ok(t) => t,
             Err(Error::Io { err, .. }) if err.kind() == std::io::ErrorKind::NotFound => {
-                return Err(Error::NoData("no mdstat".into()))
+                return Err(Error::NoData(self.path.display().to_string()))
             }
             Err(e) => return Err(e),
         };

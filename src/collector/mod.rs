@@ -14,7 +14,7 @@ use crate::flags::{Flags, Spec};
 
 mod bonding;
 mod btrfs;
-mod cpu;
+pub(crate) mod cpu;
 mod cpufreq;
 mod dmi;
 mod edac;

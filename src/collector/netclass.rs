@@ -131,7 +131,7 @@ impl Collector for NetClass {
         let entries = match sysfs::list_dir(&self.dir) {
             Ok(e) => e,
             Err(e) if sysfs::errno_in(&e, &[libc::ENOENT, libc::EACCES]) => {
-                return Err(Error::NoData("no net class".into()))
+                return Err(Error::NoData(self.dir.display().to_string()))
             }
             Err(e) => return Err(sysfs::io_err(&self.dir, e)),
         };

@@ -23,7 +23,7 @@ impl Collector for Nvme {
         let entries = match sysfs::list_dir(&self.dir) {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(Error::NoData("no nvme class".into()))
+                return Err(Error::NoData(self.dir.display().to_string()))
             }
             Err(e) => return Err(sysfs::io_err(&self.dir, e)),
         };

@@ -139,7 +139,7 @@ impl Os {
             .iter()
             .find_map(|p| std::fs::metadata(p).ok().map(|m| (p, m)));
         let Some((path, meta)) = found else {
-            return Err(Error::NoData("no os-release file".into()));
+            return Err(Error::NoData(self.files[0].display().to_string()));
         };
         let mtime = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());

@@ -126,7 +126,7 @@ impl Collector for PowerSupply {
         let entries = match sysfs::list_dir(&self.dir) {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(Error::NoData("no power_supply class".into()))
+                return Err(Error::NoData(self.dir.display().to_string()))
             }
             Err(e) => return Err(sysfs::io_err(&self.dir, e)),
         };

@@ -85,7 +85,7 @@ impl Collector for Rapl {
         let entries = match sysfs::list_dir(&self.dir) {
             Ok(e) => e,
             Err(e) if sysfs::errno_in(&e, &[libc::ENOENT, libc::EACCES]) => {
-                return Err(Error::NoData("no powercap class".into()))
+                return Err(Error::NoData(self.dir.display().to_string()))
             }
             Err(e) => return Err(sysfs::io_err(&self.dir, e)),
         };
@@ -106,7 +106,7 @@ impl Collector for Rapl {
                 Err(Error::Io { err, .. })
                     if err.kind() == std::io::ErrorKind::PermissionDenied =>
                 {
-                    return Err(Error::NoData("energy_uj not readable".into()))
+                    return Err(Error::NoData(p.display().to_string()))
                 }
                 Err(e) => return Err(e),
             };
