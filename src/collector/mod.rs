@@ -12,6 +12,7 @@ use std::time::Instant;
 use crate::expfmt::{Encoder, MetricType};
 use crate::flags::{Flags, Spec};
 
+mod bcache;
 mod btrfs;
 mod cpu;
 mod fibrechannel;
@@ -224,6 +225,7 @@ pub fn entries() -> Vec<Entry> {
         row("infiniband", no_flags, infiniband::new),
         row("btrfs", no_flags, btrfs::new),
         row("zfs", no_flags, zfs::new),
+        row("bcache", bcache::flags, bcache::new),
         // After the quick ones: its statfs calls, queued in `prepare`, run meanwhile.
         row("filesystem", filesystem::flags, filesystem::new),
         // Last, so a textfile cannot take a name a collector writes (it is refused instead).
