@@ -12,27 +12,27 @@ use std::time::Instant;
 use crate::expfmt::{Encoder, MetricType};
 use crate::flags::{Flags, Spec};
 
-mod bcache;
-mod btrfs;
+pub(crate) mod bcache;
+pub(crate) mod btrfs;
 mod cpu;
-mod fibrechannel;
+pub(crate) mod fibrechannel;
 mod filesystem;
-mod infiniband;
-mod ipvs;
+pub(crate) mod infiniband;
+pub(crate) mod ipvs;
 mod loadavg;
 mod meminfo;
 mod netdev;
-mod nfs;
-mod nfsd;
+pub(crate) mod nfs;
+pub(crate) mod nfsd;
 mod pattern;
 mod procstat;
 mod stat;
-mod tapestats;
+pub(crate) mod tapestats;
 mod textfile;
 mod time;
 mod uname;
-mod xfs;
-mod zfs;
+pub(crate) mod xfs;
+pub(crate) mod zfs;
 
 /// Where the collectors read the machine from (`--path.procfs`, `--path.sysfs`, `--path.rootfs`).
 #[derive(Clone, Debug)]
