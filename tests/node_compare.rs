@@ -11,7 +11,23 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 /// The collectors compared on the fixture tree (both exporters run exactly these).
-const COLLECTORS: &[&str] = &["cpu", "stat", "meminfo", "loadavg", "netdev"];
+const COLLECTORS: &[&str] = &[
+    "cpu",
+    "stat",
+    "meminfo",
+    "loadavg",
+    "netdev",
+    "xfs",
+    "btrfs",
+    "zfs",
+    "bcache",
+    "nfs",
+    "nfsd",
+    "ipvs",
+    "infiniband",
+    "fibrechannel",
+    "tapestats",
+];
 
 /// Flags both get besides the paths and the collector switches.
 const SHARED_FLAGS: &[&str] = &[

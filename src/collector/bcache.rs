@@ -324,7 +324,11 @@ mod tests {
         assert_eq!(dehumanize("1.5G"), Ok(1598029824.0));
         assert_eq!(dehumanize("1.3M"), Ok(1355776.0));
         assert_eq!(dehumanize("427.5k"), Ok(437748.0));
-        assert_eq!(dehumanize("1.5x"), Ok(0.0), "unknown suffix: procfs multiplies by 0");
+        assert_eq!(
+            dehumanize("1.5x"),
+            Ok(0.0),
+            "unknown suffix: procfs multiplies by 0"
+        );
         assert!(dehumanize("").is_err());
         assert!(dehumanize("abc").is_err());
         assert!(dehumanize("1.aG").is_err());
@@ -346,7 +350,10 @@ mod tests {
 
     #[test]
     fn bcache_priority_stats() {
-        assert_eq!(parse_priority("Unused:\t\t99%\nMetadata:\t0%\n"), Ok([99.0, 0.0]));
+        assert_eq!(
+            parse_priority("Unused:\t\t99%\nMetadata:\t0%\n"),
+            Ok([99.0, 0.0])
+        );
         assert!(parse_priority("Unused:\t\tx%\n").is_err());
     }
 }

@@ -96,7 +96,10 @@ fn read_group(dir: &Path, fatal: bool) -> Result<(u64, Vec<Layout>), Error> {
     })();
     match res {
         Err(e) if fatal => Err(e),
-        Err(_) => Ok((parse_value(&attr(&dir.join("bytes_reserved")).unwrap_or_default()), Vec::new())),
+        Err(_) => Ok((
+            parse_value(&attr(&dir.join("bytes_reserved")).unwrap_or_default()),
+            Vec::new(),
+        )),
         ok => ok,
     }
 }
@@ -120,13 +123,14 @@ fn read_fs(dir: &Path, name: &str) -> Result<Fs, Error> {
     let uuid = attr(&base.join("metadata_uuid"))?;
     let mut groups = Vec::with_capacity(TYPES.len());
     for t in TYPES {
-        groups.push(read_group(
-            &base.join("allocation").join(t),
-            t == "system",
-        )?);
+        groups.push(read_group(&base.join("allocation").join(t), t == "system")?);
     }
     Ok(Fs {
-        uuid: if uuid.is_empty() { name.to_string() } else { uuid },
+        uuid: if uuid.is_empty() {
+            name.to_string()
+        } else {
+            uuid
+        },
         label: attr(&base.join("label"))?,
         global_rsv,
         devices: devs,
@@ -150,7 +154,11 @@ impl Collector for Btrfs {
         for fs in &all {
             f.sample(&[("label", &fs.label), ("uuid", &fs.uuid)], 1.0);
         }
-        let mut f = enc.family("node_btrfs_global_rsv_size_bytes", "Size of global reserve.", G);
+        let mut f = enc.family(
+            "node_btrfs_global_rsv_size_bytes",
+            "Size of global reserve.",
+            G,
+        );
         for fs in &all {
             f.sample(&[("uuid", &fs.uuid)], fs.global_rsv as f64);
         }
@@ -161,7 +169,10 @@ impl Collector for Btrfs {
         );
         for fs in &all {
             for (t, (reserved, _)) in TYPES.iter().zip(&fs.groups) {
-                f.sample(&[("block_group_type", t), ("uuid", &fs.uuid)], *reserved as f64);
+                f.sample(
+                    &[("block_group_type", t), ("uuid", &fs.uuid)],
+                    *reserved as f64,
+                );
             }
         }
         type Get = fn(&Layout, usize) -> f64;
@@ -177,7 +188,11 @@ impl Collector for Btrfs {
                 for (t, (_, layouts)) in TYPES.iter().zip(&fs.groups) {
                     for l in layouts {
                         f.sample(
-                            &[("block_group_type", t), ("mode", &l.name), ("uuid", &fs.uuid)],
+                            &[
+                                ("block_group_type", t),
+                                ("mode", &l.name),
+                                ("uuid", &fs.uuid),
+                            ],
                             get(l, fs.devices.len()),
                         );
                     }
@@ -208,7 +223,11 @@ mod tests {
         assert_eq!(allocation_ratio("raid1", 2), 2.0);
         assert_eq!(allocation_ratio("raid5", 3), 1.5);
         assert_eq!(allocation_ratio("raid6", 3), 3.0);
-        assert_eq!(allocation_ratio("raid1c3", 3), 0.0, "profiles 1.5 does not know");
+        assert_eq!(
+            allocation_ratio("raid1c3", 3),
+            0.0,
+            "profiles 1.5 does not know"
+        );
     }
 
     #[test]

@@ -40,7 +40,10 @@ pub fn parse_labels(s: &str) -> Result<Vec<usize>, String> {
     if !unknown.is_empty() {
         unknown.sort_unstable();
         unknown.dedup();
-        return Err(format!("unknown IPVS backend labels: {:?}", unknown.join(", ")));
+        return Err(format!(
+            "unknown IPVS backend labels: {:?}",
+            unknown.join(", ")
+        ));
     }
     Ok((0..LABELS.len())
         .filter(|i| wanted.contains(&LABELS[*i]))
@@ -75,7 +78,10 @@ pub fn parse_stats(text: &str) -> Result<[u64; 5], String> {
     let fields: Vec<&str> = third.unwrap_or("").split_ascii_whitespace().collect();
     let mut out = [0u64; 5];
     if fields.len() != out.len() {
-        return Err(format!("{} fields on the totals line, want 5", fields.len()));
+        return Err(format!(
+            "{} fields on the totals line, want 5",
+            fields.len()
+        ));
     }
     for (slot, f) in out.iter_mut().zip(&fields) {
         *slot = u64::from_str_radix(f, 16).map_err(|_| format!("not hex: {f:?}"))?;
@@ -159,7 +165,14 @@ pub fn parse_backends(text: &str) -> Result<Vec<Backend>, String> {
                 let (a, p) = ip_port(second).map_err(|e| format!("line {}: {e}", n + 1))?;
                 service = (first.to_string(), a, p, String::new());
             }
-            "FWM" => service = (first.to_string(), String::new(), "0".into(), second.to_string()),
+            "FWM" => {
+                service = (
+                    first.to_string(),
+                    String::new(),
+                    "0".into(),
+                    second.to_string(),
+                )
+            }
             "->" if f.len() >= 6 => {
                 let (ra, rp) = ip_port(second).map_err(|e| format!("line {}: {e}", n + 1))?;
                 let num = |i: usize| {
@@ -259,7 +272,10 @@ mod tests {
     #[test]
     fn ipvs_stats_totals() {
         let t = include_str!("../../tests/fixtures/server/proc/net/ip_vs_stats");
-        assert_eq!(parse_stats(t).unwrap(), [0x23765872, 0x16E55A09C, 0, 0x14D8E2A8F3B9, 0]);
+        assert_eq!(
+            parse_stats(t).unwrap(),
+            [0x23765872, 0x16E55A09C, 0, 0x14D8E2A8F3B9, 0]
+        );
         assert!(parse_stats("a\nb\n").is_err(), "too short");
         assert!(parse_stats("a\nb\n1 2 3 4\n").is_err(), "four fields");
         assert!(parse_stats("a\nb\n1 2 3 4 G\n").is_err(), "not hex");
@@ -294,11 +310,23 @@ mod tests {
 
     #[test]
     fn ipvs_malformed() {
-        assert!(parse_backends("TCP  C0A8001:0CEA wlc\n").is_err(), "7 hex digits");
+        assert!(
+            parse_backends("TCP  C0A8001:0CEA wlc\n").is_err(),
+            "7 hex digits"
+        );
         assert!(parse_backends("TCP  C0A80016:XYZ wlc\n").is_err());
-        assert!(parse_backends("TCP  C0A80016:0CEA wlc\n  -> C0A85216:0CEA Tunnel x 1 2\n").is_err());
-        assert!(parse_backends("TCP\n").is_err(), "1.5 panics on a one-field line");
-        assert_eq!(parse_backends("  -> C0A85216:0CEA Tunnel\n").unwrap(), vec![], "short backend line skipped");
+        assert!(
+            parse_backends("TCP  C0A80016:0CEA wlc\n  -> C0A85216:0CEA Tunnel x 1 2\n").is_err()
+        );
+        assert!(
+            parse_backends("TCP\n").is_err(),
+            "1.5 panics on a one-field line"
+        );
+        assert_eq!(
+            parse_backends("  -> C0A85216:0CEA Tunnel\n").unwrap(),
+            vec![],
+            "short backend line skipped"
+        );
     }
 
     #[test]

@@ -55,8 +55,14 @@ impl Paths {
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
-    Io { path: PathBuf, err: std::io::Error },
-    Parse { path: PathBuf, msg: String },
+    Io {
+        path: PathBuf,
+        err: std::io::Error,
+    },
+    Parse {
+        path: PathBuf,
+        msg: String,
+    },
     Other(String),
     /// The source does not exist on this machine (node_exporter's ErrNoData): reported as
     /// success 0, as 1.5 does, but not logged as a failure.

@@ -179,7 +179,10 @@ mod tests {
         assert!(parse("ra 32 0\n").is_err());
         assert!(parse("proc4 2 1\n").is_err());
         assert!(parse("proc4ops 3 1 2 3\n").is_err(), "below 39 ops");
-        assert!(parse("wdeleg_getattr 0\n").is_err(), "unknown line, as in 1.5");
+        assert!(
+            parse("wdeleg_getattr 0\n").is_err(),
+            "unknown line, as in 1.5"
+        );
         assert!(parse("rc 1 2 3 4\n").is_err());
     }
 }

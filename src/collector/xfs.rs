@@ -120,7 +120,11 @@ pub fn parse(text: &str) -> Result<Stats<'_>, String> {
                     .map_err(|_| format!("line {}: xpc: not a u64: {v:?}", n + 1))?;
             }
             if rest.len() != 3 {
-                return Err(format!("line {}: xpc has {} values, want 3", n + 1, rest.len()));
+                return Err(format!(
+                    "line {}: xpc has {} values, want 3",
+                    n + 1,
+                    rest.len()
+                ));
             }
             continue;
         }
@@ -184,7 +188,8 @@ mod tests {
 
     /// The fixture in the kernel 6.18 layout (the lines of this build machine's
     /// /proc/fs/xfs/stat), values made up.
-    const KERNEL_6_18: &str = include_str!("../../tests/fixtures/server/sys/fs/xfs/sda1/stats/stats");
+    const KERNEL_6_18: &str =
+        include_str!("../../tests/fixtures/server/sys/fs/xfs/sda1/stats/stats");
 
     #[test]
     fn xfs_kernel_6_18_layout() {
@@ -208,9 +213,15 @@ mod tests {
     fn xfs_malformed() {
         assert!(parse("rw 1\n").is_err(), "short known line");
         assert!(parse("rw 1 4294967296\n").is_err(), "above u32");
-        assert!(parse("push_ail x 1\n").is_err(), "unknown lines are still numbers");
+        assert!(
+            parse("push_ail x 1\n").is_err(),
+            "unknown lines are still numbers"
+        );
         assert!(parse("xpc 1 2\n").is_err());
         assert!(parse("xpc 1 2 18446744073709551615\n").is_ok());
-        assert!(parse("debug\n\nrw 1 2\n").is_ok(), "one-field lines are skipped");
+        assert!(
+            parse("debug\n\nrw 1 2\n").is_ok(),
+            "one-field lines are skipped"
+        );
     }
 }

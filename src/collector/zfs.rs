@@ -28,7 +28,9 @@ const FILES: [(&str, &str); 11] = [
 ];
 
 /// The pool states 1.5 gives a series each.
-const STATES: [&str; 6] = ["online", "degraded", "faulted", "offline", "removed", "unavail"];
+const STATES: [&str; 6] = [
+    "online", "degraded", "faulted", "offline", "removed", "unavail",
+];
 
 /// The uint64 rows of a named kstat (`name type data` table): name and value, plus the value
 /// of the string row `dataset_name` if any. Text before the table header is the kstat's own
@@ -78,10 +80,18 @@ pub fn parse_pool_io(text: &str) -> Result<Vec<(&str, u64)>, String> {
     for l in lines {
         let vals: Vec<&str> = l.split_ascii_whitespace().collect();
         if vals.len() < header.len() {
-            return Err(format!("{} values for {} columns", vals.len(), header.len()));
+            return Err(format!(
+                "{} values for {} columns",
+                vals.len(),
+                header.len()
+            ));
         }
         for (name, v) in header.iter().zip(vals) {
-            out.push((*name, v.parse().map_err(|_| format!("{name}: not a uint64: {v:?}"))?));
+            out.push((
+                *name,
+                v.parse()
+                    .map_err(|_| format!("{name}: not a uint64: {v:?}"))?,
+            ));
         }
     }
     Ok(out)
@@ -101,11 +111,23 @@ struct Zfs {
 #[derive(Default)]
 struct Families {
     index: HashMap<String, usize>,
-    list: Vec<(String, String, MetricType, Vec<(Vec<(&'static str, String)>, f64)>)>,
+    list: Vec<(
+        String,
+        String,
+        MetricType,
+        Vec<(Vec<(&'static str, String)>, f64)>,
+    )>,
 }
 
 impl Families {
-    fn add(&mut self, name: String, help: String, typ: MetricType, labels: Vec<(&'static str, String)>, v: f64) {
+    fn add(
+        &mut self,
+        name: String,
+        help: String,
+        typ: MetricType,
+        labels: Vec<(&'static str, String)>,
+        v: f64,
+    ) {
         let i = *self.index.entry(name.clone()).or_insert_with(|| {
             self.list.push((name, help, typ, Vec::new()));
             self.list.len() - 1
@@ -154,7 +176,10 @@ impl Collector for Zfs {
             }
         }
         // Pools are the directories; 1.5 globs */io, then */objset-*, then */state.
-        let pools: Vec<&String> = entries.iter().filter(|e| self.dir.join(e).is_dir()).collect();
+        let pools: Vec<&String> = entries
+            .iter()
+            .filter(|e| self.dir.join(e).is_dir())
+            .collect();
         for pool in &pools {
             let path = self.dir.join(pool).join("io");
             let Some(text) = read_optional(&path)? else {
@@ -185,7 +210,14 @@ impl Collector for Zfs {
                         format!("kstat.zfs.misc.objset.{name}"),
                         MetricType::Untyped,
                         vec![
-                            ("zpool", if dataset.is_some() { pool.to_string() } else { String::new() }),
+                            (
+                                "zpool",
+                                if dataset.is_some() {
+                                    pool.to_string()
+                                } else {
+                                    String::new()
+                                },
+                            ),
                             ("dataset", dataset.unwrap_or("").to_string()),
                         ],
                         v as f64,
@@ -230,7 +262,10 @@ mod tests {
     fn zfs_kstat_uint64_rows_only() {
         let (rows, ds) = parse_kstat(ARCSTATS).unwrap();
         assert_eq!(rows[0], ("hits", 8772612));
-        assert!(rows.iter().all(|(n, _)| *n != "rarely_negative"), "type 3 skipped");
+        assert!(
+            rows.iter().all(|(n, _)| *n != "rarely_negative"),
+            "type 3 skipped"
+        );
         assert_eq!(ds, None);
         assert!(parse_kstat("hits 4 1\n").is_err(), "no table header");
         assert!(parse_kstat("name type data\nhits 4 x\n").is_err());
