@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{dir_names, read, Collector, Error, Paths};
+use super::{dir_names, read, write_family, Collector, Error, Paths};
 use crate::expfmt::{Encoder, MetricType};
 use crate::flags::{Flags, Spec};
 
@@ -264,34 +264,38 @@ impl Collector for Bcache {
             .map(|n| read_set(&self.dir.join(n), n, self.priority))
             .collect::<Result<Vec<_>, _>>()?;
         for (i, (_, name, typ, _, help)) in SET.iter().enumerate() {
-            let mut f = enc.family(name, help, *typ);
-            for s in &sets {
-                f.sample(&[("uuid", &s.uuid)], s.values[i]);
-            }
+            write_family(enc, name, help, *typ, |add| {
+                for s in &sets {
+                    add(&[("uuid", &s.uuid)], s.values[i]);
+                }
+            });
         }
         for (i, (_, name, typ, help)) in BDEV.iter().enumerate() {
-            let mut f = enc.family(name, help, *typ);
-            for s in &sets {
-                for (b, v, _) in &s.bdevs {
-                    f.sample(&[("backing_device", b), ("uuid", &s.uuid)], v[i]);
+            write_family(enc, name, help, *typ, |add| {
+                for s in &sets {
+                    for (b, v, _) in &s.bdevs {
+                        add(&[("backing_device", b), ("uuid", &s.uuid)], v[i]);
+                    }
                 }
-            }
+            });
         }
         for (i, (_, name, help)) in WRITEBACK.iter().enumerate() {
-            let mut f = enc.family(name, help, G);
-            for s in &sets {
-                for (b, _, wb) in &s.bdevs {
-                    f.sample(&[("backing_device", b), ("uuid", &s.uuid)], wb[i]);
+            write_family(enc, name, help, G, |add| {
+                for s in &sets {
+                    for (b, _, wb) in &s.bdevs {
+                        add(&[("backing_device", b), ("uuid", &s.uuid)], wb[i]);
+                    }
                 }
-            }
+            });
         }
         for (i, (_, name, typ, help)) in CACHE.iter().enumerate() {
-            let mut f = enc.family(name, help, *typ);
-            for s in &sets {
-                for (c, v, _) in &s.caches {
-                    f.sample(&[("cache_device", c), ("uuid", &s.uuid)], v[i]);
+            write_family(enc, name, help, *typ, |add| {
+                for s in &sets {
+                    for (c, v, _) in &s.caches {
+                        add(&[("cache_device", c), ("uuid", &s.uuid)], v[i]);
+                    }
                 }
-            }
+            });
         }
         if self.priority {
             #[rustfmt::skip]
@@ -300,14 +304,15 @@ impl Collector for Bcache {
                 ("node_bcache_priority_stats_metadata_percent", "Bcache's metadata overhead."),
             ];
             for (i, (name, help)) in prio.iter().enumerate() {
-                let mut f = enc.family(name, help, G);
-                for s in &sets {
-                    for (c, _, p) in &s.caches {
-                        if let Some(p) = p {
-                            f.sample(&[("cache_device", c), ("uuid", &s.uuid)], p[i]);
+                write_family(enc, name, help, G, |add| {
+                    for s in &sets {
+                        for (c, _, p) in &s.caches {
+                            if let Some(p) = p {
+                                add(&[("cache_device", c), ("uuid", &s.uuid)], p[i]);
+                            }
                         }
                     }
-                }
+                });
             }
         }
         Ok(())

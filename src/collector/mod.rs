@@ -181,6 +181,29 @@ pub fn read_attr(path: &Path) -> Result<Option<String>, Error> {
     }
 }
 
+/// Writes one family through `fill`, which calls `add(labels, value)` per sample; a family that
+/// gets no sample is not written at all, as node_exporter shows no HELP/TYPE without series.
+pub fn write_family(
+    enc: &mut Encoder,
+    name: &str,
+    help: &str,
+    typ: MetricType,
+    fill: impl FnOnce(&mut dyn FnMut(&[(&str, &str)], f64)),
+) {
+    let cp = enc.checkpoint();
+    let mut n = 0usize;
+    {
+        let mut f = enc.family(name, help, typ);
+        fill(&mut |labels, v| {
+            f.sample(labels, v);
+            n += 1;
+        });
+    }
+    if n == 0 {
+        enc.rollback(cp);
+    }
+}
+
 /// One collector.
 pub trait Collector: Send + Sync {
     /// Starts slow work that can overlap with the other collectors (the filesystem
