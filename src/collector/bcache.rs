@@ -86,21 +86,22 @@ struct Bcache {
 /// fraction in 1024ths as if in hundredths); a suffix it does not know gives 0, as in procfs.
 pub fn dehumanize(s: &str) -> Result<f64, String> {
     let bad = || format!("not a bcache size: {s:?}");
-    let last = *s.as_bytes().last().ok_or_else(bad)?;
-    if last <= b'9' {
+    let mut chars = s.chars();
+    let last = chars.next_back().ok_or_else(bad)?;
+    if last <= '9' {
         return s.parse::<f64>().map(f64::trunc).map_err(|_| bad());
     }
-    let body = &s[..s.len() - 1];
+    let body = chars.as_str();
     let mul = match last {
-        b'k' => 1u64 << 10,
-        b'M' => 1 << 20,
-        b'G' => 1 << 30,
-        b'T' => 1 << 40,
-        b'P' => 1 << 50,
-        b'E' => 1 << 60,
+        'k' => 1u64 << 10,
+        'M' => 1 << 20,
+        'G' => 1 << 30,
+        'T' => 1 << 40,
+        'P' => 1 << 50,
+        'E' => 1 << 60,
         // Z and Y do not fit a u64 multiplier; procfs's float product saturates.
-        b'Z' => return mant(body).map(|m| (m * 2f64.powi(70)).min(u64::MAX as f64).trunc()),
-        b'Y' => return mant(body).map(|m| (m * 2f64.powi(80)).min(u64::MAX as f64).trunc()),
+        'Z' => return mant(body).map(|m| (m * 2f64.powi(70)).min(u64::MAX as f64).trunc()),
+        'Y' => return mant(body).map(|m| (m * 2f64.powi(80)).min(u64::MAX as f64).trunc()),
         _ => 0,
     } as f64;
     Ok((mant(body)? * mul).min(u64::MAX as f64).trunc())
@@ -337,6 +338,10 @@ mod tests {
         assert!(dehumanize("").is_err());
         assert!(dehumanize("abc").is_err());
         assert!(dehumanize("1.aG").is_err());
+        assert!(
+            dehumanize("1\u{fffd}").is_err(),
+            "a multi-byte last character (found by fuzzing)"
+        );
         assert_eq!(dehumanize_signed("-1.0k"), Ok(-1024.0));
     }
 
