@@ -10,7 +10,7 @@ use crate::server::{self, Options, Request, Response, Route, Server, Stats};
 
 fn common_specs() -> Vec<Spec> {
     vec![
-        Spec::value("web.listen-address", Some(":9100"), "Address on which to expose metrics and web interface."),
+        listen_spec(),
         Spec::value("web.telemetry-path", Some("/metrics"), "Path under which to expose metrics."),
         Spec::switch("web.disable-exporter-metrics", false, "Exclude metrics about promlet itself (process_*, promlet_build_info)."),
         Spec::value("web.max-requests", Some("40"), "Maximum number of requests served in parallel."),
@@ -19,6 +19,16 @@ fn common_specs() -> Vec<Spec> {
         Spec::value("path.sysfs", Some("/sys"), "sysfs mountpoint."),
         Spec::value("path.rootfs", Some("/"), "rootfs mountpoint."),
     ]
+}
+
+/// `--web.listen-address`, repeatable as in node_exporter: every address given is bound.
+fn listen_spec() -> Spec {
+    let mut s = Spec::repeated(
+        "web.listen-address",
+        "Addresses on which to expose metrics and web interface. Repeatable for multiple addresses.",
+    );
+    s.default = Some(":9100".into());
+    s
 }
 
 /// Every flag `promlet` (serve) accepts, in `--help` order.
@@ -50,7 +60,10 @@ pub fn main(args: &[String]) -> i32 {
     }
     match start(&flags) {
         Ok(server) => {
-            crate::info!("listening on {}", server.local_addr());
+            // One line per bound address, port 0 resolved: tests and scripts read it from here.
+            for a in server.local_addrs() {
+                crate::info!("listening on {a}");
+            }
             loop {
                 std::thread::park();
             }
@@ -95,6 +108,7 @@ pub fn start(flags: &Flags) -> Result<Server, String> {
         .ok_or("--web.max-requests must be a positive number")?;
     let mut opts = Options {
         max_workers,
+        max_idle: server::idle_cap(max_workers),
         ..Options::default()
     };
     if let Some(path) = flags.value("web.config.file") {
@@ -135,9 +149,11 @@ pub fn start(flags: &Flags) -> Result<Server, String> {
     for p in &parts {
         routes.extend(p.routes());
     }
-    let listen = flags.value("web.listen-address").unwrap_or_default();
-    let listener = server::bind(&listen)?;
-    Server::start(listener, routes, opts, stats).map_err(|e| format!("start server: {e}"))
+    let mut listeners = Vec::new();
+    for listen in flags.values("web.listen-address") {
+        listeners.push(server::bind(&listen)?);
+    }
+    Server::start_all(listeners, routes, opts, stats).map_err(|e| format!("start server: {e}"))
 }
 
 /// The `/metrics` handler.
@@ -226,8 +242,9 @@ impl Metrics {
 }
 
 /// Raises the soft open-files limit to the hard one, as Go programs (node_exporter) do at start:
-/// idle clients each hold a descriptor, and the default soft limit of 1024 would let a
-/// thousand idle connections lock out the scraper. The server itself caps idle connections.
+/// idle clients each hold a descriptor. The server's connection cap is then sized from the
+/// raised limit ([`server::idle_cap`]), so idle clients can never take the descriptor a scrape
+/// needs.
 fn raise_fd_limit() {
     let mut lim = libc::rlimit {
         rlim_cur: 0,

@@ -1,15 +1,23 @@
 //! The HTTP/1.1 server every part answers through.
 //!
-//! Shape: one poller thread owns the listening socket and every idle connection (new ones and
-//! kept-alive ones) and waits on them with poll(2); only a connection that has bytes to read
-//! is handed to a worker. Workers are threads from a bounded pool (started on demand, up to
-//! `max_workers`). A worker reads one request head under a deadline and a size cap, answers,
-//! and gives the connection back to the poller. So idle clients cost a file descriptor, not a
-//! thread, and a slow client holds one worker for at most `head_timeout`.
+//! Shape: one poller thread owns the listening sockets and every connection that is not being
+//! answered: new ones, kept-alive ones, ones in a TLS handshake, ones sending a request head,
+//! ones draining after an error answer. It waits on them with poll(2) and does all of that
+//! non-blocking: a handshake must finish within `handshake_timeout` of the accept and a head
+//! within `head_timeout` of its first byte (totals, not per read), a head is capped at
+//! `max_head_bytes`. Only a complete request (head, and the small body if one is announced)
+//! goes to a worker. Workers are threads from a bounded pool (started on demand, up to
+//! `max_workers`); a worker routes, writes the answer and gives the connection back. So idle
+//! and slow clients cost a file descriptor and their buffers, never a thread, and no
+//! number of them delays a well-behaved scrape. The poller holds at most `max_idle`
+//! connections (sized from the open-files limit); past that the oldest is closed.
 //!
-//! Answers: 400 for a malformed request line or header, 405 (with `Allow`) for methods other
-//! than GET and HEAD, 404 for unknown paths, 408 when the head does not arrive in time, 431 when
-//! it is too large, 503 when every worker is busy and the queue is full. HEAD sends the headers
+//! Answers: 400 for a malformed request line or header (NUL, bare CR, conflicting
+//! `Content-Length`), 405 (with `Allow`) for methods other than GET and HEAD, 404 for unknown
+//! paths, 408 when the head does not arrive in time, 413 for a body over `max_body_bytes`, 431
+//! when the head is too large, 503 when the queue for workers is full. After an error answer,
+//! and whenever the server closes, it shuts its write side and drains what the client still
+//! sends (bounded), so the client reads the answer rather than a reset. HEAD sends the headers
 //! of GET. Bodies are gzip-compressed when the client asks for it and the `gzip` feature is
 //! built in.
 //!
@@ -164,12 +172,26 @@ impl Route {
 }
 
 /// A byte stream the server can talk HTTP over (plain TCP, or TLS from a [`TlsAcceptor`]).
+///
+/// The poller thread reads from it with the socket non-blocking; a worker writes the answer
+/// with the socket blocking (under the write timeout).
 pub trait Conn: Read + Write + Send {
     fn tcp(&self) -> &TcpStream;
     /// The verified client certificate's subject, for TLS connections that sent one.
     fn client_cert(&self) -> Option<String> {
         None
     }
+    /// Moves a handshake on with what the socket has, without blocking: `Ok(true)` once the
+    /// connection carries application data. Plain TCP has no handshake.
+    fn handshake(&mut self) -> io::Result<bool> {
+        Ok(true)
+    }
+    /// True while protocol bytes wait to be sent (the poller then also waits for POLLOUT).
+    fn wants_write(&self) -> bool {
+        false
+    }
+    /// Says goodbye at the protocol level before the write side is shut down (TLS close_notify).
+    fn close_notify(&mut self) {}
 }
 
 impl Conn for TcpStream {
@@ -178,8 +200,10 @@ impl Conn for TcpStream {
     }
 }
 
-/// Turns an accepted TCP connection into a TLS one (handshake included). Implemented by the
-/// web configuration (`--web.config.file`); the server itself knows nothing of TLS.
+/// Wraps an accepted TCP connection for TLS. Implemented by the web configuration
+/// (`--web.config.file`); the server itself knows nothing of TLS. The handshake is not done
+/// here: the poller drives it through [`Conn::handshake`] on the non-blocking socket, under a
+/// total deadline, so a client that drips its ClientHello holds no worker.
 pub trait TlsAcceptor: Send + Sync {
     fn accept(&self, tcp: TcpStream) -> io::Result<Box<dyn Conn>>;
 }
@@ -194,12 +218,20 @@ pub trait Authenticator: Send + Sync {
 pub struct Options {
     pub max_workers: usize,
     pub max_head_bytes: usize,
+    /// A request body (none of promlet's routes takes one) is read and dropped up to this size;
+    /// past it the answer is 413.
+    pub max_body_bytes: usize,
+    /// The whole head must arrive within this time of its first byte (408 otherwise).
     pub head_timeout: Duration,
+    /// The whole TLS handshake must be done within this time of the accept.
+    pub handshake_timeout: Duration,
     pub idle_timeout: Duration,
+    /// The whole answer must be written within this time (a worker's longest hold).
     pub write_timeout: Duration,
-    /// Idle connections kept at most; the oldest is closed past that.
+    /// Connections the poller holds at most (idle, reading a head, in a handshake, draining);
+    /// past that the oldest is closed. [`idle_cap`] sizes it from the open-files limit.
     pub max_idle: usize,
-    /// Connections waiting for a worker at most; past that new ones get 503.
+    /// Requests waiting for a worker at most; past that they get 503.
     pub max_queue: usize,
     pub tls: Option<Arc<dyn TlsAcceptor>>,
     pub auth: Option<Arc<dyn Authenticator>>,
@@ -210,10 +242,12 @@ impl Default for Options {
         Options {
             max_workers: 40,
             max_head_bytes: 16 * 1024,
+            max_body_bytes: 64 * 1024,
             head_timeout: Duration::from_secs(10),
+            handshake_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(120),
             write_timeout: Duration::from_secs(60),
-            max_idle: 1024,
+            max_idle: idle_cap(40),
             max_queue: 256,
             tls: None,
             auth: None,
@@ -221,6 +255,27 @@ impl Default for Options {
     }
 }
 
+/// How many connections the poller may hold: the soft open-files limit minus a reserve for what
+/// collectors, upstream clients and children open while serving (a few descriptors per busy
+/// worker), and for the listeners and pipes. Never below 16, never above 65536 (memory).
+pub fn idle_cap(max_workers: usize) -> usize {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes the struct we own.
+    let soft = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0 {
+        usize::try_from(lim.rlim_cur).unwrap_or(usize::MAX)
+    } else {
+        1024
+    };
+    idle_cap_for(soft, max_workers)
+}
+
+fn idle_cap_for(nofile: usize, max_workers: usize) -> usize {
+    let reserve = max_workers.saturating_mul(2).saturating_add(64);
+    nofile.saturating_sub(reserve).clamp(16, 65536)
+}
 /// Counters about the server itself (exposed on /metrics). `crate::atomic64` because mips32
 /// (mipsel routers) has no 64-bit atomics.
 #[derive(Default)]
@@ -277,28 +332,48 @@ struct Shared {
     stats: Arc<Stats>,
 }
 
-/// A connection between requests, with any bytes already read past the last request.
+/// After an error answer the client's unread bytes are read and dropped, up to this many and
+/// for this long, so its kernel does not turn our close into a reset that eats the answer.
+const DRAIN_BYTES: usize = 1 << 20;
+const DRAIN_TIME: Duration = Duration::from_secs(2);
+
+/// Where a connection the poller owns stands.
+enum Stage {
+    /// TLS handshake under way (deadline: `handshake_timeout` from the accept).
+    Handshake,
+    /// Between requests or reading a head (deadline: `head_timeout` from its first byte).
+    Head,
+    /// Head read; waiting for the announced body of this many bytes in all (head included).
+    Body(Request, usize),
+    /// A complete request (taking this many bytes of `buf`), for a worker.
+    Ready(Request, usize),
+    /// Answered and shut down for writing; reading and dropping what the client still sends.
+    Drain,
+}
+
+/// One client connection and what has been read from it.
 struct Pending {
-    conn: Option<Box<dyn Conn>>,
-    /// Accepted but not yet through the TLS handshake.
-    raw: Option<TcpStream>,
+    conn: Box<dyn Conn>,
     buf: Vec<u8>,
+    /// `buf` has no head end before this offset.
+    scanned: usize,
+    stage: Stage,
+    /// Accepted or last answered: the start of the idle timeout.
     since: Instant,
+    /// The total deadline of the handshake, head or drain under way; `None` while idle.
+    deadline: Option<Instant>,
+    drained: usize,
 }
 
 impl Pending {
     fn fd(&self) -> RawFd {
-        match (&self.conn, &self.raw) {
-            (Some(c), _) => c.tcp().as_raw_fd(),
-            (None, Some(t)) => t.as_raw_fd(),
-            _ => -1,
-        }
+        self.conn.tcp().as_raw_fd()
     }
 }
 
 /// A running server.
 pub struct Server {
-    local: SocketAddr,
+    local: Vec<SocketAddr>,
 }
 
 impl Server {
@@ -309,8 +384,21 @@ impl Server {
         opts: Options,
         stats: Arc<Stats>,
     ) -> io::Result<Server> {
-        let local = listener.local_addr()?;
-        listener.set_nonblocking(true)?;
+        Server::start_all(vec![listener], routes, opts, stats)
+    }
+
+    /// Starts serving `routes` on every listener (one poller for all of them).
+    pub fn start_all(
+        listeners: Vec<TcpListener>,
+        routes: Vec<Route>,
+        opts: Options,
+        stats: Arc<Stats>,
+    ) -> io::Result<Server> {
+        let mut local = Vec::with_capacity(listeners.len());
+        for l in &listeners {
+            local.push(l.local_addr()?);
+            l.set_nonblocking(true)?;
+        }
         let mut fds = [0 as RawFd; 2];
         // SAFETY: pipe2 writes two descriptors into the array we own.
         if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) } != 0 {
@@ -330,12 +418,18 @@ impl Server {
         std::thread::Builder::new()
             .name("poller".into())
             .stack_size(128 * 1024)
-            .spawn(move || poller(shared, listener, wake_r))?;
+            .spawn(move || poller(shared, listeners, wake_r))?;
         Ok(Server { local })
     }
 
+    /// The first bound address.
     pub fn local_addr(&self) -> SocketAddr {
-        self.local
+        self.local[0]
+    }
+
+    /// Every bound address, in the order of the listeners.
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.local
     }
 }
 
@@ -345,30 +439,47 @@ fn wake(fd: RawFd) {
     unsafe { libc::write(fd, b.as_ptr().cast(), 1) };
 }
 
-fn poller(shared: Arc<Shared>, listener: TcpListener, wake_r: RawFd) {
-    let mut idle: Vec<Pending> = Vec::new();
+/// The poller: accepts, drives TLS handshakes, reads request heads, answers malformed, slow and
+/// oversized ones, drains after error answers, and hands complete requests to the workers. All
+/// of it non-blocking, so no number of slow clients holds a worker.
+fn poller(shared: Arc<Shared>, listeners: Vec<TcpListener>, wake_r: RawFd) {
+    let opts = &shared.opts;
+    let nl = listeners.len();
+    let mut conns: Vec<Pending> = Vec::new();
     let mut pfds: Vec<libc::pollfd> = Vec::new();
     loop {
         pfds.clear();
-        pfds.push(libc::pollfd {
-            fd: listener.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        });
+        for l in &listeners {
+            pfds.push(libc::pollfd {
+                fd: l.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            });
+        }
         pfds.push(libc::pollfd {
             fd: wake_r,
             events: libc::POLLIN,
             revents: 0,
         });
-        for p in &idle {
+        let mut next = Instant::now() + Duration::from_secs(1);
+        for p in &conns {
+            // Not while draining: the write side is shut, what TLS still queues never leaves.
+            let events = if p.conn.wants_write() && !matches!(p.stage, Stage::Drain) {
+                libc::POLLIN | libc::POLLOUT
+            } else {
+                libc::POLLIN
+            };
             pfds.push(libc::pollfd {
                 fd: p.fd(),
-                events: libc::POLLIN,
+                events,
                 revents: 0,
             });
+            next = next.min(p.deadline.unwrap_or(p.since + opts.idle_timeout));
         }
+        let wait = next.saturating_duration_since(Instant::now());
+        let wait_ms = wait.as_millis().min(1000) as libc::c_int + 1;
         // SAFETY: pfds is a valid, initialised array of pollfd of the given length.
-        let n = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, 1000) };
+        let n = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, wait_ms) };
         if n < 0 {
             let e = io::Error::last_os_error();
             if e.kind() != io::ErrorKind::Interrupted {
@@ -376,60 +487,232 @@ fn poller(shared: Arc<Shared>, listener: TcpListener, wake_r: RawFd) {
             }
             continue;
         }
-        // Ready idle connections go to the workers; ones idle too long are closed.
         let now = Instant::now();
-        let mut keep = Vec::with_capacity(idle.len());
-        for (p, pfd) in idle.drain(..).zip(pfds[2..].iter()) {
-            if pfd.revents != 0 {
-                dispatch(&shared, p);
-            } else if now.duration_since(p.since) < shared.opts.idle_timeout {
-                keep.push(p);
-            }
+        let mut keep = Vec::with_capacity(conns.len());
+        for (p, pfd) in conns.drain(..).zip(pfds[nl + 1..].iter()) {
+            let p = if pfd.revents != 0 {
+                advance(&shared, p, now)
+            } else {
+                Some(p)
+            };
+            // Also for connections that just sent something: a client that drips a byte
+            // before every wake-up must still meet its total deadline.
+            keep.extend(p.and_then(|p| expire(opts, p, now)));
         }
-        idle = keep;
-        if pfds[1].revents != 0 {
+        conns = keep;
+        if pfds[nl].revents != 0 {
             let mut sink = [0u8; 64];
             // SAFETY: draining our own non-blocking pipe into a local buffer.
             while unsafe { libc::read(wake_r, sink.as_mut_ptr().cast(), sink.len()) } > 0 {}
-            idle.append(&mut shared.returned.lock().unwrap_or_else(|e| e.into_inner()));
-        }
-        if pfds[0].revents != 0 {
-            loop {
-                match listener.accept() {
-                    Ok((tcp, _)) => {
-                        let _ = tcp.set_nodelay(true);
-                        idle.push(Pending {
-                            conn: None,
-                            raw: Some(tcp),
-                            buf: Vec::new(),
-                            since: now,
-                        });
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(_) => {
-                        // EMFILE and friends: back off instead of spinning.
-                        std::thread::sleep(Duration::from_millis(50));
-                        break;
-                    }
-                }
+            let back: Vec<Pending> =
+                std::mem::take(&mut *shared.returned.lock().unwrap_or_else(|e| e.into_inner()));
+            for p in back {
+                // Bytes may already wait (pipelined, or inside TLS): look before polling.
+                conns.extend(advance(&shared, p, now));
             }
         }
-        if idle.len() > shared.opts.max_idle {
-            let excess = idle.len() - shared.opts.max_idle;
-            idle.sort_by_key(|p| p.since);
-            idle.drain(..excess);
+        for (l, pfd) in listeners.iter().zip(&pfds[..nl]) {
+            if pfd.revents != 0 {
+                accept_all(&shared, l, &mut conns, now);
+            }
+        }
+        if conns.len() > opts.max_idle {
+            // Past the cap the connections that have waited longest go, not the newcomers: a
+            // scraper that connects now is served even when idle clients fill the table.
+            // `conns` is in the order connections came to the poller (kept ones stay in place,
+            // new and returned ones are appended), so the oldest are at the front: no sort.
+            let excess = conns.len() - opts.max_idle;
+            conns.drain(..excess);
         }
     }
 }
 
-fn dispatch(shared: &Arc<Shared>, p: Pending) {
+fn accept_all(shared: &Arc<Shared>, l: &TcpListener, conns: &mut Vec<Pending>, now: Instant) {
+    let opts = &shared.opts;
+    // Past the cap by a few at most: the poller closes the oldest before it accepts more, so
+    // the descriptors in use stay within the reserve `idle_cap` leaves.
+    while conns.len() < opts.max_idle.saturating_add(32) {
+        match l.accept() {
+            Ok((tcp, _)) => {
+                let _ = tcp.set_nodelay(true);
+                if tcp.set_nonblocking(true).is_err() {
+                    continue;
+                }
+                let (conn, stage, deadline) = match &opts.tls {
+                    Some(tls) => match tls.accept(tcp) {
+                        Ok(c) => (c, Stage::Handshake, Some(now + opts.handshake_timeout)),
+                        Err(_) => continue,
+                    },
+                    None => (Box::new(tcp) as Box<dyn Conn>, Stage::Head, None),
+                };
+                let p = Pending {
+                    conn,
+                    buf: Vec::new(),
+                    scanned: 0,
+                    stage,
+                    since: now,
+                    deadline,
+                    drained: 0,
+                };
+                // The client may have sent its request with the connect.
+                conns.extend(advance(shared, p, now));
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => {
+                // EMFILE and friends: back off instead of spinning.
+                std::thread::sleep(Duration::from_millis(50));
+                break;
+            }
+        }
+    }
+}
+
+/// What to do with a connection after reading what it had.
+enum Next {
+    /// Keep it in the poller.
+    Park,
+    /// Its stage is `Ready`: a worker's turn.
+    Ready,
+    Close,
+}
+
+/// Moves one connection on with what its socket has; returns it if the poller keeps it.
+fn advance(shared: &Arc<Shared>, mut p: Pending, now: Instant) -> Option<Pending> {
+    match progress(&shared.opts, &mut p, now) {
+        Next::Park => Some(p),
+        Next::Close => None,
+        Next::Ready => dispatch(shared, p, now),
+    }
+}
+
+fn progress(opts: &Options, p: &mut Pending, now: Instant) -> Next {
+    loop {
+        match &p.stage {
+            Stage::Handshake => match p.conn.handshake() {
+                Ok(true) => {
+                    p.stage = Stage::Head;
+                    p.deadline = None;
+                }
+                Ok(false) => return Next::Park,
+                Err(_) => return Next::Close,
+            },
+            Stage::Head => match scan(opts, &p.buf, &mut p.scanned) {
+                Scan::Partial => {}
+                Scan::Bad(status, msg) => {
+                    answer_and_drain(p, status, msg, now);
+                    continue;
+                }
+                Scan::Head(req, end, 0) => {
+                    p.stage = Stage::Ready(req, end);
+                    continue;
+                }
+                Scan::Head(req, end, body) => {
+                    p.stage = Stage::Body(req, end + body);
+                    continue;
+                }
+            },
+            Stage::Body(_, need) => {
+                if p.buf.len() >= *need {
+                    if let Stage::Body(req, need) = std::mem::replace(&mut p.stage, Stage::Head) {
+                        p.stage = Stage::Ready(req, need);
+                    }
+                    continue;
+                }
+            }
+            Stage::Ready(..) => return Next::Ready,
+            Stage::Drain => return drain(p),
+        }
+        // Head or Body needs more bytes.
+        let cap = opts.max_head_bytes.saturating_add(opts.max_body_bytes);
+        let mut chunk = [0u8; 4096];
+        let want = chunk.len().min(cap.saturating_sub(p.buf.len())).max(1);
+        match p.conn.read(&mut chunk[..want]) {
+            Ok(0) => return Next::Close,
+            Ok(n) => {
+                if p.buf.is_empty() && p.deadline.is_none() {
+                    p.deadline = Some(now + opts.head_timeout);
+                }
+                p.buf.extend_from_slice(&chunk[..n]);
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Next::Park,
+            Err(_) => return Next::Close,
+        }
+    }
+}
+
+/// Closes what ran out of time: a handshake or drain at its deadline, a head cut short (408),
+/// an idle connection after `idle_timeout`.
+fn expire(opts: &Options, mut p: Pending, now: Instant) -> Option<Pending> {
+    match p.deadline {
+        Some(d) if now >= d => match p.stage {
+            Stage::Head | Stage::Body(..) if !p.buf.is_empty() => {
+                answer_and_drain(&mut p, 408, "request timeout", now);
+                Some(p)
+            }
+            _ => None,
+        },
+        Some(_) => Some(p),
+        None => (now.duration_since(p.since) < opts.idle_timeout).then_some(p),
+    }
+}
+
+/// Sends an error answer from the poller (the socket buffer of a connection that sent us a
+/// request has room for it), shuts the write side, and starts draining.
+fn answer_and_drain(p: &mut Pending, status: u16, msg: &str, now: Instant) {
+    let resp = Response::text(status, msg);
+    // Non-blocking: what does not fit the socket buffer now is dropped (it always fits).
+    let _ = write_response(
+        p.conn.as_mut(),
+        "GET",
+        &resp,
+        false,
+        false,
+        false,
+        DRAIN_TIME,
+    );
+    close_gracefully(p, now);
+}
+
+/// Shuts the write side (the client reads our answer, then EOF) and drains what it still sends.
+fn close_gracefully(p: &mut Pending, now: Instant) {
+    p.conn.close_notify();
+    let _ = p.conn.tcp().shutdown(std::net::Shutdown::Write);
+    p.stage = Stage::Drain;
+    p.buf = Vec::new();
+    p.deadline = Some(now + DRAIN_TIME);
+    p.drained = 0;
+}
+
+fn drain(p: &mut Pending) -> Next {
+    let mut sink = [0u8; 4096];
+    loop {
+        // The raw socket: after an error answer nothing the client sends is looked at.
+        match p.conn.tcp().read(&mut sink) {
+            Ok(0) => return Next::Close,
+            Ok(n) => {
+                p.drained = p.drained.saturating_add(n);
+                if p.drained > DRAIN_BYTES {
+                    return Next::Close;
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Next::Park,
+            Err(_) => return Next::Close,
+        }
+    }
+}
+
+/// Queues a complete request for a worker, starting one if none is free; a full queue is
+/// answered 503 by the poller. Returns the connection if the poller keeps it.
+fn dispatch(shared: &Arc<Shared>, mut p: Pending, now: Instant) -> Option<Pending> {
     let mut q = shared.queue.lock().unwrap_or_else(|e| e.into_inner());
     if q.len() >= shared.opts.max_queue {
         drop(q);
         shared.stats.rejected.fetch_add(1, Ordering::Relaxed);
-        reject_busy(p);
-        return;
+        answer_and_drain(&mut p, 503, "too many requests in flight", now);
+        return Some(p);
     }
     q.push_back(p);
     let queued = q.len();
@@ -451,15 +734,7 @@ fn dispatch(shared: &Arc<Shared>, p: Pending) {
     } else {
         shared.ready.notify_one();
     }
-}
-
-fn reject_busy(p: Pending) {
-    if let Some(mut tcp) = p.raw {
-        let _ = tcp.set_write_timeout(Some(Duration::from_millis(200)));
-        let _ = tcp.write_all(
-            b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-        );
-    }
+    None
 }
 
 fn worker(shared: Arc<Shared>) {
@@ -475,7 +750,7 @@ fn worker(shared: Arc<Shared>) {
                 shared.idle_workers.fetch_sub(1, Ordering::AcqRel);
             }
         };
-        if let Some(p) = serve_conn(&shared, p) {
+        if let Some(p) = serve_request(&shared, p) {
             shared
                 .returned
                 .lock()
@@ -486,112 +761,122 @@ fn worker(shared: Arc<Shared>) {
     }
 }
 
-/// Outcome of reading a request head.
-enum Head {
-    Ok(Request, usize),
-    Closed,
+/// Answers the complete request the poller read, then gives the connection back to the poller
+/// (to wait for the next request, or to drain before closing).
+fn serve_request(shared: &Shared, mut p: Pending) -> Option<Pending> {
+    let opts = &shared.opts;
+    let Stage::Ready(mut req, used) = std::mem::replace(&mut p.stage, Stage::Head) else {
+        return None;
+    };
+    p.buf.drain(..used.min(p.buf.len()));
+    shared.stats.requests.fetch_add(1, Ordering::Relaxed);
+    req.client_cert = p.conn.client_cert();
+    // A chunked body is never read: answer, then close rather than guess where the next
+    // request starts.
+    let keep = wants_keep_alive(&req) && req.header("transfer-encoding").is_none();
+    let http10 = req.header("x-promlet-http10").is_some();
+    let resp = route(shared, &req);
+    let gzip = accepts_gzip(&req);
+    if p.conn.tcp().set_nonblocking(false).is_err() {
+        return None;
+    }
+    let wrote = write_response(
+        p.conn.as_mut(),
+        &req.method,
+        &resp,
+        gzip,
+        keep,
+        http10,
+        opts.write_timeout,
+    );
+    if wrote.is_err() || p.conn.tcp().set_nonblocking(true).is_err() {
+        return None;
+    }
+    let now = Instant::now();
+    p.since = now;
+    p.scanned = 0;
+    if !keep {
+        close_gracefully(&mut p, now);
+    } else if p.buf.is_empty() {
+        // An idle connection keeps no buffer: thousands of them cost descriptors, not memory.
+        p.buf = Vec::new();
+        p.deadline = None;
+    } else {
+        p.deadline = Some(now + opts.head_timeout);
+    }
+    Some(p)
+}
+
+/// What the bytes read so far hold.
+enum Scan {
+    Partial,
+    /// A head of this length, announcing a body of this length.
+    Head(Request, usize, usize),
     Bad(u16, &'static str),
 }
 
-/// Serves requests on one connection until it goes idle (returned for parking) or closes.
-fn serve_conn(shared: &Shared, mut p: Pending) -> Option<Pending> {
-    let opts = &shared.opts;
-    let mut conn: Box<dyn Conn> = match (p.conn.take(), p.raw.take()) {
-        (Some(c), _) => c,
-        (None, Some(tcp)) => {
-            let _ = tcp.set_read_timeout(Some(opts.head_timeout));
-            let _ = tcp.set_write_timeout(Some(opts.write_timeout));
-            match &opts.tls {
-                Some(tls) => tls.accept(tcp).ok()?,
-                None => Box::new(tcp),
-            }
+/// Looks for a complete head in `buf` (no head end before `*scanned`) and checks it.
+fn scan(opts: &Options, buf: &[u8], scanned: &mut usize) -> Scan {
+    let Some(end) = find_head_end(buf, *scanned) else {
+        *scanned = buf.len().saturating_sub(3);
+        if buf.len() >= opts.max_head_bytes {
+            return Scan::Bad(431, "request header fields too large");
         }
-        (None, None) => return None,
+        return Scan::Partial;
     };
-    loop {
-        let head = read_head(conn.as_mut(), &mut p.buf, opts);
-        let (mut req, used) = match head {
-            Head::Ok(r, used) => (r, used),
-            Head::Closed => return None,
-            Head::Bad(status, msg) => {
-                let resp = Response::text(status, msg);
-                let _ = write_response(conn.as_mut(), "GET", &resp, false, false);
-                return None;
-            }
-        };
-        p.buf.drain(..used);
-        shared.stats.requests.fetch_add(1, Ordering::Relaxed);
-        req.client_cert = conn.client_cert();
-        let keep_alive = wants_keep_alive(&req);
-        // A request body is never expected; if one is announced, answer and close rather than
-        // guess where the next request starts.
-        let has_body = req.header("transfer-encoding").is_some()
-            || req
-                .header("content-length")
-                .is_some_and(|v| v.trim() != "0");
-        let resp = route(shared, &req);
-        let gzip = accepts_gzip(&req);
-        let keep = keep_alive && !has_body;
-        if write_response(conn.as_mut(), &req.method, &resp, gzip, keep).is_err() || !keep {
-            return None;
-        }
-        if p.buf.is_empty() {
-            p.conn = Some(conn);
-            p.since = Instant::now();
-            return Some(p);
-        }
-        // Pipelined bytes already here: keep going on this worker.
+    if end > opts.max_head_bytes {
+        return Scan::Bad(431, "request header fields too large");
+    }
+    let req = match buf.get(..end).map(parse_head) {
+        Some(Ok(r)) => r,
+        Some(Err(msg)) => return Scan::Bad(400, msg),
+        None => return Scan::Bad(400, "malformed request"),
+    };
+    match body_length(&req) {
+        Err(msg) => Scan::Bad(400, msg),
+        Ok(n) if n > opts.max_body_bytes as u64 => Scan::Bad(413, "request body too large"),
+        Ok(n) => Scan::Head(req, end, n as usize),
     }
 }
 
-fn read_head(conn: &mut dyn Conn, buf: &mut Vec<u8>, opts: &Options) -> Head {
-    let deadline = Instant::now() + opts.head_timeout;
-    let mut scanned = 0;
-    loop {
-        if let Some(end) = find_head_end(buf, scanned) {
-            return match parse_head(&buf[..end]) {
-                Ok(r) => Head::Ok(r, end),
-                Err(msg) => Head::Bad(400, msg),
-            };
-        }
-        scanned = buf.len().saturating_sub(3);
-        if buf.len() >= opts.max_head_bytes {
-            return Head::Bad(431, "request header fields too large");
-        }
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return if buf.is_empty() {
-                Head::Closed
-            } else {
-                Head::Bad(408, "request timeout")
-            };
-        }
-        let _ = conn.tcp().set_read_timeout(Some(left));
-        let mut chunk = [0u8; 4096];
-        let want = chunk.len().min(opts.max_head_bytes - buf.len());
-        match conn.read(&mut chunk[..want]) {
-            Ok(0) => return Head::Closed,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
-                return if buf.is_empty() {
-                    Head::Closed
-                } else {
-                    Head::Bad(408, "request timeout")
-                };
+/// The announced body length (RFC 9112 6.3): several `Content-Length` values must agree, a
+/// `Transfer-Encoding` beside one is refused (request smuggling), a chunked body counts as none
+/// (the connection is closed after the answer).
+fn body_length(req: &Request) -> Result<u64, &'static str> {
+    let mut len: Option<u64> = None;
+    let mut te = false;
+    for (k, v) in &req.headers {
+        if k == "transfer-encoding" {
+            te = true;
+        } else if k == "content-length" {
+            for part in v.split(',') {
+                let part = part.trim();
+                if part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err("malformed content-length");
+                }
+                let n: u64 = part.parse().map_err(|_| "malformed content-length")?;
+                if len.is_some_and(|l| l != n) {
+                    return Err("conflicting content-length headers");
+                }
+                len = Some(n);
             }
-            Err(_) => return Head::Closed,
         }
     }
+    if te && len.is_some() {
+        return Err("both transfer-encoding and content-length");
+    }
+    Ok(len.unwrap_or(0))
+}
+
+/// Checks a complete request head the way the server does (parse, then the body rules).
+pub fn check_request_head(head: &[u8]) -> Result<Request, &'static str> {
+    let req = parse_head(head)?;
+    body_length(&req)?;
+    Ok(req)
 }
 
 /// Index just past the blank line ending the head, accepting bare `\n` line ends.
-fn find_head_end(buf: &[u8], from: usize) -> Option<usize> {
+pub fn find_head_end(buf: &[u8], from: usize) -> Option<usize> {
     let mut i = from;
     while i < buf.len() {
         if buf[i] == b'\n' {
@@ -608,6 +893,16 @@ fn find_head_end(buf: &[u8], from: usize) -> Option<usize> {
 }
 
 fn parse_head(head: &[u8]) -> Result<Request, &'static str> {
+    // RFC 9112 2.2: a bare CR is an error, and NUL has no place in a field; either lets two
+    // parsers disagree about where a header ends.
+    for (i, &b) in head.iter().enumerate() {
+        if b == 0 {
+            return Err("NUL in request head");
+        }
+        if b == b'\r' && head.get(i + 1) != Some(&b'\n') {
+            return Err("bare CR in request head");
+        }
+    }
     let text = std::str::from_utf8(head).map_err(|_| "request head is not valid UTF-8")?;
     let mut lines = text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
     let line = lines.next().ok_or("empty request")?;
@@ -771,6 +1066,8 @@ fn write_response(
     resp: &Response,
     gzip: bool,
     keep: bool,
+    http10: bool,
+    write_timeout: Duration,
 ) -> io::Result<()> {
     #[cfg(feature = "gzip")]
     let compressed = (gzip
@@ -803,13 +1100,36 @@ fn write_response(
     head.push_str(&format!("Content-Length: {}\r\n", body.len()));
     if !keep {
         head.push_str("Connection: close\r\n");
+    } else if http10 {
+        // HTTP/1.0 closes by default: say that this connection stays open.
+        head.push_str("Connection: keep-alive\r\n");
     }
     head.push_str("\r\n");
     let mut out = head.into_bytes();
     if method != "HEAD" {
         out.extend_from_slice(body);
     }
-    conn.write_all(&out)?;
+    // One deadline for the whole answer, not per write: a client that reads a byte now and
+    // then holds the worker for `write_timeout` at most.
+    let deadline = Instant::now() + write_timeout;
+    let left = || {
+        let d = deadline.saturating_duration_since(Instant::now());
+        (!d.is_zero())
+            .then_some(d)
+            .ok_or(io::Error::from(io::ErrorKind::TimedOut))
+    };
+    let mut off = 0;
+    while off < out.len() {
+        conn.tcp().set_write_timeout(Some(left()?))?;
+        let end = out.len().min(off + 16 * 1024);
+        match conn.write(&out[off..end]) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => off += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    conn.tcp().set_write_timeout(Some(left()?))?;
     conn.flush()
 }
 
@@ -906,6 +1226,63 @@ mod tests {
         assert!(r.matches("/targets"));
         assert!(r.matches("/targets/a/b"));
         assert!(!r.matches("/targetsx"));
+    }
+
+    #[test]
+    fn nul_and_bare_cr_are_refused() {
+        assert!(parse_head(b"GET / HTTP/1.1\r\nX: a\0b\r\n\r\n").is_err());
+        assert!(parse_head(b"GET / HTTP/1.1\r\nX: a\rb\r\n\r\n").is_err());
+        assert!(parse_head(b"GET / HTTP/1.1\rX: a\r\n\r\n").is_err());
+        assert!(parse_head(b"GET / HTTP/1.1\nX: a\n\n").is_ok());
+    }
+
+    #[test]
+    fn content_length_rules() {
+        let len = |h: &str| {
+            let head = format!("GET / HTTP/1.1\r\n{h}\r\n");
+            check_request_head(head.as_bytes()).and_then(|r| body_length(&r))
+        };
+        assert_eq!(len(""), Ok(0));
+        assert_eq!(len("Content-Length: 12\r\n"), Ok(12));
+        assert_eq!(len("Content-Length: 5\r\nContent-Length: 5\r\n"), Ok(5));
+        assert_eq!(len("Content-Length: 5, 5\r\n"), Ok(5));
+        assert!(len("Content-Length: 5\r\nContent-Length: 6\r\n").is_err());
+        assert!(len("Content-Length: 5, 6\r\n").is_err());
+        assert!(len("Content-Length: +5\r\n").is_err());
+        assert!(len("Content-Length: \r\n").is_err());
+        assert!(len("Content-Length: 99999999999999999999999\r\n").is_err());
+        assert!(len("Content-Length: 1\r\nTransfer-Encoding: chunked\r\n").is_err());
+        assert_eq!(len("Transfer-Encoding: chunked\r\n"), Ok(0));
+    }
+
+    #[test]
+    fn scan_caps_heads_and_bodies() {
+        let opts = Options {
+            max_head_bytes: 64,
+            max_body_bytes: 10,
+            ..Options::default()
+        };
+        let mut at = 0;
+        assert!(matches!(
+            scan(&opts, b"GET / HTTP/1.1\r\nX: y", &mut at),
+            Scan::Partial
+        ));
+        // The next scan starts near the end, not from the start.
+        assert_eq!(at, 17);
+        let big = [b'a'; 64];
+        assert!(matches!(scan(&opts, &big, &mut 0), Scan::Bad(431, _)));
+        let body = b"GET / HTTP/1.1\r\nContent-Length: 11\r\n\r\n";
+        assert!(matches!(scan(&opts, body, &mut 0), Scan::Bad(413, _)));
+        let body = b"GET / HTTP/1.1\r\nContent-Length: 3\r\n\r\n";
+        assert!(matches!(scan(&opts, body, &mut 0), Scan::Head(_, 37, 3)));
+    }
+
+    #[test]
+    fn idle_cap_leaves_a_reserve() {
+        assert_eq!(idle_cap_for(1024, 40), 1024 - 144);
+        assert_eq!(idle_cap_for(100, 40), 16);
+        assert_eq!(idle_cap_for(1 << 20, 40), 65536);
+        assert!(idle_cap(40) >= 16);
     }
 
     #[test]

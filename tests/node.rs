@@ -1,10 +1,10 @@
-//! The node collectors through the built binary: golden output over fixture trees, the real
-//! node_exporter side by side on this machine, a real Prometheus scraping promlet, promtool on
-//! everything, and a broken collector that must not break the scrape.
+//! The node collectors through the built binary: golden output over fixture trees, a real
+//! Prometheus scraping promlet, promtool on everything, and a broken collector that must not
+//! break the scrape. The side-by-side comparisons with node_exporter are in node_compare.rs.
 
 mod common;
 use common::*;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -245,166 +245,6 @@ fn prometheus_scrapes_node_cpu_seconds() {
     assert_eq!(up.len(), 1);
 }
 
-/// A parsed exposition: family -> (labels without device_error -> value).
-type Series = BTreeMap<String, BTreeMap<String, f64>>;
-
-fn series(text: &str) -> Series {
-    let mut out = Series::new();
-    for line in text.lines() {
-        if line.starts_with('#') || line.is_empty() {
-            continue;
-        }
-        let (head, value) = line
-            .rsplit_once(' ')
-            .unwrap_or_else(|| panic!("bad line {line:?} in:\n{text}"));
-        let v: f64 = value.parse().unwrap_or(f64::NAN);
-        let (name, labels) = match head.split_once('{') {
-            Some((n, l)) => (n, l.trim_end_matches('}')),
-            None => (head, ""),
-        };
-        // Label values here never contain '",' so a plain split is enough for the comparison.
-        let mut ls: Vec<&str> = labels
-            .split("\",")
-            .map(|l| l.trim_end_matches('"'))
-            .filter(|l| !l.is_empty() && !l.starts_with("device_error="))
-            .collect();
-        ls.sort();
-        out.entry(name.to_string())
-            .or_default()
-            .insert(ls.join(","), v);
-    }
-    out
-}
-
-/// The body as text, with `Transfer-Encoding: chunked` undone (node_exporter's Go server
-/// chunks large bodies; `common::parse_response` only knows Content-Length).
-fn body_text(r: &HttpResponse) -> String {
-    let chunked = r
-        .header("transfer-encoding")
-        .is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
-    if !chunked {
-        return r.text();
-    }
-    let mut out = Vec::new();
-    let mut rest = &r.body[..];
-    loop {
-        let eol = rest
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .expect("chunk size line");
-        let size_hex = std::str::from_utf8(&rest[..eol]).unwrap();
-        let size = usize::from_str_radix(size_hex.split(';').next().unwrap().trim(), 16).unwrap();
-        rest = &rest[eol + 2..];
-        if size == 0 {
-            break;
-        }
-        out.extend_from_slice(&rest[..size]);
-        rest = &rest[size + 2..];
-    }
-    String::from_utf8(out).unwrap()
-}
-
-#[test]
-fn side_by_side_with_node_exporter() {
-    let ne = require_tool("prometheus-node-exporter", "prometheus-node-exporter");
-    let mpe =
-        "^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)";
-    let addr: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let mut args: Vec<String> = [
-        "--collector.disable-defaults",
-        "--collector.cpu",
-        "--collector.stat",
-        "--collector.filesystem",
-        "--collector.meminfo",
-        "--collector.netdev",
-        // /proc/net/dev as promlet reads it (netlink also gives receive_nohandler).
-        "--no-collector.netdev.netlink",
-        // Debian patches in ^lo$ as the default; upstream excludes nothing.
-        "--collector.netdev.device-exclude=^$",
-        "--collector.loadavg",
-        "--collector.uname",
-        "--collector.time",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    // Debian also patches the mount point default; give both the upstream regexps.
-    args.push(format!("--collector.filesystem.mount-points-exclude={mpe}"));
-    args.push(format!(
-        "--collector.filesystem.fs-types-exclude={}",
-        "^(autofs|binfmt_misc|bpf|cgroup2?|configfs|debugfs|devpts|devtmpfs|fusectl|hugetlbfs|iso9660|mqueue|nsfs|overlay|proc|procfs|pstore|rpc_pipefs|securityfs|selinuxfs|squashfs|erofs|sysfs|tracefs)$"
-    ));
-    args.push(format!("--web.listen-address={addr}"));
-    let ne = spawn_listening(&ne, &args, addr, "node_exporter");
-    let p = promlet(&["--web.disable-exporter-metrics"]);
-
-    let theirs = series(&body_text(&http_get(ne.addr, "/metrics")));
-    let ours = series(&http_get(p.addr, "/metrics").text());
-    let shared = |name: &str| {
-        name.starts_with("node_")
-            && !name.starts_with("node_scrape_collector_")
-            && name != "node_exporter_build_info"
-            && !name.starts_with("node_textfile_")
-    };
-    let their_names: BTreeSet<&String> = theirs.keys().filter(|n| shared(n)).collect();
-    let our_names: BTreeSet<&String> = ours.keys().filter(|n| shared(n)).collect();
-    assert_eq!(our_names, their_names, "families differ");
-    assert!(
-        our_names.len() > 40,
-        "too few shared families: {our_names:?}"
-    );
-    // A mount statfs fails on (permission denied, stale NFS) is reported differently by design:
-    // node_exporter 1.5 gives it only device_error, promlet (as 1.8+) also readonly.
-    let failing: BTreeSet<&String> = ["node_filesystem_device_error"]
-        .iter()
-        .flat_map(|f| {
-            let o = ours[*f].iter().filter(|(_, v)| **v != 0.0);
-            let t = theirs[*f].iter().filter(|(_, v)| **v != 0.0);
-            o.chain(t).map(|(k, _)| k)
-        })
-        .collect();
-    for name in &our_names {
-        let (o, t) = (&ours[*name], &theirs[*name]);
-        let ol: BTreeSet<&String> = o.keys().filter(|k| !failing.contains(k)).collect();
-        let tl: BTreeSet<&String> = t.keys().filter(|k| !failing.contains(k)).collect();
-        assert_eq!(ol, tl, "label sets of {name} differ");
-    }
-    let close = |name: &str, tol: f64| {
-        for (labels, ov) in &ours[name] {
-            if failing.contains(labels) {
-                continue;
-            }
-            let tv = theirs[name][labels];
-            assert!(
-                (ov - tv).abs() <= tol,
-                "{name}{{{labels}}}: promlet {ov}, node_exporter {tv}"
-            );
-        }
-    };
-    // Scraped a moment apart: CPU seconds may move by up to about a second per CPU.
-    close("node_cpu_seconds_total", 2.0);
-    close("node_cpu_guest_seconds_total", 2.0);
-    close("node_filesystem_size_bytes", 0.0);
-    close("node_filesystem_files", 0.0);
-    close("node_filesystem_readonly", 0.0);
-    close("node_boot_time_seconds", 0.0);
-    for m in [
-        "MemTotal_bytes",
-        "SwapTotal_bytes",
-        "VmallocTotal_bytes",
-        "HugePages_Total",
-    ] {
-        let name = format!("node_memory_{m}");
-        if ours.contains_key(&name) {
-            close(&name, 0.0);
-        }
-    }
-    close("node_time_zone_offset_seconds", 0.0);
-    close("node_time_seconds", 5.0);
-    close("node_uname_info", 0.0);
-    close("node_time_clocksource_current_info", 0.0);
-}
-
 /// The mount table is cached while the kernel reports no change (poll on mountinfo): a mount
 /// made, then removed, after promlet started must still appear and disappear. promlet runs in
 /// its own user, mount and PID namespaces (util-linux `unshare`), so the test can mount a tmpfs
@@ -415,7 +255,6 @@ fn filesystem_sees_mounts_made_after_start() {
     let dir = tempdir("node-mount");
     let mnt = dir.join("mnt");
     std::fs::create_dir_all(&mnt).unwrap();
-    let addr: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let wait = |f: &str| format!("while [ ! -e \"$2/{f}\" ]; do sleep 0.05; done");
     let script = format!(
         "\"$1\" --web.listen-address=$3 --web.disable-exporter-metrics & {}; \
@@ -437,9 +276,12 @@ fn filesystem_sees_mounts_made_after_start() {
         "sh".into(),
         promlet_bin().display().to_string(),
         dir.display().to_string(),
-        addr.to_string(),
+        "127.0.0.1:0".into(),
     ];
-    let _p = spawn_listening(&unshare, &args, addr, "promlet in namespaces");
+    let mut cmd = std::process::Command::new(&unshare);
+    cmd.args(&args);
+    let p = spawn_reporting(cmd, "promlet in namespaces", "listening on");
+    let addr = p.addr;
     let series = format!(
         "node_filesystem_size_bytes{{device=\"promlet-test\",device_error=\"\",fstype=\"tmpfs\",mountpoint=\"{}\"}} ",
         mnt.display()

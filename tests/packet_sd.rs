@@ -9,7 +9,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -273,34 +273,19 @@ fn api_answer(req: &Req, account: &Account) -> Resp {
 
 // ---------------------------------------------------------------- helpers
 
-/// `promlet packet-sd` with its own /metrics on a free port.
+/// `promlet packet-sd` with its own /metrics on `127.0.0.1:0`; `addr` is the address it logged.
 fn packet_sd(args: &[String], env: &[(&str, &str)]) -> Proc {
-    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let log = tempdir("packet-sd-log").join("stderr.log");
     let mut cmd = Command::new(promlet_bin());
     cmd.arg("packet-sd")
-        .arg(format!("--web.listen-address={addr}"))
+        .arg("--web.listen-address=127.0.0.1:0")
         .args(args)
         .env_remove("PACKET_AUTH_TOKEN")
         .env_remove("PACKET_PROJECT_ID")
-        .env_remove("CREDENTIALS_DIRECTORY")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(std::fs::File::create(&log).unwrap()));
+        .env_remove("CREDENTIALS_DIRECTORY");
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let child = cmd.spawn().unwrap();
-    let mut p = Proc { child, addr, log };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
-        if let Ok(Some(st)) = p.child.try_wait() {
-            panic!("packet-sd exited with {st}:\n{}", p.log_text());
-        }
-        assert!(Instant::now() < deadline, "packet-sd did not listen");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    p
+    spawn_reporting(cmd, "packet-sd", "metrics on")
 }
 
 fn wait_file(path: &Path, proc: &Proc) -> Vec<u8> {

@@ -602,7 +602,7 @@ fn config_errors_stop_promlet_with_file_and_line() {
         std::fs::write(&f, yaml).unwrap();
         let out = Command::new(promlet_bin())
             .arg(format!("--config.file={}", f.display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{}", free_port()))
+            .arg("--web.listen-address=127.0.0.1:0")
             .output()
             .unwrap();
         let err = String::from_utf8_lossy(&out.stderr);

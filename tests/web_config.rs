@@ -305,7 +305,7 @@ fn bad_web_configs_refuse_to_start_with_file_and_line() {
         std::fs::write(&f, text).unwrap();
         let out = Command::new(promlet_bin())
             .arg(format!("--web.config.file={}", f.display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{}", free_port()))
+            .arg("--web.listen-address=127.0.0.1:0")
             .output()
             .unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
@@ -470,4 +470,87 @@ fn https_upstreams_are_verified_against_ca_file() {
         "{text}"
     );
     assert!(text.contains("promlet_build_info{") && text.contains("exporter_name=\"good\""));
+}
+
+/// promlet serving TLS with the test CA's server certificate; no client certificate, no auth.
+fn tls_promlet(name: &str, extra: &[&str]) -> (TestCa, Proc) {
+    let ca = TestCa::new(name);
+    let web = write(
+        &ca.dir,
+        "web.yml",
+        &format!(
+            "tls_server_config:\n  cert_file: {}\n  key_file: {}\n",
+            ca.server_cert.display(),
+            ca.server_key.display()
+        ),
+    );
+    let flag = format!("--web.config.file={web}");
+    let mut args = vec![flag.as_str()];
+    args.extend(extra);
+    let p = promlet(&args);
+    (ca, p)
+}
+
+#[test]
+fn stalled_tls_handshakes_hold_no_worker() {
+    use std::io::Write;
+    // Two workers, ten clients that start a ClientHello and stall: when the handshake ran in a
+    // worker, each held one until its read timed out, and the scrape waited behind them.
+    let (ca, p) = tls_promlet("webcfg-stall", &["--web.max-requests=2"]);
+    let mut stalled = Vec::new();
+    for _ in 0..10 {
+        let mut s = std::net::TcpStream::connect(p.addr).unwrap();
+        s.write_all(b"\x16\x03\x01\x02\x00\x01").unwrap();
+        stalled.push(s);
+    }
+    let url = format!("https://{}/metrics", p.addr);
+    let cacert = ca.ca_cert.display().to_string();
+    let (rc, code, body) = curl(&["--cacert", &cacert, "--max-time", "5"], &url);
+    assert_eq!(
+        (rc, code),
+        (0, 200),
+        "TLS scrape not answered within 5 s while handshakes stall: {body}"
+    );
+    drop(stalled);
+}
+
+#[test]
+fn dripped_tls_handshake_is_closed_at_the_total_deadline() {
+    use std::io::{Read, Write};
+    let (_ca, p) = tls_promlet("webcfg-drip", &[]);
+    let mut s = std::net::TcpStream::connect(p.addr).unwrap();
+    // A record header announcing a 16 KiB ClientHello, then ten bytes a second (paced by the
+    // read timeout): each byte used to reset the server's read timeout, so this never ended.
+    s.write_all(b"\x16\x03\x01\x40\x00\x01").unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let start = std::time::Instant::now();
+    let mut closed = false;
+    while start.elapsed() < Duration::from_secs(30) {
+        if s.write_all(b"\0").is_err() {
+            closed = true;
+            break;
+        }
+        let mut b = [0u8; 256];
+        match s.read(&mut b) {
+            Ok(0) => {
+                closed = true;
+                break;
+            }
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => {
+                closed = true;
+                break;
+            }
+        }
+    }
+    assert!(
+        closed,
+        "a handshake dripping ten bytes a second was kept for 30 s"
+    );
 }

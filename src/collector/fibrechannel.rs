@@ -131,7 +131,7 @@ fn read_host(dir: &Path, name: &str) -> Result<Host, Error> {
 impl Collector for FibreChannel {
     fn update(&self, enc: &mut Encoder) -> Result<(), Error> {
         let Some(names) = dir_names(&self.dir)? else {
-            return Err(Error::NoData(self.dir.clone()));
+            return Err(Error::NoData(self.dir.display().to_string()));
         };
         let hosts = names
             .iter()

@@ -189,7 +189,7 @@ fn read_device(dir: &Path, name: &str) -> Result<Device, Error> {
 impl Collector for InfiniBand {
     fn update(&self, enc: &mut Encoder) -> Result<(), Error> {
         let Some(names) = dir_names(&self.dir)? else {
-            return Err(Error::NoData(self.dir.clone()));
+            return Err(Error::NoData(self.dir.display().to_string()));
         };
         let devices = names
             .iter()

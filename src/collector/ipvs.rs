@@ -203,7 +203,7 @@ impl Collector for Ipvs {
     fn update(&self, enc: &mut Encoder) -> Result<(), Error> {
         let text = match read(&self.stats) {
             Err(Error::Io { err, .. }) if err.kind() == std::io::ErrorKind::NotFound => {
-                return Err(Error::NoData(self.stats.clone()))
+                return Err(Error::NoData(self.stats.display().to_string()))
             }
             r => r?,
         };

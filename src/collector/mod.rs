@@ -13,22 +13,36 @@ use crate::expfmt::{Encoder, MetricType};
 use crate::flags::{Flags, Spec};
 
 pub(crate) mod bcache;
+mod bonding;
 pub(crate) mod btrfs;
 mod cpu;
+mod cpufreq;
+mod dmi;
+mod edac;
 pub(crate) mod fibrechannel;
 mod filesystem;
+mod hwmon;
 pub(crate) mod infiniband;
 pub(crate) mod ipvs;
 mod loadavg;
+pub(crate) mod mdadm;
 mod meminfo;
+mod netclass;
 mod netdev;
 pub(crate) mod nfs;
 pub(crate) mod nfsd;
+mod nvme;
+pub(crate) mod os;
 mod pattern;
+mod powersupplyclass;
 mod procstat;
+mod rapl;
+mod selinux;
 mod stat;
+mod sysfs;
 pub(crate) mod tapestats;
 mod textfile;
+mod thermal_zone;
 mod time;
 mod uname;
 pub(crate) mod xfs;
@@ -64,9 +78,9 @@ pub enum Error {
         msg: String,
     },
     Other(String),
-    /// The source does not exist on this machine (node_exporter's ErrNoData): reported as
-    /// success 0, as 1.5 does, but not logged as a failure.
-    NoData(PathBuf),
+    /// The source does not exist on this machine (no hwmon on a VM, no md arrays): reported
+    /// as a failure, as node_exporter's ErrNoData is, but not logged as an error.
+    NoData(String),
 }
 
 impl std::fmt::Display for Error {
@@ -75,7 +89,7 @@ impl std::fmt::Display for Error {
             Error::Io { path, err } => write!(f, "{}: {err}", path.display()),
             Error::Parse { path, msg } => write!(f, "{}: {msg}", path.display()),
             Error::Other(m) => f.write_str(m),
-            Error::NoData(path) => write!(f, "{}: collector returned no data", path.display()),
+            Error::NoData(m) => write!(f, "no data: {m}"),
         }
     }
 }
@@ -255,6 +269,23 @@ pub fn entries() -> Vec<Entry> {
         row("btrfs", no_flags, btrfs::new),
         row("zfs", no_flags, zfs::new),
         row("bcache", bcache::flags, bcache::new),
+        row("bonding", no_flags, bonding::new),
+        row("cpufreq", no_flags, cpufreq::new),
+        row("dmi", no_flags, dmi::new),
+        row("edac", no_flags, edac::new),
+        row("hwmon", no_flags, hwmon::new),
+        row("mdadm", no_flags, mdadm::new),
+        row("netclass", netclass::flags, netclass::new),
+        row("nvme", no_flags, nvme::new),
+        row("os", no_flags, os::new),
+        row(
+            "powersupplyclass",
+            powersupplyclass::flags,
+            powersupplyclass::new,
+        ),
+        row("rapl", rapl::flags, rapl::new),
+        row("selinux", no_flags, selinux::new),
+        row("thermal_zone", no_flags, thermal_zone::new),
         // After the quick ones: its statfs calls, queued in `prepare`, run meanwhile.
         row("filesystem", filesystem::flags, filesystem::new),
         // Last, so a textfile cannot take a name a collector writes (it is refused instead).

@@ -205,7 +205,7 @@ struct Nfs {
 pub fn read_or_nodata(path: &std::path::Path) -> Result<String, Error> {
     match read(path) {
         Err(Error::Io { err, .. }) if err.kind() == std::io::ErrorKind::NotFound => {
-            Err(Error::NoData(path.to_path_buf()))
+            Err(Error::NoData(path.display().to_string()))
         }
         r => r,
     }

@@ -65,7 +65,7 @@ pub fn parse_counter(text: &str) -> Result<u64, String> {
 impl Collector for TapeStats {
     fn update(&self, enc: &mut Encoder) -> Result<(), Error> {
         let Some(names) = dir_names(&self.dir)? else {
-            return Err(Error::NoData(self.dir.clone()));
+            return Err(Error::NoData(self.dir.display().to_string()));
         };
         let mut tapes = Vec::new();
         for name in names {

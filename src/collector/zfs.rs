@@ -153,7 +153,7 @@ fn read_optional(path: &Path) -> Result<Option<String>, Error> {
 impl Collector for Zfs {
     fn update(&self, enc: &mut Encoder) -> Result<(), Error> {
         let Some(entries) = dir_names(&self.dir)? else {
-            return Err(Error::NoData(self.dir.clone()));
+            return Err(Error::NoData(self.dir.display().to_string()));
         };
         let parse_err = |path: &Path, msg| Error::Parse {
             path: path.to_path_buf(),

@@ -192,7 +192,7 @@ pub fn server(c: &TlsServerConfig, base: &Path) -> Result<Acceptor, String> {
     cfg.ignore_client_order = c.prefer_server_cipher_suites.unwrap_or(true);
     Ok(Acceptor {
         cfg: Arc::new(cfg),
-        sans,
+        sans: Arc::new(sans),
     })
 }
 
@@ -247,11 +247,14 @@ impl ClientCertVerifier for AnyCert {
 pub struct Acceptor {
     cfg: Arc<rustls::ServerConfig>,
     /// client_allowed_sans: the verified client certificate must name one of these.
-    sans: Vec<String>,
+    sans: Arc<Vec<String>>,
 }
 
+/// A server-side TLS connection. The server's poller drives the handshake on the non-blocking
+/// socket ([`Conn::handshake`]); afterwards reads and writes go through rustls's stream.
 struct TlsConn {
     s: rustls::StreamOwned<rustls::ServerConnection, TcpStream>,
+    sans: Arc<Vec<String>>,
     subject: Option<String>,
 }
 
@@ -281,35 +284,65 @@ impl Conn for TlsConn {
     fn client_cert(&self) -> Option<String> {
         self.subject.clone()
     }
-}
-
-impl TlsAcceptor for Acceptor {
-    fn accept(&self, mut tcp: TcpStream) -> io::Result<Box<dyn Conn>> {
-        let mut conn = rustls::ServerConnection::new(self.cfg.clone()).map_err(io::Error::other)?;
-        // The server set read/write timeouts on the socket, so a silent client cannot hold
-        // this worker longer than the head timeout.
-        while conn.is_handshaking() {
-            conn.complete_io(&mut tcp)?;
-        }
-        while conn.wants_write() {
-            conn.write_tls(&mut tcp)?;
+    fn handshake(&mut self) -> io::Result<bool> {
+        let (conn, sock) = (&mut self.s.conn, &mut self.s.sock);
+        loop {
+            while conn.wants_write() {
+                match conn.write_tls(sock) {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            if !conn.is_handshaking() {
+                break;
+            }
+            match conn.read_tls(sock) {
+                Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+                Ok(_) => {
+                    if let Err(e) = conn.process_new_packets() {
+                        // rustls queued an alert saying why; send it if the socket takes it.
+                        let _ = conn.write_tls(sock);
+                        return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
         }
         let leaf = conn.peer_certificates().and_then(|c| c.first()).cloned();
         if !self.sans.is_empty() {
             let ok = leaf.as_ref().is_some_and(|l| cert_has_san(l, &self.sans));
             if !ok {
                 conn.send_close_notify();
-                let _ = conn.write_tls(&mut tcp);
+                let _ = conn.write_tls(sock);
                 return Err(io::Error::new(
                     io::ErrorKind::PermissionDenied,
                     "client certificate names none of client_allowed_sans",
                 ));
             }
         }
-        let subject = leaf.as_ref().and_then(|l| subject_cn(l));
+        self.subject = leaf.as_ref().and_then(|l| subject_cn(l));
+        Ok(true)
+    }
+    fn wants_write(&self) -> bool {
+        self.s.conn.wants_write()
+    }
+    fn close_notify(&mut self) {
+        self.s.conn.send_close_notify();
+        let _ = self.s.conn.write_tls(&mut self.s.sock);
+    }
+}
+
+impl TlsAcceptor for Acceptor {
+    fn accept(&self, tcp: TcpStream) -> io::Result<Box<dyn Conn>> {
+        let conn = rustls::ServerConnection::new(self.cfg.clone()).map_err(io::Error::other)?;
         Ok(Box::new(TlsConn {
             s: rustls::StreamOwned::new(conn, tcp),
-            subject,
+            sans: self.sans.clone(),
+            subject: None,
         }))
     }
 }

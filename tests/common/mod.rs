@@ -1,5 +1,6 @@
 //! Helpers shared by the integration tests: start the built promlet and real peers
-//! (Prometheus, promtool, node_exporter, ...) on 127.0.0.1 with free ports, talk HTTP to them.
+//! (Prometheus, promtool, node_exporter, ...) on 127.0.0.1, talk HTTP to them. promlet binds
+//! port 0 and the harness reads the bound address from its log.
 //! Peers are required: a missing one fails the test with the package to install (`make deps`).
 #![allow(dead_code)]
 
@@ -12,7 +13,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A port nobody listens on right now.
+/// A port nobody listens on right now. Only for peers that cannot report the port they bound
+/// (node_exporter, Prometheus): another test may get the same port, so [`spawn_listening`]
+/// checks that the listener belongs to the process it started. promlet binds port 0 and logs
+/// the address instead ([`promlet`]).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -49,6 +53,26 @@ impl Proc {
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
+    /// Every address promlet logged as bound (`listening on ADDR`), in order.
+    pub fn addrs(&self) -> Vec<SocketAddr> {
+        logged_addrs(&self.log_text(), "listening on")
+    }
+}
+
+/// The addresses logged after `marker` (`msg="listening on 127.0.0.1:41234"`, or a logfmt
+/// `address=` field after it), one per line.
+pub fn logged_addrs(log: &str, marker: &str) -> Vec<SocketAddr> {
+    log.lines()
+        .filter_map(|l| {
+            let rest = &l[l.find(marker)? + marker.len()..];
+            let rest = rest.trim_start_matches(['"', ' ']);
+            let rest = rest.strip_prefix("address=").unwrap_or(rest);
+            let end = rest
+                .find(|c: char| c == '"' || c.is_whitespace())
+                .unwrap_or(rest.len());
+            rest[..end].parse().ok()
+        })
+        .collect()
 }
 
 impl Drop for Proc {
@@ -58,24 +82,63 @@ impl Drop for Proc {
     }
 }
 
-/// Starts `bin args...` and waits until `addr` accepts connections.
-pub fn spawn_listening(bin: &Path, args: &[String], addr: SocketAddr, name: &str) -> Proc {
+fn logged_command(cmd: &mut Command, name: &str) -> PathBuf {
     let log = tempdir(&format!("{name}-log")).join("stderr.log");
-    let child = Command::new(bin)
-        .args(args)
-        .stdin(Stdio::null())
+    cmd.stdin(Stdio::null())
         .stdout(Stdio::from(
             std::fs::File::create(log.with_extension("out")).unwrap(),
         ))
-        .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
+        .stderr(Stdio::from(std::fs::File::create(&log).unwrap()));
+    log
+}
+
+/// True if process `pid` itself holds the socket listening on `port` (by socket inode, from
+/// /proc/net/tcp{,6} and /proc/PID/fd), not some other process that got the same free port.
+fn owns_listener(pid: u32, port: u16) -> bool {
+    let mut inodes = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        for line in std::fs::read_to_string(table)
+            .unwrap_or_default()
+            .lines()
+            .skip(1)
+        {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            let local_port = cols
+                .get(1)
+                .and_then(|a| a.rsplit(':').next())
+                .and_then(|p| u16::from_str_radix(p, 16).ok());
+            if cols.get(3) == Some(&"0A") && local_port == Some(port) {
+                if let Some(ino) = cols.get(9) {
+                    inodes.push(format!("socket:[{ino}]"));
+                }
+            }
+        }
+    }
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    fds.flatten().any(|fd| {
+        std::fs::read_link(fd.path())
+            .is_ok_and(|l| inodes.iter().any(|i| l.as_os_str() == i.as_str()))
+    })
+}
+
+/// Starts `bin args...` (a peer given a [`free_port`]) and waits until it listens on `addr`
+/// itself: if another test's process holds that port, this one exits and the test fails
+/// saying so, instead of talking to the wrong process.
+pub fn spawn_listening(bin: &Path, args: &[String], addr: SocketAddr, name: &str) -> Proc {
+    let mut cmd = Command::new(bin);
+    cmd.args(args);
+    let log = logged_command(&mut cmd, name);
+    let child = cmd
         .spawn()
         .unwrap_or_else(|e| panic!("start {}: {e}", bin.display()));
     let mut p = Proc { child, addr, log };
     let deadline = Instant::now() + Duration::from_secs(30);
-    while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+    while !owns_listener(p.child.id(), addr.port()) {
         if let Ok(Some(st)) = p.child.try_wait() {
             panic!(
-                "{name} exited with {st} before listening:\n{}",
+                "{name} exited with {st} before listening on {addr} (port taken by another test?):\n{}",
                 p.log_text()
             );
         }
@@ -89,12 +152,49 @@ pub fn spawn_listening(bin: &Path, args: &[String], addr: SocketAddr, name: &str
     p
 }
 
-/// Starts promlet (serve) on a free loopback port with the given extra flags.
+/// Starts `cmd` (which binds port 0) and waits until its stderr names the address it bound,
+/// after `marker`. `addr` is the first address logged.
+pub fn spawn_reporting(mut cmd: Command, name: &str, marker: &str) -> Proc {
+    let log = logged_command(&mut cmd, name);
+    let child = cmd.spawn().unwrap_or_else(|e| panic!("start {name}: {e}"));
+    let mut p = Proc {
+        child,
+        addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+        log,
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(a) = logged_addrs(&p.log_text(), marker).first() {
+            p.addr = *a;
+            return p;
+        }
+        if let Ok(Some(st)) = p.child.try_wait() {
+            panic!(
+                "{name} exited with {st} before listening:\n{}",
+                p.log_text()
+            );
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name} never logged its address:\n{}",
+            p.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Starts promlet (serve) on `127.0.0.1:0` with the given extra flags; `addr` is the address
+/// it logged as bound, so parallel tests never share a port.
 pub fn promlet(args: &[&str]) -> Proc {
-    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let mut a = vec![format!("--web.listen-address={addr}")];
-    a.extend(args.iter().map(|s| s.to_string()));
-    spawn_listening(&promlet_bin(), &a, addr, "promlet")
+    promlet_with(args, |_| {})
+}
+
+/// [`promlet`], with a hook to adjust the command (environment, limits) before it starts.
+pub fn promlet_with(args: &[&str], adjust: impl FnOnce(&mut Command)) -> Proc {
+    let mut cmd = Command::new(promlet_bin());
+    cmd.arg("--web.listen-address=127.0.0.1:0").args(args);
+    adjust(&mut cmd);
+    spawn_reporting(cmd, "promlet", "listening on")
 }
 
 /// A parsed HTTP response.
