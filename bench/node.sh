@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# promlet's node collectors against node_exporter limited to the same collectors, on loopback.
-# One run: median scrape latency over N sequential scrapes (one curl process, so process start
-# does not count), CPU time the exporter spent on those N scrapes (utime+stime from
-# /proc/PID/stat), and RSS after them (VmRSS). Prints a table with promlet/node_exporter ratios.
+# promlet's whole default collector set against node_exporter's whole default set (Debian's
+# 1.5.0 without its systemd collector, which upstream has off by default and promlet lacks), on
+# this machine, on loopback. One run: median scrape latency over N sequential scrapes (one curl
+# process, so process start does not count), CPU time the exporter spent on those N scrapes
+# (utime+stime from /proc/PID/stat), and RSS after them (VmRSS). Prints a table with
+# promlet/node_exporter ratios, then how many Node Exporter Full panels each one serves
+# (bench/panels.sh). Bounded: N scrapes each (default 1,000; node_exporter's take ~10 ms).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-1000}
-COLLECTORS=(cpu stat filesystem meminfo netdev loadavg uname time textfile)
 
 # What users deploy: the node-only static musl build (if the target is installed), else the
 # default build. PROMLET=path measures another binary.
@@ -35,15 +37,12 @@ P1=$(free_port)
 "$PROMLET" --web.listen-address=127.0.0.1:$P1 --web.disable-exporter-metrics 2>"$work/promlet.log" &
 pids+=($!); PID1=$!
 P2=$(free_port)
-ne_flags=(--collector.disable-defaults --web.disable-exporter-metrics --web.listen-address=127.0.0.1:$P2)
-for c in "${COLLECTORS[@]}"; do ne_flags+=("--collector.$c"); done
+ne_flags=(--no-collector.systemd --web.disable-exporter-metrics --web.listen-address=127.0.0.1:$P2)
 "$NE" "${ne_flags[@]}" 2>"$work/ne.log" &
 pids+=($!); PID2=$!
 
-q=""
-for c in "${COLLECTORS[@]}"; do q+="${q:+&}collect[]=$c"; done
-U1="http://127.0.0.1:$P1/metrics?$q"
-U2="http://127.0.0.1:$P2/metrics?$q"
+U1="http://127.0.0.1:$P1/metrics"
+U2="http://127.0.0.1:$P2/metrics"
 wait_up "$U1"; wait_up "$U2"
 
 cpu_ms() { awk -v hz="$(getconf CLK_TCK)" '{ sub(/.*\) /, ""); print ($12 + $13) * 1000 / hz }' "/proc/$1/stat"; }
@@ -83,7 +82,8 @@ read -r l1 c1 r1 b1 < <(summary "$PID1" promlet "$U1")
 read -r l2 c2 r2 b2 < <(summary "$PID2" node_exporter "$U2")
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "n/a" }'; }
 
-echo "node collectors (${COLLECTORS[*]}), $N sequential scrapes each in $ROUNDS alternating rounds, loopback, $(nproc) CPUs"
+count() { curl -s "$1" | grep -c "^$2" || true; }
+echo "whole default collector sets: promlet $(count "$U1" 'node_scrape_collector_success{') collectors, node_exporter $(count "$U2" 'node_scrape_collector_success{'); $N sequential scrapes each in $ROUNDS alternating rounds, loopback, $(nproc) CPUs"
 echo "promlet: $PROMLET; node_exporter: $NE"
 printf '%-34s %14s %16s %10s   %s\n' "metric" "promlet" "node_exporter" "ratio" "target"
 printf '%-34s %14s %16s %10s   %s\n' "scrape latency, median (ms)" "$l1" "$l2" "$(ratio "$l1" "$l2")" "<= 0.25"
@@ -91,3 +91,26 @@ printf '%-34s %14s %16s %10s   %s\n' "CPU time per $N scrapes (ms)" "$c1" "$c2" 
 printf '%-34s %14s %16s %10s   %s\n' "RSS after $N scrapes (KiB)" "$r1" "$r2" "$(ratio "$r1" "$r2")" "promlet <= 3072"
 printf '%-34s %14s %16s %10s\n' "body (bytes)" "$b1" "$b2" "$(ratio "$b1" "$b2")"
 printf '%-34s %14s %16s %10s\n' "binary (bytes)" "$(stat -c %s "$PROMLET")" "$(stat -c %s "$NE")" "$(ratio "$(stat -c %s "$PROMLET")" "$(stat -c %s "$NE")")"
+printf '%-34s %14s %16s\n' "node_* series" "$(count "$U1" node_)" "$(count "$U2" node_)"
+
+# Dashboard coverage, with each exporter's default flags (its own process_* metrics included, as
+# deployed): on this machine, then on the server fixture tree (tests/fixtures/server), which
+# has the hardware this machine lacks.
+start_pair() { # extra flags for both...: sets PU1 PU2 (their /metrics URLs)
+  local a b
+  a=$(free_port); b=$(free_port)
+  "$PROMLET" --web.listen-address=127.0.0.1:$a "$@" 2>>"$work/promlet.log" &
+  pids+=($!)
+  "$NE" --no-collector.systemd --web.listen-address=127.0.0.1:$b "$@" 2>>"$work/ne.log" &
+  pids+=($!)
+  PU1="http://127.0.0.1:$a/metrics"; PU2="http://127.0.0.1:$b/metrics"
+  wait_up "$PU1"; wait_up "$PU2"
+}
+echo
+echo "this machine:"
+start_pair
+bash bench/panels.sh promlet="$PU1" node_exporter="$PU2"
+F=tests/fixtures/server
+echo "server fixture tree ($F):"
+start_pair --path.procfs=$F/proc --path.sysfs=$F/sys --path.rootfs=$F/rootfs
+bash bench/panels.sh promlet="$PU1" node_exporter="$PU2"

@@ -30,6 +30,7 @@ const COLLECTORS: &[&str] = &[
     "fibrechannel",
     "ipvs",
     "tapestats",
+    "bcache",
     "bonding",
     "cpufreq",
     "dmi",

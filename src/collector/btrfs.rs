@@ -11,7 +11,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{dir_names, read, Collector, Error, Paths};
+use super::{dir_names, read, write_family, Collector, Error, Paths};
 use crate::expfmt::{Encoder, MetricType};
 use crate::flags::Flags;
 
@@ -149,6 +149,9 @@ impl Collector for Btrfs {
             .filter(|n| n.contains('-'))
             .map(|n| read_fs(&self.dir, n))
             .collect::<Result<Vec<_>, _>>()?;
+        if all.is_empty() {
+            return Ok(());
+        }
         const G: MetricType = MetricType::Gauge;
         let mut f = enc.family("node_btrfs_info", "Filesystem information", G);
         for fs in &all {
@@ -183,32 +186,36 @@ impl Collector for Btrfs {
             ("node_btrfs_allocation_ratio", "Data allocation ratio for a layout/data type", |l, n| allocation_ratio(&l.name, n)),
         ];
         for (name, help, get) in per_layout {
-            let mut f = enc.family(name, help, G);
-            for fs in &all {
-                for (t, (_, layouts)) in TYPES.iter().zip(&fs.groups) {
-                    for l in layouts {
-                        f.sample(
-                            &[
-                                ("block_group_type", t),
-                                ("mode", &l.name),
-                                ("uuid", &fs.uuid),
-                            ],
-                            get(l, fs.devices.len()),
-                        );
+            write_family(enc, name, help, G, |add| {
+                for fs in &all {
+                    for (t, (_, layouts)) in TYPES.iter().zip(&fs.groups) {
+                        for l in layouts {
+                            add(
+                                &[
+                                    ("block_group_type", t),
+                                    ("mode", &l.name),
+                                    ("uuid", &fs.uuid),
+                                ],
+                                get(l, fs.devices.len()),
+                            );
+                        }
                     }
                 }
-            }
+            });
         }
-        let mut f = enc.family(
+        write_family(
+            enc,
             "node_btrfs_device_size_bytes",
             "Size of a device that is part of the filesystem.",
             G,
+            |add| {
+                for fs in &all {
+                    for (d, size) in &fs.devices {
+                        add(&[("device", d), ("uuid", &fs.uuid)], *size as f64);
+                    }
+                }
+            },
         );
-        for fs in &all {
-            for (d, size) in &fs.devices {
-                f.sample(&[("device", d), ("uuid", &fs.uuid)], *size as f64);
-            }
-        }
         Ok(())
     }
 }

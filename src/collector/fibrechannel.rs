@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{dir_names, read, read_attr, Collector, Error, Paths};
+use super::{dir_names, read, read_attr, write_family, Collector, Error, Paths};
 use crate::expfmt::{Encoder, MetricType};
 use crate::flags::Flags;
 
@@ -137,23 +137,27 @@ impl Collector for FibreChannel {
             .iter()
             .map(|n| read_host(&self.dir, n))
             .collect::<Result<Vec<_>, _>>()?;
-        let mut f = enc.family(
+        write_family(
+            enc,
             "node_fibrechannel_info",
             "Non-numeric data from /sys/class/fc_host/<host>, value is always 1.",
             MetricType::Gauge,
-        );
-        for h in &hosts {
-            let mut labels = vec![("fc_host", h.name.as_str())];
-            labels.extend(INFO.iter().zip(&h.info).map(|((k, _), v)| (*k, v.as_str())));
-            f.sample(&labels, 1.0);
-        }
-        for (i, (_, name, help)) in COUNTERS.iter().enumerate() {
-            let mut f = enc.family(name, help, MetricType::Counter);
-            for h in &hosts {
-                if let Some(v) = h.counters[i] {
-                    f.sample(&[("fc_host", &h.name)], v as f64);
+            |add| {
+                for h in &hosts {
+                    let mut labels = vec![("fc_host", h.name.as_str())];
+                    labels.extend(INFO.iter().zip(&h.info).map(|((k, _), v)| (*k, v.as_str())));
+                    add(&labels, 1.0);
                 }
-            }
+            },
+        );
+        for (i, (_, name, help)) in COUNTERS.iter().enumerate() {
+            write_family(enc, name, help, MetricType::Counter, |add| {
+                for h in &hosts {
+                    if let Some(v) = h.counters[i] {
+                        add(&[("fc_host", &h.name)], v as f64);
+                    }
+                }
+            });
         }
         Ok(())
     }

@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use super::fibrechannel::parse_uint_base0;
-use super::{dir_names, read, read_attr, Collector, Error, Paths};
+use super::{dir_names, read, read_attr, write_family, Collector, Error, Paths};
 use crate::expfmt::{Encoder, MetricType};
 use crate::flags::Flags;
 
@@ -195,22 +195,25 @@ impl Collector for InfiniBand {
             .iter()
             .map(|n| read_device(&self.dir, n))
             .collect::<Result<Vec<_>, _>>()?;
-        let mut f = enc.family(
+        write_family(
+            enc,
             "node_infiniband_info",
             "Non-numeric data from /sys/class/infiniband/<device>, value is always 1.",
             MetricType::Gauge,
+            |add| {
+                for d in &devices {
+                    add(
+                        &[
+                            ("device", &d.name),
+                            ("board_id", &d.board_id),
+                            ("firmware_version", &d.fw_ver),
+                            ("hca_type", &d.hca_type),
+                        ],
+                        1.0,
+                    );
+                }
+            },
         );
-        for d in &devices {
-            f.sample(
-                &[
-                    ("device", &d.name),
-                    ("board_id", &d.board_id),
-                    ("firmware_version", &d.fw_ver),
-                    ("hca_type", &d.hca_type),
-                ],
-                1.0,
-            );
-        }
         type Get = fn(&Port) -> f64;
         #[rustfmt::skip]
         let gauges: [(&str, &str, Get); 3] = [
@@ -219,22 +222,24 @@ impl Collector for InfiniBand {
             ("node_infiniband_rate_bytes_per_second", "Maximum signal transfer rate", |p| p.rate),
         ];
         for (name, help, get) in gauges {
-            let mut f = enc.family(name, help, MetricType::Gauge);
-            for d in &devices {
-                for p in &d.ports {
-                    f.sample(&[("device", &d.name), ("port", &p.port)], get(p));
-                }
-            }
-        }
-        for (i, (_, _, name, _, help)) in COUNTERS.iter().enumerate() {
-            let mut f = enc.family(name, help, MetricType::Counter);
-            for d in &devices {
-                for p in &d.ports {
-                    if let Some(v) = p.counters[i] {
-                        f.sample(&[("device", &d.name), ("port", &p.port)], v as f64);
+            write_family(enc, name, help, MetricType::Gauge, |add| {
+                for d in &devices {
+                    for p in &d.ports {
+                        add(&[("device", &d.name), ("port", &p.port)], get(p));
                     }
                 }
-            }
+            });
+        }
+        for (i, (_, _, name, _, help)) in COUNTERS.iter().enumerate() {
+            write_family(enc, name, help, MetricType::Counter, |add| {
+                for d in &devices {
+                    for p in &d.ports {
+                        if let Some(v) = p.counters[i] {
+                            add(&[("device", &d.name), ("port", &p.port)], v as f64);
+                        }
+                    }
+                }
+            });
         }
         Ok(())
     }

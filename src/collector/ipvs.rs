@@ -7,7 +7,7 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 
-use super::{read, Collector, Error, Paths};
+use super::{read, write_family, Collector, Error, Paths};
 use crate::expfmt::{Encoder, MetricType};
 use crate::flags::{Flags, Spec};
 
@@ -248,16 +248,17 @@ impl Collector for Ipvs {
             ("node_ipvs_backend_weight", "The current backend weight by local and remote address."),
         ];
         for (i, (name, help)) in families.iter().enumerate() {
-            let mut f = enc.family(name, help, MetricType::Gauge);
-            for (key, s) in &sums {
-                let labels: Vec<(&str, &str)> = self
-                    .labels
-                    .iter()
-                    .zip(key)
-                    .map(|(l, v)| (LABELS[*l], *v))
-                    .collect();
-                f.sample(&labels, s[i] as f64);
-            }
+            write_family(enc, name, help, MetricType::Gauge, |add| {
+                for (key, s) in &sums {
+                    let labels: Vec<(&str, &str)> = self
+                        .labels
+                        .iter()
+                        .zip(key)
+                        .map(|(l, v)| (LABELS[*l], *v))
+                        .collect();
+                    add(&labels, s[i] as f64);
+                }
+            });
         }
         Ok(())
     }

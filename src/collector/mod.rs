@@ -12,17 +12,18 @@ use std::time::Instant;
 use crate::expfmt::{Encoder, MetricType};
 use crate::flags::{Flags, Spec};
 
+pub(crate) mod bcache;
 mod bonding;
-mod btrfs;
+pub(crate) mod btrfs;
 pub(crate) mod cpu;
 mod cpufreq;
 mod dmi;
 mod edac;
-mod fibrechannel;
+pub(crate) mod fibrechannel;
 mod filesystem;
 mod hwmon;
-mod infiniband;
-mod ipvs;
+pub(crate) mod infiniband;
+pub(crate) mod ipvs;
 mod loadavg;
 pub(crate) mod mdadm;
 mod meminfo;
@@ -30,8 +31,8 @@ mod meminfo;
 mod nat_traffic;
 mod netclass;
 mod netdev;
-mod nfs;
-mod nfsd;
+pub(crate) mod nfs;
+pub(crate) mod nfsd;
 mod nvme;
 #[cfg(feature = "router")]
 mod openwrt;
@@ -45,15 +46,15 @@ mod selinux;
 mod snmp6;
 mod stat;
 mod sysfs;
-mod tapestats;
+pub(crate) mod tapestats;
 mod textfile;
 mod thermal_zone;
 mod time;
 mod uname;
 #[cfg(feature = "router")]
 mod wifi;
-mod xfs;
-mod zfs;
+pub(crate) mod xfs;
+pub(crate) mod zfs;
 
 /// Where the collectors read the machine from (`--path.procfs`, `--path.sysfs`, `--path.rootfs`).
 #[derive(Clone, Debug)]
@@ -202,6 +203,29 @@ pub fn read_attr(path: &Path) -> Result<Option<String>, Error> {
     }
 }
 
+/// Writes one family through `fill`, which calls `add(labels, value)` per sample; a family that
+/// gets no sample is not written at all, as node_exporter shows no HELP/TYPE without series.
+pub fn write_family(
+    enc: &mut Encoder,
+    name: &str,
+    help: &str,
+    typ: MetricType,
+    fill: impl FnOnce(&mut dyn FnMut(&[(&str, &str)], f64)),
+) {
+    let cp = enc.checkpoint();
+    let mut n = 0usize;
+    {
+        let mut f = enc.family(name, help, typ);
+        fill(&mut |labels, v| {
+            f.sample(labels, v);
+            n += 1;
+        });
+    }
+    if n == 0 {
+        enc.rollback(cp);
+    }
+}
+
 /// One collector.
 pub trait Collector: Send + Sync {
     /// Starts slow work that can overlap with the other collectors (the filesystem
@@ -260,6 +284,7 @@ pub fn entries() -> Vec<Entry> {
         row("infiniband", no_flags, infiniband::new),
         row("btrfs", no_flags, btrfs::new),
         row("zfs", no_flags, zfs::new),
+        row("bcache", bcache::flags, bcache::new),
         row("bonding", no_flags, bonding::new),
         row("cpufreq", no_flags, cpufreq::new),
         row("dmi", no_flags, dmi::new),

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use super::pattern::Pattern;
-use super::{dir_names, read_attr, Collector, Error, Paths};
+use super::{dir_names, read_attr, write_family, Collector, Error, Paths};
 use crate::expfmt::{Encoder, MetricType};
 use crate::flags::{Flags, Spec};
 
@@ -84,10 +84,11 @@ impl Collector for TapeStats {
             tapes.push((name, vals));
         }
         for (i, (_, name, typ, div, help)) in FAMILIES.iter().enumerate() {
-            let mut f = enc.family(name, help, *typ);
-            for (dev, vals) in &tapes {
-                f.sample(&[("device", dev)], vals[i] as f64 / div);
-            }
+            write_family(enc, name, help, *typ, |add| {
+                for (dev, vals) in &tapes {
+                    add(&[("device", dev)], vals[i] as f64 / div);
+                }
+            });
         }
         Ok(())
     }

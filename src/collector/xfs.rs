@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use super::{dir_names, read, Collector, Error, Paths};
+use super::{dir_names, read, write_family, Collector, Error, Paths};
 use crate::expfmt::{Encoder, MetricType};
 use crate::flags::Flags;
 
@@ -173,10 +173,11 @@ impl Collector for Xfs {
             devs.push((name.as_str(), s));
         }
         for (line, col, name, help) in FAMILIES {
-            let mut f = enc.family(name, help, MetricType::Counter);
-            for (dev, s) in &devs {
-                f.sample(&[("device", dev)], f64::from(s.get(line, *col)));
-            }
+            write_family(enc, name, help, MetricType::Counter, |add| {
+                for (dev, s) in &devs {
+                    add(&[("device", dev)], f64::from(s.get(line, *col)));
+                }
+            });
         }
         Ok(())
     }

@@ -32,10 +32,13 @@ const STATES: [&str; 6] = [
     "online", "degraded", "faulted", "offline", "removed", "unavail",
 ];
 
+/// A named kstat's uint64 rows (name, value) and its `dataset_name`, if any.
+pub type Kstat<'a> = (Vec<(&'a str, u64)>, Option<&'a str>);
+
 /// The uint64 rows of a named kstat (`name type data` table): name and value, plus the value
 /// of the string row `dataset_name` if any. Text before the table header is the kstat's own
 /// header; a file without the table header is an error, as in 1.5.
-pub fn parse_kstat(text: &str) -> Result<(Vec<(&str, u64)>, Option<&str>), String> {
+pub fn parse_kstat(text: &str) -> Result<Kstat<'_>, String> {
     let mut rows = Vec::new();
     let mut dataset = None;
     let mut table = false;
@@ -107,16 +110,14 @@ struct Zfs {
     dir: PathBuf,
 }
 
+/// One sample: its labels and value.
+type Sample = (Vec<(&'static str, String)>, f64);
+
 /// Samples grouped by family, in first-seen order: pools and datasets share families.
 #[derive(Default)]
 struct Families {
     index: HashMap<String, usize>,
-    list: Vec<(
-        String,
-        String,
-        MetricType,
-        Vec<(Vec<(&'static str, String)>, f64)>,
-    )>,
+    list: Vec<(String, String, MetricType, Vec<Sample>)>,
 }
 
 impl Families {
