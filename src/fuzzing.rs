@@ -26,3 +26,25 @@ pub fn hdhomerun_decode(data: &[u8]) {
     let _ = status::parse_streaminfo(&text);
     let _ = status::parse_version(&text);
 }
+
+/// The node collectors' parsers of /proc text; none may panic on any input.
+#[cfg(feature = "node")]
+pub fn node_proc(data: &[u8]) {
+    use crate::collector::*;
+    let text = String::from_utf8_lossy(data);
+    let _ = arp::parse(&text);
+    let _ = conntrack::parse_stat(&text);
+    let _ = diskstats::parse(&text);
+    let _ = diskstats::parse_udev(&text);
+    let _ = entropy::parse_uint(&text);
+    let _ = filefd::parse(&text);
+    let _ = netstat::parse_pairs(&text);
+    let _ = netstat::parse_snmp6(&text);
+    let _ = pressure::parse(&text);
+    let _ = procstat::parse(&text);
+    let _ = schedstat::parse(&text);
+    let _ = sockstat::parse(&text);
+    let _ = softnet::parse(&text);
+    let _ = udp_queues::parse(&text);
+    let _ = vmstat::parse(&text);
+}

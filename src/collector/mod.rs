@@ -12,17 +12,30 @@ use std::time::Instant;
 use crate::expfmt::{Encoder, MetricType};
 use crate::flags::{Flags, Spec};
 
+pub(crate) mod arp;
+pub(crate) mod conntrack;
 mod cpu;
+pub(crate) mod diskstats;
+pub(crate) mod entropy;
+pub(crate) mod filefd;
 mod filesystem;
 mod loadavg;
 mod meminfo;
 mod netdev;
+pub(crate) mod netstat;
 mod pattern;
-mod procstat;
+pub(crate) mod pressure;
+pub(crate) mod procstat;
+pub(crate) mod schedstat;
+pub(crate) mod sockstat;
+pub(crate) mod softnet;
 mod stat;
 mod textfile;
 mod time;
+pub(crate) mod timex;
+pub(crate) mod udp_queues;
 mod uname;
+pub(crate) mod vmstat;
 
 /// Where the collectors read the machine from (`--path.procfs`, `--path.sysfs`, `--path.rootfs`).
 #[derive(Clone, Debug)]
@@ -70,6 +83,16 @@ pub fn read(path: &Path) -> Result<String, Error> {
     };
     let mut f = std::fs::File::open(path).map_err(io)?;
     read_from(&mut f, path)
+}
+
+/// Like [`read`], but a file that does not exist is `None`: the collectors whose source is
+/// optional (a kernel option, a module not loaded) emit nothing for it.
+pub fn read_optional(path: &Path) -> Result<Option<String>, Error> {
+    match read(path) {
+        Ok(t) => Ok(Some(t)),
+        Err(Error::Io { err, .. }) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// The rest of an open file as text (see [`read`]).
@@ -165,8 +188,21 @@ pub fn entries() -> Vec<Entry> {
         row("loadavg", no_flags, loadavg::new),
         row("meminfo", no_flags, meminfo::new),
         row("netdev", netdev::flags, netdev::new),
-        row("stat", no_flags, stat::new),
+        row("stat", stat::flags, stat::new),
         row("time", no_flags, time::new),
+        row("arp", arp::flags, arp::new),
+        row("conntrack", no_flags, conntrack::new),
+        row("diskstats", diskstats::flags, diskstats::new),
+        row("entropy", no_flags, entropy::new),
+        row("filefd", no_flags, filefd::new),
+        row("netstat", netstat::flags, netstat::new),
+        row("pressure", no_flags, pressure::new),
+        row("schedstat", no_flags, schedstat::new),
+        row("sockstat", no_flags, sockstat::new),
+        row("softnet", no_flags, softnet::new),
+        row("timex", no_flags, timex::new),
+        row("udp_queues", no_flags, udp_queues::new),
+        row("vmstat", vmstat::flags, vmstat::new),
         row("uname", no_flags, uname::new),
         // After the quick ones: its statfs calls, queued in `prepare`, run meanwhile.
         row("filesystem", filesystem::flags, filesystem::new),
