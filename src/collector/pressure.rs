@@ -121,7 +121,8 @@ impl Collector for Pressure {
                     path: path.clone(),
                     msg: format!("no {} line", if full { "full" } else { "some" }),
                 })?;
-                enc.single(name, help, MetricType::Counter, v as f64 / 1e6);
+                // Divided twice, as node_exporter does, so the floats agree to the last bit.
+                enc.single(name, help, MetricType::Counter, v as f64 / 1000.0 / 1000.0);
             }
         }
         Ok(())
