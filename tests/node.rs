@@ -5,7 +5,7 @@
 mod common;
 use common::*;
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 fn fixtures() -> PathBuf {
@@ -80,12 +80,11 @@ fn fixture_args() -> Vec<String> {
     ]
 }
 
-/// One golden file per collector, `tests/fixtures/node/golden/<collector>.prom`: what
-/// `/metrics?collect[]=<collector>` serves on the fixture tree. `UPDATE_GOLDEN=1` (`make golden`)
-/// rewrites them; a golden file whose collector no longer runs fails the test.
-#[test]
-fn golden_fixture_metrics() {
-    let args = fixture_args();
+/// One golden file per collector, `tests/fixtures/<tree>/golden/<collector>.prom`: what
+/// `/metrics?collect[]=<collector>` serves on that fixture tree. `UPDATE_GOLDEN=1`
+/// (`make golden`) rewrites them; a golden file whose collector no longer runs fails the test.
+/// Returns the golden texts by collector.
+fn check_golden(tree: &Path, args: &[String]) -> BTreeMap<String, String> {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let p = promlet(&args);
     let r = http_get(p.addr, "/metrics");
@@ -97,8 +96,7 @@ fn golden_fixture_metrics() {
         .filter_map(|l| l.strip_prefix("node_scrape_collector_success{collector=\""))
         .map(|l| l.split('"').next().unwrap().to_string())
         .collect();
-    assert!(collectors.len() >= 9, "collectors: {collectors:?}");
-    let dir = fixtures().join("golden");
+    let dir = tree.join("golden");
     let update = std::env::var_os("UPDATE_GOLDEN").is_some();
     if update {
         let _ = std::fs::remove_dir_all(&dir);
@@ -141,6 +139,14 @@ fn golden_fixture_metrics() {
             "golden/{name}: no collector {c} runs on the fixture (make golden removes it)"
         );
     }
+    wanted
+}
+
+/// The OpenWrt router tree (`tests/fixtures/node`).
+#[test]
+fn golden_fixture_metrics() {
+    let wanted = check_golden(&fixtures(), &fixture_args());
+    assert!(wanted.len() >= 9, "collectors: {:?}", wanted.keys());
     // A broken textfile is reported; the good ones are merged.
     let textfile = &wanted["textfile"];
     assert!(textfile.contains("node_textfile_scrape_error 1\n"));
@@ -149,6 +155,21 @@ fn golden_fixture_metrics() {
     assert!(wanted["filesystem"].contains(
         "node_filesystem_readonly{device=\"overlayfs:/overlay\",device_error=\"\",fstype=\"overlay\",mountpoint=\"/\"} 0\n"
     ));
+}
+
+/// The bare-metal server tree (`tests/fixtures/server`), every collector the tree feeds.
+#[test]
+fn golden_server_fixture_metrics() {
+    let tree = fixtures().with_file_name("server");
+    let args = vec![
+        format!("--path.procfs={}", tree.join("proc").display()),
+        format!("--path.sysfs={}", tree.join("sys").display()),
+        format!("--path.rootfs={}", tree.join("rootfs").display()),
+        "--no-collector.filesystem".into(),
+        "--web.disable-exporter-metrics".into(),
+    ];
+    let wanted = check_golden(&tree, &args);
+    assert!(wanted.contains_key("cpu"), "{:?}", wanted.keys());
 }
 
 #[test]

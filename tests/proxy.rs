@@ -1,6 +1,6 @@
 //! The merging proxy end to end, through the built binary: real upstreams (Debian's
 //! node_exporter and exporter_exporter), files, scripts, and stub HTTP servers that fail in
-//! the ways section 4 of `reference/merging-proxy.md` lists (cases 15-17, 20-24, 27; the
+//! the ways `docs/merging-proxy.md` lists (cases 15-17, 20-24, 27; the
 //! pure merge cases are unit tests in src/proxy/tests.rs). The configs here are YAML.
 #![cfg(all(feature = "proxy", feature = "yaml"))]
 

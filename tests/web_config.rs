@@ -1,7 +1,7 @@
 //! `--web.config.file` end to end: a real Prometheus 2.42 scrapes a merged path over TLS with a
 //! client certificate and basic auth; curl without a certificate, with a wrong password or with
 //! TLS 1.1 is refused; bad files stop promlet at start (case 25 of
-//! `reference/merging-proxy.md` and the exporter-toolkit format).
+//! `docs/merging-proxy.md` and the exporter-toolkit format).
 #![cfg(all(feature = "tls", feature = "proxy", feature = "yaml"))]
 
 mod common;

@@ -184,26 +184,8 @@ impl Family<'_> {
         let buf = &mut self.enc.buf;
         buf.extend_from_within(self.name_start..self.name_start + self.name_len);
         buf.extend_from_slice(suffix.as_bytes());
-        if !labels.is_empty() {
-            buf.push(b'{');
-            for (i, (k, v)) in labels.iter().enumerate() {
-                if i > 0 {
-                    buf.push(b',');
-                }
-                buf.extend_from_slice(k.as_bytes());
-                buf.extend_from_slice(b"=\"");
-                escape_label_value(buf, v);
-                buf.push(b'"');
-            }
-            buf.push(b'}');
-        }
-        buf.push(b' ');
-        write_value(buf, value);
-        if let Some(ts) = timestamp_ms {
-            buf.push(b' ');
-            let _ = std::io::Write::write_fmt(buf, format_args!("{ts}"));
-        }
-        buf.push(b'\n');
+        write_labels(buf, labels.iter().map(|(k, v)| Label::Escape(k, v)));
+        write_sample_end(buf, None, value, timestamp_ms);
         self
     }
 }
@@ -217,6 +199,71 @@ impl Family<'_> {
     pub fn raw_buffer(&mut self) -> Option<&mut Vec<u8>> {
         (!self.skip).then_some(&mut self.enc.buf)
     }
+}
+
+/// One label of a sample line, as [`write_labels`] gets it.
+#[derive(Clone, Copy)]
+pub enum Label<'a> {
+    /// `name`, `value` to escape.
+    Escape(&'a str, &'a str),
+    /// `name`, a value with nothing to escape (a piece of a body as received).
+    Verbatim(&'a str, &'a str),
+    /// The whole `name="value"`, already valid (from [`label_pair`] or a body).
+    Pair(&'a str),
+}
+
+/// Appends `{a="x",b="y"}`, or nothing when there are no labels: the one place the label
+/// syntax is written.
+pub fn write_labels<'a>(buf: &mut Vec<u8>, labels: impl Iterator<Item = Label<'a>>) {
+    let start = buf.len();
+    for l in labels {
+        buf.push(if buf.len() == start { b'{' } else { b',' });
+        match l {
+            Label::Pair(p) => buf.extend_from_slice(p.as_bytes()),
+            Label::Escape(k, v) | Label::Verbatim(k, v) => {
+                buf.extend_from_slice(k.as_bytes());
+                buf.extend_from_slice(b"=\"");
+                if matches!(l, Label::Escape(..)) {
+                    escape_label_value(buf, v);
+                } else {
+                    buf.extend_from_slice(v.as_bytes());
+                }
+                buf.push(b'"');
+            }
+        }
+    }
+    if buf.len() != start {
+        buf.push(b'}');
+    }
+}
+
+/// `name="value"` with the value escaped, for [`Label::Pair`].
+#[cfg(feature = "proxy")]
+pub fn label_pair(name: &str, value: &str) -> String {
+    let mut out = Vec::with_capacity(name.len() + value.len() + 3);
+    write_labels(&mut out, std::iter::once(Label::Escape(name, value)));
+    // Without the braces; the bytes are UTF-8 (names and values are).
+    String::from_utf8_lossy(&out[1..out.len() - 1]).into_owned()
+}
+
+/// Appends ` value[ timestamp]` and the newline that end a sample line. `text` is the
+/// value's text when it is already what [`write_value`] would write.
+pub fn write_sample_end(
+    buf: &mut Vec<u8>,
+    text: Option<&str>,
+    value: f64,
+    timestamp_ms: Option<i64>,
+) {
+    buf.push(b' ');
+    match text {
+        Some(t) => buf.extend_from_slice(t.as_bytes()),
+        None => write_value(buf, value),
+    }
+    if let Some(ts) = timestamp_ms {
+        buf.push(b' ');
+        let _ = std::io::Write::write_fmt(buf, format_args!("{ts}"));
+    }
+    buf.push(b'\n');
 }
 
 /// Appends a sample value: Go-compatible spellings for the special values, the shortest

@@ -6,7 +6,6 @@
 //! label values escape `\`, `"` and newline; HELP text escapes `\` and newline; the special
 //! values are written `+Inf`, `-Inf` and `NaN`.
 
-#[cfg(feature = "proxy")]
 mod decoded;
 mod encode;
 mod parse;
@@ -14,7 +13,7 @@ mod parse;
 #[cfg(feature = "proxy")]
 pub use decoded::{decode_text, Decoded, DecodedFamily, DecodedSample};
 #[cfg(feature = "proxy")]
-pub use encode::{escape_label_value, write_value};
+pub use encode::{label_pair, write_labels, write_sample_end, Label};
 pub use encode::{Encoder, MetricType};
 #[cfg(test)]
 pub use parse::parse_openmetrics;

@@ -278,7 +278,7 @@ pub fn parse_version(text: &str) -> Version {
 mod tests {
     use super::*;
 
-    // TECH manual / SiliconDust tech doc, a streaming HDHR (quoted in the reference notes).
+    // TECH manual / SiliconDust tech doc, a streaming HDHR (the example debug answer SiliconDust documents for a locked tuner).
     const DEBUG_STREAMING: &str =
         "tun: ch=auto:21 lock=8vsb:515000000 ss=80 snq=76 seq=100 dbg=-514/13110\n\
         dev: bps=19394080 resync=0 overflow=0\n\

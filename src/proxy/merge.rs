@@ -26,10 +26,9 @@ use std::collections::{BTreeMap, HashMap};
 
 #[cfg(test)]
 use crate::expfmt::MetricFamily;
-use std::io::Write;
-
 use crate::expfmt::{
-    escape_label_value, write_value, Decoded, DecodedFamily, DecodedSample, Encoder, MetricType,
+    label_pair, write_labels, write_sample_end, Decoded, DecodedFamily, DecodedSample, Encoder,
+    Label, MetricType,
 };
 
 /// What the merge needs to know about one exporter.
@@ -125,6 +124,18 @@ struct Group<'a> {
 /// Returns the counts per input.
 pub fn merge_decoded(enc: &mut Encoder, inputs: &[Source<'_>], reserved: &[&str]) -> Vec<Counts> {
     let mut counts = vec![Counts::default(); inputs.len()];
+    let groups = group_families(inputs, reserved, &mut counts);
+    write_groups(enc, inputs, &groups, &mut counts);
+    counts
+}
+
+/// Step one: the families of every input grouped by name, with TYPE and HELP conflicts and
+/// name clashes decided (and counted) in config order.
+fn group_families<'a>(
+    inputs: &[Source<'a>],
+    reserved: &[&str],
+    counts: &mut [Counts],
+) -> BTreeMap<&'a str, Group<'a>> {
     let mut groups: BTreeMap<&str, Group<'_>> = BTreeMap::new();
     // Sample name -> owning family name, to detect clashes between families.
     let mut owners: HashMap<String, String> = HashMap::new();
@@ -183,9 +194,20 @@ pub fn merge_decoded(enc: &mut Encoder, inputs: &[Source<'_>], reserved: &[&str]
         }
     }
 
+    groups
+}
+
+/// Step two: each group written as one block, sample lines with their output labels, series
+/// already written dropped as duplicates.
+fn write_groups(
+    enc: &mut Encoder,
+    inputs: &[Source<'_>],
+    groups: &BTreeMap<&str, Group<'_>>,
+    counts: &mut [Counts],
+) {
     // Reused across families: the label set of one sample, the series already written in
     // the current family, and where the lines of a discarded family go.
-    let mut labels: Vec<Label<'_>> = Vec::new();
+    let mut labels: Vec<(&str, Label<'_>)> = Vec::new();
     let mut seen = Seen::default();
     let mut scratch: Vec<u8> = Vec::new();
     let added: Vec<Vec<(&str, String)>> = inputs.iter().map(added_labels).collect();
@@ -202,7 +224,7 @@ pub fn merge_decoded(enc: &mut Encoder, inputs: &[Source<'_>], reserved: &[&str]
         })
         .sum();
     let mut reserved_once = false;
-    for (name, g) in &groups {
+    for (name, g) in groups {
         seen.reset(g.parts.iter().map(|(_, f)| f.samples.len()).sum());
         // A family whose samples are all dropped is taken back out.
         let cp = enc.checkpoint();
@@ -237,30 +259,7 @@ pub fn merge_decoded(enc: &mut Encoder, inputs: &[Source<'_>], reserved: &[&str]
                     name
                 };
                 buf.extend_from_slice(line_name.as_bytes());
-                if !labels.is_empty() {
-                    buf.push(b'{');
-                    for (j, l) in labels.iter().enumerate() {
-                        if j > 0 {
-                            buf.push(b',');
-                        }
-                        match l.text {
-                            LabelText::Pair(p) => buf.extend_from_slice(p.as_bytes()),
-                            LabelText::Value(v) => {
-                                buf.extend_from_slice(l.name.as_bytes());
-                                buf.extend_from_slice(b"=\"");
-                                buf.extend_from_slice(v.as_bytes());
-                                buf.push(b'"');
-                            }
-                            LabelText::Unescaped(v) => {
-                                buf.extend_from_slice(l.name.as_bytes());
-                                buf.extend_from_slice(b"=\"");
-                                escape_label_value(buf, v);
-                                buf.push(b'"');
-                            }
-                        }
-                    }
-                    buf.push(b'}');
-                }
+                write_labels(buf, labels.iter().map(|(_, l)| *l));
                 if !seen.insert(buf, start) {
                     buf.truncate(start);
                     c.duplicates += 1;
@@ -275,22 +274,13 @@ pub fn merge_decoded(enc: &mut Encoder, inputs: &[Source<'_>], reserved: &[&str]
                 }
                 c.series += 1;
                 wrote += 1;
-                buf.push(b' ');
-                match s.canonical {
-                    Some(text) => buf.extend_from_slice(d.str(text).as_bytes()),
-                    None => write_value(buf, s.value),
-                }
-                if let Some(ts) = s.timestamp_ms {
-                    let _ = write!(buf, " {ts}");
-                }
-                buf.push(b'\n');
+                write_sample_end(buf, s.canonical.map(|t| d.str(t)), s.value, s.timestamp_ms);
             }
         }
         if wrote == 0 {
             enc.rollback(cp);
         }
     }
-    counts
 }
 
 /// The lines of one family written so far, found by a fast (non-cryptographic) hash of the
@@ -354,21 +344,6 @@ fn fx_hash(b: &[u8]) -> u64 {
     h
 }
 
-/// One label of an output line, by name (for sorting) and how its text is written.
-struct Label<'a> {
-    name: &'a str,
-    text: LabelText<'a>,
-}
-
-enum LabelText<'a> {
-    /// `name="value"` exactly as written (verbatim from a body, or escaped already).
-    Pair(&'a str),
-    /// A value that needs no escaping.
-    Value(&'a str),
-    /// A value to escape.
-    Unescaped(&'a str),
-}
-
 /// The labels a source adds to each of its samples: its static labels and exporter_name,
 /// with empty values left out, as `name="escaped value"` text, sorted by name.
 fn added_labels<'a>(inp: &Source<'a>) -> Vec<(&'a str, String)> {
@@ -378,12 +353,7 @@ fn added_labels<'a>(inp: &Source<'a>) -> Vec<(&'a str, String)> {
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .chain((!inp.no_rewrite).then_some(("exporter_name", inp.name)))
         .filter(|(_, v)| !v.is_empty())
-        .map(|(k, v)| {
-            let mut e = format!("{k}=\"").into_bytes();
-            escape_label_value(&mut e, v);
-            e.push(b'"');
-            (k, String::from_utf8(e).unwrap_or_default())
-        })
+        .map(|(k, v)| (k, label_pair(k, v)))
         .collect();
     out.sort_unstable_by(|a, b| a.0.cmp(b.0));
     out
@@ -393,7 +363,7 @@ fn added_labels<'a>(inp: &Source<'a>) -> Vec<(&'a str, String)> {
 /// labels, plus exporter_name (`added`, from [`added_labels`]); empty values dropped; sorted
 /// by name.
 fn build_labels<'a>(
-    out: &mut Vec<Label<'a>>,
+    out: &mut Vec<(&'a str, Label<'a>)>,
     d: &'a Decoded,
     s: &DecodedSample,
     inp: &Source<'a>,
@@ -410,27 +380,21 @@ fn build_labels<'a>(
         }
         // A value from the body as received has nothing to escape; usually even the whole
         // `name="value"` can be copied at once.
-        let text = match d.pair_text(*k, *v) {
-            Some(p) => LabelText::Pair(p),
-            None if d.is_verbatim(*v) => LabelText::Value(vs),
-            None => LabelText::Unescaped(vs),
+        let label = match d.pair_text(*k, *v) {
+            Some(p) => Label::Pair(p),
+            None if d.is_verbatim(*v) => Label::Verbatim(ks, vs),
+            None => Label::Escape(ks, vs),
         };
-        out.push(Label { name: ks, text });
+        out.push((ks, label));
     }
     // Upstream label names are unique and usually sorted already; the added ones go in at
     // their place, so no full sort per sample.
-    if !out.windows(2).all(|w| w[0].name < w[1].name) {
-        out.sort_unstable_by(|a, b| a.name.cmp(b.name));
+    if !out.windows(2).all(|w| w[0].0 < w[1].0) {
+        out.sort_unstable_by(|a, b| a.0.cmp(b.0));
     }
     for (k, text) in added {
-        let at = out.partition_point(|e| e.name < *k);
-        out.insert(
-            at,
-            Label {
-                name: k,
-                text: LabelText::Pair(text),
-            },
-        );
+        let at = out.partition_point(|e| e.0 < *k);
+        out.insert(at, (k, Label::Pair(text)));
     }
 }
 

@@ -6,7 +6,7 @@
 //! with `expfmt`'s parser (0.0.4 or OpenMetrics, gzip), merges them with the rules in
 //! [`merge`] and answers within the scraper's `X-Prometheus-Scrape-Timeout-Seconds`. A failed
 //! exporter is dropped whole; the others are still served. Peers and pitfalls:
-//! `reference/merging-proxy.md` (reverse_exporter, exporter_exporter).
+//! `docs/merging-proxy.md` (the cases, and the tools it replaces).
 
 pub mod config;
 mod exec;

@@ -1,5 +1,5 @@
-//! The merge rules on literal inputs: cases 1-14, 18, 19 and 26 of section 4 of
-//! `reference/merging-proxy.md` (the rest need processes or sockets: tests/proxy.rs).
+//! The merge rules on literal inputs: cases 1-14, 18, 19 and 26 of
+//! `docs/merging-proxy.md` (the rest need processes or sockets: tests/proxy.rs).
 //! Each output is also run through `promtool check metrics` (exit 1 fails).
 
 use super::merge::{merge, Counts, Input};
@@ -52,31 +52,12 @@ fn merge_families(exs: &[Ex<'_>], fams: &[Vec<MetricFamily>]) -> (String, Vec<Co
     (text, counts)
 }
 
-/// `promtool check metrics`: exit 1 (invalid) fails; lint findings (exit 3) are fine.
+#[allow(dead_code)]
+#[path = "../../tests/common/promtool.rs"]
+mod promtool;
+
 fn promtool_ok(text: &str) {
-    use std::io::Write;
-    use std::process::{Command, Stdio};
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool not found: install the Debian package prometheus (make deps)");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert_ne!(
-        out.status.code(),
-        Some(1),
-        "promtool: {}{}\n{text}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    promtool::promtool_check_metrics(text);
 }
 
 /// Each family name heads exactly one block: its lines are contiguous.

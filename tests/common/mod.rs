@@ -3,6 +3,9 @@
 //! Peers are required: a missing one fails the test with the package to install (`make deps`).
 #![allow(dead_code)]
 
+mod promtool;
+pub use promtool::{promtool_check_metrics, require_tool};
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -28,21 +31,6 @@ pub fn tempdir(name: &str) -> PathBuf {
     let dir = base.join(format!("{name}-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-/// Path of a required external tool, or a failure naming the Debian package.
-pub fn require_tool(name: &str, package: &str) -> PathBuf {
-    for dir in std::env::var("PATH").unwrap_or_default().split(':').chain([
-        "/usr/sbin",
-        "/sbin",
-        "/usr/bin",
-    ]) {
-        let p = Path::new(dir).join(name);
-        if p.is_file() {
-            return p;
-        }
-    }
-    panic!("{name} not found: install the Debian package {package} (make deps does it)");
 }
 
 /// Path of the promlet binary under test.
@@ -185,37 +173,6 @@ pub fn parse_response(raw: &[u8]) -> HttpResponse {
         headers,
         body,
     }
-}
-
-/// Runs `promtool check metrics` on `text`; exit 1 (invalid exposition) fails the test, other
-/// codes (3: lint warnings) are accepted. Returns promtool's output.
-pub fn promtool_check_metrics(text: &str) -> String {
-    let promtool = require_tool("promtool", "prometheus");
-    let mut child = Command::new(promtool)
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let msg = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_ne!(
-        out.status.code(),
-        Some(1),
-        "promtool check metrics failed:\n{msg}\n--- input ---\n{text}"
-    );
-    msg
 }
 
 /// Polls `f` until it returns Some or `timeout` passes.

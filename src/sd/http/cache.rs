@@ -2,7 +2,7 @@
 //! Concurrent requests for a slot share one run; a result is served while it is fresh (its
 //! file unchanged and, for programs, younger than the TTL; errors younger than the error TTL).
 //! Results live in memory only and are swapped in whole under the slot's lock, so a reader
-//! never sees half a result (prometheus-http-sd 3.x's cache-file race, reference §8).
+//! never sees half a result (prometheus-http-sd 3.x's cache-file race, docs/http-sd.md).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};

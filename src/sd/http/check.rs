@@ -3,7 +3,7 @@
 //! prometheus-http-sd's `check`), and prints PASS/FAIL with each one's target count and the
 //! total. Exit status 0 only if all pass, so CI can gate changes to a tree kept in git.
 //! Unlike prometheus-http-sd's `check` it does not stop at the first failure and judges every
-//! group, not only the last (reference §11).
+//! group, not only the last (docs/http-sd.md).
 
 use std::path::Path;
 use std::time::Instant;

@@ -1,7 +1,7 @@
 //! HTTP SD: serves a directory tree of target files and generator programs as Prometheus
 //! `http_sd_configs` endpoints, compatible with prometheus-http-sd trees.
 //! Contract: <https://prometheus.io/docs/prometheus/latest/http_sd/>; the peer's behaviour and
-//! the bugs fixed here: `reference/http-sd.md` (§17).
+//! the bugs fixed here: `docs/http-sd.md`.
 //!
 //! `GET <prefix>/targets[/<sub/path>]` walks that part of the tree ([`tree`]), gets each
 //! generator's groups from the cache or by running it ([`cache`], [`run`]), checks them

@@ -2,7 +2,7 @@
 //! leaving it, and walking that directory into the list of generators to run, in path order.
 //!
 //! Rules (prometheus-http-sd's, minus its traversal and ordering bugs; see
-//! `reference/http-sd.md` §6): a name starting with `_` or `.` is ignored at any depth;
+//! `docs/http-sd.md`, "The tree"): a name starting with `_` or `.` is ignored at any depth;
 //! `*.json`, `*.yaml`, `*.yml` are static target files, `*.py` are Python generators, any other
 //! executable file is run directly, and any other file is skipped (so a README can live in the
 //! tree). Symlinks are followed only while their target stays inside the root; a symlink that

@@ -455,8 +455,8 @@ impl<'de, T: DeserializeOwned, F: FnMut(T)> de::Visitor<'de> for Items<'_, T, F>
 mod tests {
     use super::*;
 
-    // Fixtures: the fake-API answers of the research notes (shared/reference/packet-sd.md
-    // §2.1), shaped after the Metal OpenAPI spec and the original repo's packet.json example.
+    // Fixtures: fake-API answers in the shape docs/packet-sd.md describes (the Metal OpenAPI
+    // spec and the original repository's packet.json example).
     const PROJECTS: &str = include_str!("../../../tests/fixtures/packet-sd/projects.json");
     const DEVICES_1: &str = include_str!("../../../tests/fixtures/packet-sd/devices-page1.json");
     const DEVICES_2: &str = include_str!("../../../tests/fixtures/packet-sd/devices-page2.json");

@@ -1,0 +1,264 @@
+//! Side by side with Debian's node_exporter 1.5 on the same input. Both read the server fixture
+//! tree (`tests/fixtures/server`: proc, sys, rootfs, udev data) through `--path.procfs`,
+//! `--path.sysfs`, `--path.rootfs` and `--path.udev.data`, with the same flags and only the
+//! collectors in [`COLLECTORS`]; every `node_*` family must then agree: HELP text, TYPE, the set
+//! of series (label sets) and each value. A difference that is intentional is listed in
+//! [`INTENTIONAL`] with its reason (and in the README).
+
+mod common;
+use common::*;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+/// The collectors compared on the fixture tree (both exporters run exactly these).
+const COLLECTORS: &[&str] = &["cpu", "stat", "meminfo", "loadavg", "netdev"];
+
+/// Flags both get besides the paths and the collector switches.
+const SHARED_FLAGS: &[&str] = &[
+    // Debian patches in ^lo$ as the default; upstream excludes nothing.
+    "--collector.netdev.device-exclude=^$",
+];
+
+/// Flags only node_exporter is given.
+const THEIR_FLAGS: &[&str] = &[
+    // /proc/net/dev: netlink would read this machine's kernel, not the fixture.
+    "--no-collector.netdev.netlink",
+];
+
+/// Families (or sample names) that differ on purpose: (name, reason).
+const INTENTIONAL: &[(&str, &str)] = &[];
+
+fn fixture() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/server")
+}
+
+/// One exporter's output: HELP and TYPE per family, value per (sample name, sorted labels).
+#[derive(Default)]
+struct Exposition {
+    help: BTreeMap<String, String>,
+    typ: BTreeMap<String, String>,
+    samples: BTreeMap<String, BTreeMap<String, f64>>,
+}
+
+/// Splits `{a="x",b="y\"z"}` into sorted `a="x"` pieces, honouring escapes in values.
+fn labels(s: &str) -> String {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let (mut in_value, mut escaped) = (false, false);
+    for c in s.chars() {
+        if in_value {
+            cur.push(c);
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_value = false;
+            }
+            continue;
+        }
+        match c {
+            '"' => {
+                in_value = true;
+                cur.push(c);
+            }
+            ',' => out.push(std::mem::take(&mut cur)),
+            c if c.is_whitespace() => {}
+            c => cur.push(c),
+        }
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out.sort();
+    out.join(",")
+}
+
+fn parse(text: &str) -> Exposition {
+    let mut e = Exposition::default();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            let (name, help) = rest.split_once(' ').unwrap_or((rest, ""));
+            e.help.insert(name.into(), help.into());
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, t) = rest.split_once(' ').unwrap_or((rest, ""));
+            e.typ.insert(name.into(), t.into());
+            continue;
+        }
+        if line.starts_with('#') || line.trim().is_empty() {
+            continue;
+        }
+        let (series, value) = match line.rfind('}') {
+            Some(close) => (&line[..=close], line[close + 1..].trim()),
+            None => line.split_once(' ').unwrap(),
+        };
+        let value = value.split(' ').next().unwrap();
+        let v: f64 = match value {
+            "+Inf" => f64::INFINITY,
+            "-Inf" => f64::NEG_INFINITY,
+            v => v.parse().unwrap_or(f64::NAN),
+        };
+        let (name, ls) = match series.split_once('{') {
+            Some((n, l)) => (n, labels(l.trim_end_matches('}'))),
+            None => (series, String::new()),
+        };
+        e.samples.entry(name.into()).or_default().insert(ls, v);
+    }
+    e
+}
+
+fn compared(name: &str) -> bool {
+    name.starts_with("node_")
+        && !name.starts_with("node_scrape_collector_")
+        && name != "node_exporter_build_info"
+        && !INTENTIONAL.iter().any(|(n, _)| *n == name)
+}
+
+fn args(listen: Option<&str>) -> Vec<String> {
+    let f = fixture();
+    let mut a = vec![
+        format!("--path.procfs={}", f.join("proc").display()),
+        format!("--path.sysfs={}", f.join("sys").display()),
+        format!("--path.rootfs={}", f.join("rootfs").display()),
+        "--collector.disable-defaults".into(),
+    ];
+    a.extend(COLLECTORS.iter().map(|c| format!("--collector.{c}")));
+    a.extend(SHARED_FLAGS.iter().map(|s| s.to_string()));
+    if let Some(l) = listen {
+        a.extend(THEIR_FLAGS.iter().map(|s| s.to_string()));
+        a.push(format!("--web.listen-address={l}"));
+    }
+    a
+}
+
+/// Where the two disagree, one line each (empty when they agree).
+fn differences(ours: &Exposition, theirs: &Exposition) -> Vec<String> {
+    let mut out = Vec::new();
+    let names = |e: &Exposition| -> BTreeSet<String> {
+        e.samples.keys().filter(|n| compared(n)).cloned().collect()
+    };
+    let (on, tn) = (names(ours), names(theirs));
+    for n in tn.difference(&on) {
+        out.push(format!("missing in promlet: {n}"));
+    }
+    for n in on.difference(&tn) {
+        out.push(format!("only in promlet: {n}"));
+    }
+    let fams = |e: &Exposition| -> BTreeSet<String> {
+        e.help.keys().filter(|n| compared(n)).cloned().collect()
+    };
+    for f in fams(ours).intersection(&fams(theirs)) {
+        if ours.help.get(f) != theirs.help.get(f) {
+            out.push(format!(
+                "HELP of {f}: promlet {:?}, node_exporter {:?}",
+                ours.help.get(f),
+                theirs.help.get(f)
+            ));
+        }
+        if ours.typ.get(f) != theirs.typ.get(f) {
+            out.push(format!(
+                "TYPE of {f}: promlet {:?}, node_exporter {:?}",
+                ours.typ.get(f),
+                theirs.typ.get(f)
+            ));
+        }
+    }
+    for n in on.intersection(&tn) {
+        let (o, t) = (&ours.samples[n], &theirs.samples[n]);
+        for l in t.keys().filter(|l| !o.contains_key(*l)) {
+            out.push(format!("missing in promlet: {n}{{{l}}}"));
+        }
+        for l in o.keys().filter(|l| !t.contains_key(*l)) {
+            out.push(format!("only in promlet: {n}{{{l}}}"));
+        }
+        for (l, ov) in o {
+            let Some(tv) = t.get(l) else { continue };
+            let same = ov == tv
+                || (ov.is_nan() && tv.is_nan())
+                || (ov - tv).abs() <= 1e-9 * ov.abs().max(tv.abs());
+            if !same {
+                out.push(format!("{n}{{{l}}}: promlet {ov}, node_exporter {tv}"));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn same_as_node_exporter_on_the_server_fixture() {
+    let ne = require_tool("prometheus-node-exporter", "prometheus-node-exporter");
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let ne = spawn_listening(&ne, &args(Some(&addr.to_string())), addr, "node_exporter");
+    let ours_args = args(None);
+    let mut ours_args: Vec<&str> = ours_args.iter().map(String::as_str).collect();
+    ours_args.push("--web.disable-exporter-metrics");
+    let p = promlet(&ours_args);
+
+    let theirs_text = body_text(&http_get(ne.addr, "/metrics"));
+    let ours_text = http_get(p.addr, "/metrics").text();
+    promtool_check_metrics(&ours_text);
+    let (ours, theirs) = (parse(&ours_text), parse(&theirs_text));
+    // Every compared collector ran and succeeded in both.
+    for c in COLLECTORS {
+        let key = format!("collector=\"{c}\"");
+        for (who, e) in [("promlet", &ours), ("node_exporter", &theirs)] {
+            let ok = e
+                .samples
+                .get("node_scrape_collector_success")
+                .and_then(|m| m.get(&key));
+            assert_eq!(ok, Some(&1.0), "{who}: collector {c} did not succeed");
+        }
+    }
+    let diffs = differences(&ours, &theirs);
+    assert!(
+        diffs.is_empty(),
+        "promlet and node_exporter 1.5 differ on {}:\n{}",
+        fixture().display(),
+        diffs.join("\n")
+    );
+    assert!(
+        ours.samples.keys().filter(|n| compared(n)).count() > 30,
+        "too few families compared"
+    );
+}
+
+/// The comparison itself must catch a difference.
+#[test]
+fn comparison_sees_a_changed_value_help_and_label() {
+    let a = parse("# HELP node_x X.\n# TYPE node_x gauge\nnode_x{a=\"1\",b=\"q\\\",r\"} 1\n");
+    let b = parse(
+        "# HELP node_x Y.\n# TYPE node_x counter\nnode_x{b=\"q\\\",r\",a=\"1\"} 2\nnode_y 1\n",
+    );
+    let d = differences(&a, &b);
+    assert_eq!(d.len(), 4, "{d:?}");
+}
+
+/// The body as text, with `Transfer-Encoding: chunked` undone (node_exporter's Go server
+/// chunks large bodies; `common::parse_response` only knows Content-Length).
+fn body_text(r: &HttpResponse) -> String {
+    let chunked = r
+        .header("transfer-encoding")
+        .is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
+    if !chunked {
+        return r.text();
+    }
+    let mut out = Vec::new();
+    let mut rest = &r.body[..];
+    loop {
+        let eol = rest
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .expect("chunk size line");
+        let size_hex = std::str::from_utf8(&rest[..eol]).unwrap();
+        let size = usize::from_str_radix(size_hex.split(';').next().unwrap().trim(), 16).unwrap();
+        rest = &rest[eol + 2..];
+        if size == 0 {
+            break;
+        }
+        out.extend_from_slice(&rest[..size]);
+        rest = &rest[size + 2..];
+    }
+    String::from_utf8(out).unwrap()
+}
