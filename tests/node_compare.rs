@@ -11,7 +11,26 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 /// The collectors compared on the fixture tree (both exporters run exactly these).
-const COLLECTORS: &[&str] = &["cpu", "stat", "meminfo", "loadavg", "netdev"];
+/// `timex` is left out: it reads this machine's kernel clock (adjtimex), not the tree.
+const COLLECTORS: &[&str] = &[
+    "cpu",
+    "stat",
+    "meminfo",
+    "loadavg",
+    "netdev",
+    "arp",
+    "conntrack",
+    "diskstats",
+    "entropy",
+    "filefd",
+    "netstat",
+    "pressure",
+    "schedstat",
+    "sockstat",
+    "softnet",
+    "udp_queues",
+    "vmstat",
+];
 
 /// Flags both get besides the paths and the collector switches.
 const SHARED_FLAGS: &[&str] = &[
@@ -122,6 +141,7 @@ fn args(listen: Option<&str>) -> Vec<String> {
         format!("--path.procfs={}", f.join("proc").display()),
         format!("--path.sysfs={}", f.join("sys").display()),
         format!("--path.rootfs={}", f.join("rootfs").display()),
+        format!("--path.udev.data={}", f.join("udev/data").display()),
         "--collector.disable-defaults".into(),
     ];
     a.extend(COLLECTORS.iter().map(|c| format!("--collector.{c}")));
