@@ -48,3 +48,38 @@ pub fn node_proc(data: &[u8]) {
     let _ = udp_queues::parse(&text);
     let _ = vmstat::parse(&text);
 }
+
+#[cfg(all(test, feature = "node"))]
+mod node_proc_tests {
+    /// Every /proc fixture, cut at every byte and with every byte replaced by a space, a digit,
+    /// a letter or a newline, through every parser: none may panic.
+    #[test]
+    fn node_proc_survives_truncated_and_mangled_fixtures() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        let mut files = Vec::new();
+        let mut dirs = vec![root.join("server/proc"), root.join("node/proc")];
+        while let Some(d) = dirs.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    dirs.push(p);
+                } else {
+                    files.push(std::fs::read(&p).unwrap());
+                }
+            }
+        }
+        assert!(files.len() > 20);
+        for data in files.iter().filter(|d| d.len() < 4096) {
+            for cut in 0..data.len() {
+                super::node_proc(&data[..cut]);
+            }
+            for i in (0..data.len()).step_by(7) {
+                for b in [b' ', b'9', b'x', b'\n', b':', 0xff] {
+                    let mut m = data.clone();
+                    m[i] = b;
+                    super::node_proc(&m);
+                }
+            }
+        }
+    }
+}

@@ -7,7 +7,7 @@
 //! first missing file (keeping what it sent) with "no data"; promlet stops there too and reports
 //! success, since nothing is wrong with the machine.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::entropy::parse_uint;
 use super::{read_optional, Collector, Error, Paths};
@@ -63,12 +63,12 @@ pub fn parse_stat(text: &str) -> Result<[u64; 17], String> {
     Ok(sum)
 }
 
-fn uint(path: &PathBuf) -> Result<Option<u64>, Error> {
+fn uint(path: &Path) -> Result<Option<u64>, Error> {
     let Some(t) = read_optional(path)? else {
         return Ok(None);
     };
     parse_uint(&t).map(Some).map_err(|msg| Error::Parse {
-        path: path.clone(),
+        path: path.to_path_buf(),
         msg,
     })
 }

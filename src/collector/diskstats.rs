@@ -39,16 +39,13 @@ pub fn new(paths: &Paths, flags: &Flags) -> Result<Box<dyn Collector>, String> {
     // node_exporter 1.5 counts its non-empty default exclude as "set", so an include alone is a
     // startup panic there; here an include given without an explicit exclude replaces the
     // default (as node_exporter 1.11 does), and only both given explicitly are refused.
-    let exclude = match set("collector.diskstats.device-exclude") {
-        Some(e) if include.is_some() => {
-            if flags.is_given("collector.diskstats.device-exclude") {
-                return Err("device-exclude & device-include are mutually exclusive".into());
-            }
-            drop(e);
-            None
+    let mut exclude = set("collector.diskstats.device-exclude");
+    if exclude.is_some() && include.is_some() {
+        if flags.is_given("collector.diskstats.device-exclude") {
+            return Err("device-exclude & device-include are mutually exclusive".into());
         }
-        e => e,
-    };
+        exclude = None;
+    }
     let compile = |s: Option<String>| {
         s.map(|s| Pattern::new(&s).map_err(|e| format!("bad regexp {s:?}: {e}")))
             .transpose()

@@ -2,7 +2,7 @@
 //! `/proc/sys/kernel/random/{entropy_avail,poolsize}` (random(4)). node_exporter 1.5 fails the
 //! collector when either file is missing, and so does this.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::{read, Collector, Error, Paths};
 use crate::expfmt::{Encoder, MetricType};
@@ -26,9 +26,9 @@ pub fn parse_uint(text: &str) -> Result<u64, String> {
     t.parse().map_err(|_| format!("not a number: {t:?}"))
 }
 
-fn read_uint(path: &PathBuf) -> Result<u64, Error> {
+fn read_uint(path: &Path) -> Result<u64, Error> {
     parse_uint(&read(path)?).map_err(|msg| Error::Parse {
-        path: path.clone(),
+        path: path.to_path_buf(),
         msg,
     })
 }
