@@ -36,6 +36,8 @@ const COLLECTORS: &[&str] = &[
 const SHARED_FLAGS: &[&str] = &[
     // Debian patches in ^lo$ as the default; upstream excludes nothing.
     "--collector.netdev.device-exclude=^$",
+    // node_softirqs_total{vector} too.
+    "--collector.stat.softirq",
 ];
 
 /// Flags only node_exporter is given.

@@ -461,4 +461,64 @@ mod tests {
         assert_eq!(prop(&p, "ID_FS_LABEL"), "a=b");
         assert_eq!(prop(&p, "ID_WWN"), "");
     }
+
+    fn run(args: &[&str]) -> Result<String, String> {
+        let tree = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/server");
+        let specs = [
+            flags(),
+            vec![Spec::value("path.udev.data", Some("/run/udev/data"), "")],
+        ]
+        .concat();
+        let mut argv = vec![format!("--path.udev.data={tree}/udev/data")];
+        argv.extend(args.iter().map(|a| a.to_string()));
+        let flags = Flags::parse("t", specs, argv).map_err(|e| format!("{e:?}"))?;
+        let paths = Paths {
+            procfs: format!("{tree}/proc").into(),
+            sysfs: "/nonexistent".into(),
+            rootfs: "/".into(),
+        };
+        let c = new(&paths, &flags)?;
+        let mut enc = Encoder::new();
+        c.update(&mut enc).map_err(|e| e.to_string())?;
+        Ok(String::from_utf8(enc.into_bytes()).unwrap())
+    }
+
+    #[test]
+    fn diskstats_flags_and_udev_labels() {
+        let out = run(&[]).unwrap();
+        assert!(out.contains("node_disk_info{device=\"nvme0n1\",major=\"259\",minor=\"0\",model=\"Samsung SSD 980 PRO 1TB\",path=\"pci-0000:01:00.0-nvme-1\",revision=\"5B2QGXA7\",serial=\"S5GXNF0R123456A\",wwn=\"eui.0025388b91234567\"} 1\n"), "{out}");
+        assert!(out.contains("node_disk_ata_rotation_rate_rpm{device=\"sdb\"} 5400\n"));
+        assert!(out.contains("node_disk_device_mapper_info{device=\"dm-0\",lv_layer=\"\",lv_name=\"root\",name=\"vg0-root\""));
+        assert!(
+            !out.contains("\"sda1\"") && !out.contains("\"loop0\""),
+            "default exclude"
+        );
+        assert!(
+            !out.contains("node_disk_flush_requests_total{device=\"mmcblk0\"}"),
+            "14-column line"
+        );
+        // An include alone replaces the default exclude.
+        let out = run(&["--collector.diskstats.device-include=^sda"]).unwrap();
+        assert!(
+            out.contains("{device=\"sda1\"}") && !out.contains("\"vda\""),
+            "{out}"
+        );
+        // ID_ATA is set on sda1 but its udev data has no ATA attributes: no ata series for it.
+        assert!(!out.contains("node_disk_ata_write_cache{device=\"sda1\"}"));
+        let out = run(&[
+            "--collector.diskstats.device-exclude=",
+            "--collector.diskstats.device-include=^loop",
+        ])
+        .unwrap();
+        assert!(out.contains("{device=\"loop7\"}") && !out.contains("\"sda\""));
+        assert!(run(&[
+            "--collector.diskstats.device-exclude=^x",
+            "--collector.diskstats.device-include=^sda"
+        ])
+        .is_err());
+        assert!(
+            run(&["--collector.diskstats.device-exclude=(?i)sda"]).is_err(),
+            "bad regexp"
+        );
+    }
 }
