@@ -27,11 +27,14 @@ pub fn hdhomerun_decode(data: &[u8]) {
     let _ = status::parse_version(&text);
 }
 
-/// The node collectors' parsers of /proc text; none may panic on any input.
+/// The node collectors' parsers of /proc text (any bytes, lossily decoded); none may panic.
 #[cfg(feature = "node")]
 pub fn node_proc(data: &[u8]) {
     use crate::collector::*;
     let text = String::from_utf8_lossy(data);
+    let _ = crate::collector::mdadm::parse(&text);
+    let _ = crate::collector::os::parse(&text);
+    let _ = crate::collector::os::major_minor(&text);
     let _ = arp::parse(&text);
     let _ = conntrack::parse_stat(&text);
     let _ = diskstats::parse(&text);

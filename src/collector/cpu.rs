@@ -6,12 +6,17 @@
 //! node_exporter's `cpu_linux.go` we remember the last value of every mode per CPU and never
 //! publish a smaller one; a drop of idle time by 3 s or more means the CPU was hot-plugged, and
 //! its cache is reset. CPUs that disappear are forgotten.
+//!
+//! From sysfs, as node_exporter 1.5's cpu collector: the thermal throttle counters of
+//! `/sys/devices/system/cpu/cpuN/thermal_throttle/` (x86 only; read once per core and once per
+//! package, keyed by `topology/`), and `node_cpu_isolated` from the `isolated` list, read
+//! once at start (Documentation/ABI/testing/sysfs-devices-system-cpu).
 
-use std::collections::HashMap;
-use std::path::PathBuf;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use super::{procstat, Collector, Error, Paths};
+use super::{procstat, sysfs, Collector, Error, Paths};
 use crate::expfmt::{Encoder, MetricType};
 use crate::flags::{Flags, Spec};
 
@@ -32,8 +37,17 @@ pub fn flags() -> Vec<Spec> {
 }
 
 pub fn new(paths: &Paths, flags: &Flags) -> Result<Box<dyn Collector>, String> {
+    let sys_cpu = paths.sys("devices/system/cpu");
+    let isolated_path = sys_cpu.join("isolated");
+    let isolated = match super::read(&isolated_path) {
+        Ok(t) => parse_cpu_list(&t).map_err(|m| format!("{}: {m}", isolated_path.display()))?,
+        Err(Error::Io { err, .. }) if err.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(e.to_string()),
+    };
     Ok(Box::new(Cpu {
         path: paths.proc("stat"),
+        sys_cpu,
+        isolated,
         user_hz: super::user_hz(),
         guest: flags.switch("collector.cpu.guest"),
         cache: Mutex::new(HashMap::new()),
@@ -42,6 +56,8 @@ pub fn new(paths: &Paths, flags: &Flags) -> Result<Box<dyn Collector>, String> {
 
 pub struct Cpu {
     path: PathBuf,
+    sys_cpu: PathBuf,
+    isolated: Vec<u16>,
     user_hz: f64,
     guest: bool,
     cache: Mutex<HashMap<u32, [f64; 10]>>,
@@ -60,6 +76,64 @@ pub fn update_cache(cached: &mut [f64; 10], new: &[f64; 10]) -> bool {
         }
     }
     false
+}
+
+/// A kernel CPU list (`1,3-5`, Documentation/admin-guide/cputopology.rst), as procfs's
+/// parseCPURange: empty items are skipped, ranges are inclusive.
+pub fn parse_cpu_list(text: &str) -> Result<Vec<u16>, String> {
+    let mut out = Vec::new();
+    for item in text.trim_end_matches('\n').split(',') {
+        if item.is_empty() {
+            continue;
+        }
+        let num = |s: &str| s.parse::<u16>().map_err(|_| format!("invalid cpu {s:?}"));
+        match item.split_once('-') {
+            Some((a, b)) => {
+                let (a, b) = (num(a)?, num(b)?);
+                if b.saturating_sub(a) > 4096 {
+                    return Err(format!("cpu range too long: {item:?}"));
+                }
+                out.extend(a..=b);
+            }
+            None => out.push(num(item)?),
+        }
+    }
+    Ok(out)
+}
+
+/// node_exporter's readUintFromFile: the whole file, trimmed, as a decimal u64.
+fn read_uint(path: &Path) -> Option<u64> {
+    super::read(path).ok()?.trim().parse().ok()
+}
+
+/// Throttle counts per package and per (package, core): the first CPU of each that has
+/// the file wins.
+type Throttles = (BTreeMap<u64, u64>, BTreeMap<(u64, u64), u64>);
+
+fn throttles(sys_cpu: &Path) -> Result<Throttles, Error> {
+    let mut pkgs = BTreeMap::new();
+    let mut cores = BTreeMap::new();
+    for (_, cpu) in sysfs::glob(sys_cpu, "cpu", true)? {
+        let topo = cpu.join("topology");
+        let (Some(pkg), Some(core)) = (
+            read_uint(&topo.join("physical_package_id")),
+            read_uint(&topo.join("core_id")),
+        ) else {
+            continue;
+        };
+        let tt = cpu.join("thermal_throttle");
+        if let std::collections::btree_map::Entry::Vacant(e) = cores.entry((pkg, core)) {
+            if let Some(n) = read_uint(&tt.join("core_throttle_count")) {
+                e.insert(n);
+            }
+        }
+        if let std::collections::btree_map::Entry::Vacant(e) = pkgs.entry(pkg) {
+            if let Some(n) = read_uint(&tt.join("package_throttle_count")) {
+                e.insert(n);
+            }
+        }
+    }
+    Ok((pkgs, cores))
 }
 
 impl Cpu {
@@ -112,6 +186,40 @@ impl Collector for Cpu {
                 f.sample(&[("cpu", name), ("mode", "nice")], secs[9]);
             }
         }
+        if !self.isolated.is_empty() {
+            let mut f = enc.family(
+                "node_cpu_isolated",
+                "Whether each core is isolated, information from /sys/devices/system/cpu/isolated.",
+                MetricType::Gauge,
+            );
+            for c in &self.isolated {
+                f.sample(&[("cpu", &c.to_string())], 1.0);
+            }
+        }
+        let (pkgs, cores) = throttles(&self.sys_cpu)?;
+        if !pkgs.is_empty() {
+            let mut f = enc.family(
+                "node_cpu_package_throttles_total",
+                "Number of times this CPU package has been throttled.",
+                MetricType::Counter,
+            );
+            for (p, n) in &pkgs {
+                f.sample(&[("package", &p.to_string())], *n as f64);
+            }
+        }
+        if !cores.is_empty() {
+            let mut f = enc.family(
+                "node_cpu_core_throttles_total",
+                "Number of times this CPU core has been throttled.",
+                MetricType::Counter,
+            );
+            for ((p, c), n) in &cores {
+                f.sample(
+                    &[("core", &c.to_string()), ("package", &p.to_string())],
+                    *n as f64,
+                );
+            }
+        }
         Ok(())
     }
 }
@@ -124,6 +232,8 @@ mod tests {
     fn cpu() -> Cpu {
         Cpu {
             path: PathBuf::from("/nonexistent"),
+            sys_cpu: PathBuf::from("/nonexistent"),
+            isolated: Vec::new(),
             user_hz: 100.0,
             guest: true,
             cache: Mutex::new(HashMap::new()),
@@ -135,6 +245,28 @@ mod tests {
             cpus: cpus.to_vec(),
             ..ProcStat::default()
         }
+    }
+
+    #[test]
+    fn cpu_lists() {
+        assert_eq!(parse_cpu_list("\n").unwrap(), Vec::<u16>::new());
+        assert_eq!(parse_cpu_list("1,3-5\n").unwrap(), vec![1, 3, 4, 5]);
+        assert!(parse_cpu_list("1-x").is_err());
+        assert!(parse_cpu_list("0-65535").is_err(), "capped");
+    }
+
+    #[test]
+    fn throttles_once_per_core_and_package() {
+        let sys = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/server/sys/devices/system/cpu"
+        );
+        let (pkgs, cores) = throttles(Path::new(sys)).unwrap();
+        assert_eq!(pkgs.into_iter().collect::<Vec<_>>(), vec![(0, 10), (1, 11)]);
+        assert_eq!(cores.len(), 4);
+        assert_eq!(cores[&(1, 1)], 9);
+        let (pkgs, cores) = throttles(Path::new("/nonexistent")).unwrap();
+        assert!(pkgs.is_empty() && cores.is_empty());
     }
 
     #[test]

@@ -13,29 +13,52 @@ use crate::expfmt::{Encoder, MetricType};
 use crate::flags::{Flags, Spec};
 
 pub(crate) mod arp;
+mod bonding;
+mod btrfs;
 pub(crate) mod conntrack;
 mod cpu;
+mod cpufreq;
 pub(crate) mod diskstats;
+mod dmi;
+mod edac;
 pub(crate) mod entropy;
+mod fibrechannel;
 pub(crate) mod filefd;
 mod filesystem;
+mod hwmon;
+mod infiniband;
+mod ipvs;
 mod loadavg;
+pub(crate) mod mdadm;
 mod meminfo;
+mod netclass;
 mod netdev;
 pub(crate) mod netstat;
+mod nfs;
+mod nfsd;
+mod nvme;
+pub(crate) mod os;
 mod pattern;
+mod powersupplyclass;
 pub(crate) mod pressure;
 pub(crate) mod procstat;
+mod rapl;
 pub(crate) mod schedstat;
+mod selinux;
 pub(crate) mod sockstat;
 pub(crate) mod softnet;
 mod stat;
+mod sysfs;
+mod tapestats;
 mod textfile;
+mod thermal_zone;
 mod time;
 pub(crate) mod timex;
 pub(crate) mod udp_queues;
 mod uname;
 pub(crate) mod vmstat;
+mod xfs;
+mod zfs;
 
 /// Where the collectors read the machine from (`--path.procfs`, `--path.sysfs`, `--path.rootfs`).
 #[derive(Clone, Debug)]
@@ -58,9 +81,18 @@ impl Paths {
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
-    Io { path: PathBuf, err: std::io::Error },
-    Parse { path: PathBuf, msg: String },
+    Io {
+        path: PathBuf,
+        err: std::io::Error,
+    },
+    Parse {
+        path: PathBuf,
+        msg: String,
+    },
     Other(String),
+    /// The source does not exist on this machine (no hwmon on a VM, no md arrays): reported
+    /// as a failure, as node_exporter's ErrNoData is, but not logged as an error.
+    NoData(String),
 }
 
 impl std::fmt::Display for Error {
@@ -69,6 +101,7 @@ impl std::fmt::Display for Error {
             Error::Io { path, err } => write!(f, "{}: {err}", path.display()),
             Error::Parse { path, msg } => write!(f, "{}: {msg}", path.display()),
             Error::Other(m) => f.write_str(m),
+            Error::NoData(m) => write!(f, "no data: {m}"),
         }
     }
 }
@@ -150,6 +183,40 @@ pub fn read_shared(path: &Path) -> Result<String, Error> {
     Ok(text)
 }
 
+/// The names in a directory, sorted (as Go's filepath.Glob and ioutil.ReadDir give them);
+/// `None` when the directory does not exist.
+pub fn dir_names(path: &Path) -> Result<Option<Vec<String>>, Error> {
+    let rd = match std::fs::read_dir(path) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(err) => {
+            return Err(Error::Io {
+                path: path.to_path_buf(),
+                err,
+            })
+        }
+    };
+    let mut names = Vec::new();
+    for e in rd {
+        let e = e.map_err(|err| Error::Io {
+            path: path.to_path_buf(),
+            err,
+        })?;
+        names.push(e.file_name().to_string_lossy().into_owned());
+    }
+    names.sort();
+    Ok(Some(names))
+}
+
+/// A one-value sysfs attribute, trimmed; `None` when the file does not exist.
+pub fn read_attr(path: &Path) -> Result<Option<String>, Error> {
+    match read(path) {
+        Ok(t) => Ok(Some(t.trim().to_string())),
+        Err(Error::Io { err, .. }) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// One collector.
 pub trait Collector: Send + Sync {
     /// Starts slow work that can overlap with the other collectors (the filesystem
@@ -204,6 +271,32 @@ pub fn entries() -> Vec<Entry> {
         row("udp_queues", no_flags, udp_queues::new),
         row("vmstat", vmstat::flags, vmstat::new),
         row("uname", no_flags, uname::new),
+        row("xfs", no_flags, xfs::new),
+        row("tapestats", tapestats::flags, tapestats::new),
+        row("nfs", no_flags, nfs::new),
+        row("nfsd", no_flags, nfsd::new),
+        row("ipvs", ipvs::flags, ipvs::new),
+        row("fibrechannel", no_flags, fibrechannel::new),
+        row("infiniband", no_flags, infiniband::new),
+        row("btrfs", no_flags, btrfs::new),
+        row("zfs", no_flags, zfs::new),
+        row("bonding", no_flags, bonding::new),
+        row("cpufreq", no_flags, cpufreq::new),
+        row("dmi", no_flags, dmi::new),
+        row("edac", no_flags, edac::new),
+        row("hwmon", no_flags, hwmon::new),
+        row("mdadm", no_flags, mdadm::new),
+        row("netclass", netclass::flags, netclass::new),
+        row("nvme", no_flags, nvme::new),
+        row("os", no_flags, os::new),
+        row(
+            "powersupplyclass",
+            powersupplyclass::flags,
+            powersupplyclass::new,
+        ),
+        row("rapl", rapl::flags, rapl::new),
+        row("selinux", no_flags, selinux::new),
+        row("thermal_zone", no_flags, thermal_zone::new),
         // After the quick ones: its statfs calls, queued in `prepare`, run meanwhile.
         row("filesystem", filesystem::flags, filesystem::new),
         // Last, so a textfile cannot take a name a collector writes (it is refused instead).
@@ -299,6 +392,10 @@ impl Node {
                 .unwrap_or_else(Instant::now);
             let ok = match c.update(enc) {
                 Ok(()) => true,
+                Err(Error::NoData(_)) => {
+                    enc.rollback(cp);
+                    false
+                }
                 Err(e) => {
                     enc.rollback(cp);
                     crate::error!("collector {name} failed: {e}");
