@@ -18,6 +18,7 @@ fn common_specs() -> Vec<Spec> {
         Spec::value("path.procfs", Some("/proc"), "procfs mountpoint."),
         Spec::value("path.sysfs", Some("/sys"), "sysfs mountpoint."),
         Spec::value("path.rootfs", Some("/"), "rootfs mountpoint."),
+        Spec::value("path.udev.data", Some("/run/udev/data"), "udev data path."),
     ]
 }
 

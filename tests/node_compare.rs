@@ -31,6 +31,18 @@ const COLLECTORS: &[&str] = &[
     "ipvs",
     "tapestats",
     "bcache",
+    "arp",
+    "conntrack",
+    "diskstats",
+    "entropy",
+    "filefd",
+    "netstat",
+    "pressure",
+    "schedstat",
+    "sockstat",
+    "softnet",
+    "udp_queues",
+    "vmstat",
     "bonding",
     "cpufreq",
     "dmi",
@@ -48,12 +60,14 @@ const COLLECTORS: &[&str] = &[
 
 /// Collectors compared on this machine only: their input is the running system (statfs of
 /// the real mounts, the clock, uname), not files a fixture tree can hold.
-const MACHINE_COLLECTORS: &[&str] = &["filesystem", "time", "uname"];
+const MACHINE_COLLECTORS: &[&str] = &["filesystem", "time", "uname", "timex"];
 
 /// Flags both get besides the paths and the collector switches.
 const SHARED_FLAGS: &[&str] = &[
     // Debian patches in ^lo$ as the default; upstream excludes nothing.
     "--collector.netdev.device-exclude=^$",
+    // node_softirqs_total{vector} too.
+    "--collector.stat.softirq",
 ];
 
 /// Flags both get on the fixture tree only.
@@ -159,6 +173,7 @@ fn args(listen: Option<&str>) -> Vec<String> {
         format!("--path.procfs={}", f.join("proc").display()),
         format!("--path.sysfs={}", f.join("sys").display()),
         format!("--path.rootfs={}", f.join("rootfs").display()),
+        format!("--path.udev.data={}", f.join("udev/data").display()),
     ];
     a.extend(collector_args(COLLECTORS, listen));
     a.extend(FIXTURE_FLAGS.iter().map(|s| s.to_string()));
@@ -291,6 +306,11 @@ const STABLE_ON_THIS_MACHINE: &[&str] = &[
     "node_uname_info",
     "node_time_clocksource_current_info",
     "node_time_clocksource_available_info",
+    "node_filefd_maximum",
+    "node_entropy_pool_size_bits",
+    "node_nf_conntrack_entries_limit",
+    "node_timex_tick_seconds",
+    "node_timex_tai_offset_seconds",
 ];
 
 #[test]

@@ -12,14 +12,19 @@ use std::time::Instant;
 use crate::expfmt::{Encoder, MetricType};
 use crate::flags::{Flags, Spec};
 
+pub(crate) mod arp;
 pub(crate) mod bcache;
 mod bonding;
 pub(crate) mod btrfs;
+pub(crate) mod conntrack;
 pub(crate) mod cpu;
 mod cpufreq;
+pub(crate) mod diskstats;
 mod dmi;
 mod edac;
+pub(crate) mod entropy;
 pub(crate) mod fibrechannel;
+pub(crate) mod filefd;
 mod filesystem;
 mod hwmon;
 pub(crate) mod infiniband;
@@ -31,6 +36,7 @@ mod meminfo;
 mod nat_traffic;
 mod netclass;
 mod netdev;
+pub(crate) mod netstat;
 pub(crate) mod nfs;
 pub(crate) mod nfsd;
 mod nvme;
@@ -39,18 +45,25 @@ mod openwrt;
 pub(crate) mod os;
 mod pattern;
 mod powersupplyclass;
-mod procstat;
+pub(crate) mod pressure;
+pub(crate) mod procstat;
 mod rapl;
+pub(crate) mod schedstat;
 mod selinux;
 #[cfg(feature = "router")]
 mod snmp6;
+pub(crate) mod sockstat;
+pub(crate) mod softnet;
 mod stat;
 mod sysfs;
 pub(crate) mod tapestats;
 mod textfile;
 mod thermal_zone;
 mod time;
+pub(crate) mod timex;
+pub(crate) mod udp_queues;
 mod uname;
+pub(crate) mod vmstat;
 #[cfg(feature = "router")]
 mod wifi;
 pub(crate) mod xfs;
@@ -112,6 +125,16 @@ pub fn read(path: &Path) -> Result<String, Error> {
     };
     let mut f = std::fs::File::open(path).map_err(io)?;
     read_from(&mut f, path)
+}
+
+/// Like [`read`], but a file that does not exist is `None`: the collectors whose source is
+/// optional (a kernel option, a module not loaded) emit nothing for it.
+pub fn read_optional(path: &Path) -> Result<Option<String>, Error> {
+    match read(path) {
+        Ok(t) => Ok(Some(t)),
+        Err(Error::Io { err, .. }) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// The rest of an open file as text (see [`read`]).
@@ -272,8 +295,21 @@ pub fn entries() -> Vec<Entry> {
         row("loadavg", no_flags, loadavg::new),
         row("meminfo", no_flags, meminfo::new),
         row("netdev", netdev::flags, netdev::new),
-        row("stat", no_flags, stat::new),
+        row("stat", stat::flags, stat::new),
         row("time", no_flags, time::new),
+        row("arp", arp::flags, arp::new),
+        row("conntrack", no_flags, conntrack::new),
+        row("diskstats", diskstats::flags, diskstats::new),
+        row("entropy", no_flags, entropy::new),
+        row("filefd", no_flags, filefd::new),
+        row("netstat", netstat::flags, netstat::new),
+        row("pressure", no_flags, pressure::new),
+        row("schedstat", no_flags, schedstat::new),
+        row("sockstat", no_flags, sockstat::new),
+        row("softnet", no_flags, softnet::new),
+        row("timex", no_flags, timex::new),
+        row("udp_queues", no_flags, udp_queues::new),
+        row("vmstat", vmstat::flags, vmstat::new),
         row("uname", no_flags, uname::new),
         row("xfs", no_flags, xfs::new),
         row("tapestats", tapestats::flags, tapestats::new),

@@ -488,6 +488,42 @@ impl Parser {
     }
 }
 
+/// A [`Pattern`] for field filters (`--collector.netstat.fields`, `--collector.vmstat.fields`)
+/// that are asked about the same few hundred names on every scrape: each name is matched once
+/// and the answer remembered, so a scrape costs a hash lookup per field instead of an NFA run.
+pub struct FieldFilter {
+    pattern: Pattern,
+    seen: std::sync::Mutex<std::collections::HashMap<String, bool>>,
+}
+
+/// More distinct names than any kernel prints in one file: past it the memory is dropped and
+/// rebuilt (a file with changing names cannot grow it without bound).
+const FIELD_CACHE_CAP: usize = 4096;
+
+impl FieldFilter {
+    pub fn new(re: &str) -> Result<FieldFilter, String> {
+        Ok(FieldFilter {
+            pattern: Pattern::new(re)?,
+            seen: Default::default(),
+        })
+    }
+
+    pub fn is_match(&self, name: &str) -> bool {
+        let Ok(mut seen) = self.seen.lock() else {
+            return self.pattern.is_match(name);
+        };
+        if let Some(&m) = seen.get(name) {
+            return m;
+        }
+        let m = self.pattern.is_match(name);
+        if seen.len() >= FIELD_CACHE_CAP {
+            seen.clear();
+        }
+        seen.insert(name.to_string(), m);
+        m
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::Pattern;
@@ -585,5 +621,19 @@ mod tests {
         ] {
             assert!(Pattern::new(bad).is_err(), "{bad} should be refused");
         }
+    }
+
+    #[test]
+    fn field_filter_remembers_and_agrees() {
+        let f = super::FieldFilter::new("^(oom_kill|pgpg|pswp|pg.*fault).*").unwrap();
+        for _ in 0..2 {
+            assert!(f.is_match("pgmajfault") && f.is_match("oom_kill") && f.is_match("pgpgin"));
+            assert!(!f.is_match("nr_free_pages") && !f.is_match("pgsteal_kswapd"));
+        }
+        for i in 0..(super::FIELD_CACHE_CAP + 10) {
+            assert!(!f.is_match(&format!("x{i}")));
+        }
+        assert!(f.is_match("pswpin"));
+        assert!(super::FieldFilter::new("(?i)x").is_err());
     }
 }

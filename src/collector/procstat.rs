@@ -17,6 +17,9 @@ pub struct ProcStat {
     pub processes: Option<u64>,
     pub procs_running: Option<u64>,
     pub procs_blocked: Option<u64>,
+    /// The `softirq` line's ten per-vector counts (after the total), in the kernel's order:
+    /// hi, timer, net_tx, net_rx, block, irq_poll, tasklet, sched, hrtimer, rcu.
+    pub softirq: Option<[u64; 10]>,
 }
 
 fn num(line: usize, field: &str) -> Result<u64, String> {
@@ -62,6 +65,24 @@ pub fn parse(text: &str) -> Result<ProcStat, String> {
                 ));
             }
             st.cpus.push((cpu, cols));
+            continue;
+        }
+        if key == "softirq" {
+            // procfs requires the total and all ten vectors (every kernel since 2.6.37 has them).
+            let total = it
+                .next()
+                .ok_or_else(|| format!("line {n}: softirq has no total"))?;
+            num(n, total)?;
+            let mut v = [0u64; 10];
+            let mut count = 0;
+            for (slot, f) in v.iter_mut().zip(&mut it) {
+                *slot = num(n, f)?;
+                count += 1;
+            }
+            if count != 10 {
+                return Err(format!("line {n}: softirq has {count} vectors, want 10"));
+            }
+            st.softirq = Some(v);
             continue;
         }
         let slot = match key {
@@ -156,6 +177,19 @@ softirq 12032111 3 4012331 11 120331 1201 0 301 3012311 0 4873622
         assert_eq!(st.processes, Some(4917));
         assert_eq!(st.procs_running, Some(2));
         assert_eq!(st.procs_blocked, Some(0));
+        assert_eq!(
+            st.softirq,
+            Some([0, 41546, 4, 16263, 3498, 0, 2176, 59470, 0, 56355])
+        );
+    }
+
+    #[test]
+    fn stat_softirq_line_must_be_whole() {
+        let cpu = "cpu0 1 2 3 4\n";
+        assert!(parse(&format!("{cpu}softirq 10 1 2 3\n")).is_err());
+        assert!(parse(&format!("{cpu}softirq\n")).is_err());
+        assert!(parse(&format!("{cpu}softirq 1 1 1 1 1 1 1 1 1 1 x\n")).is_err());
+        assert_eq!(parse(cpu).unwrap().softirq, None);
     }
 
     #[test]
