@@ -565,14 +565,33 @@ mod tests {
             100,
         )
         .unwrap();
-        assert_eq!((b.as_slice(), h.field("content-type")), (&b"ab\nc"[..], Some("text/plain")));
-        assert_eq!(body(b"HTTP/1.0 200 OK\r\n\r\nuntil close").unwrap(), b"until close");
-        assert_eq!(body(b"HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\nxxxxx").unwrap(), b"");
+        assert_eq!(
+            (b.as_slice(), h.field("content-type")),
+            (&b"ab\nc"[..], Some("text/plain"))
+        );
+        assert_eq!(
+            body(b"HTTP/1.0 200 OK\r\n\r\nuntil close").unwrap(),
+            b"until close"
+        );
+        assert_eq!(
+            body(b"HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\nxxxxx").unwrap(),
+            b""
+        );
         // The same length twice is one length.
-        assert_eq!(body(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2, 2\r\n\r\nok").unwrap(), b"ok");
+        assert_eq!(
+            body(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2, 2\r\n\r\nok")
+                .unwrap(),
+            b"ok"
+        );
         // A length over the limit fails before the body is read.
-        assert_eq!(decode(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n", 4).map(|x| x.1), Err(Error::TooLarge(4)));
-        assert_eq!(decode(b"HTTP/1.0 200 OK\r\n\r\n0123456789", 4).map(|x| x.1), Err(Error::TooLarge(4)));
+        assert_eq!(
+            decode(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n", 4).map(|x| x.1),
+            Err(Error::TooLarge(4))
+        );
+        assert_eq!(
+            decode(b"HTTP/1.0 200 OK\r\n\r\n0123456789", 4).map(|x| x.1),
+            Err(Error::TooLarge(4))
+        );
     }
 
     #[test]
@@ -619,16 +638,36 @@ mod tests {
         for (raw, want) in [
             (&b"garbage\r\n\r\n"[..], Error::BadHead("invalid version")),
             (b"HTTP/1.1 200 OK\r\nContent-Le", Error::HeadBrokeOff),
-            (b"HTTP/1.1 200 OK\r\nX: a\0b\r\n\r\n", Error::BadHead("invalid field value")),
-            (b"HTTP/1.1 200 OK\r\nX: a\rb\r\n\r\n", Error::BadHead("invalid field value")),
+            (
+                b"HTTP/1.1 200 OK\r\nX: a\0b\r\n\r\n",
+                Error::BadHead("invalid field value"),
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\nX: a\rb\r\n\r\n",
+                Error::BadHead("invalid field value"),
+            ),
             (b"HTTP/2 200\r\n\r\n", Error::BadHead("invalid version")),
-            (b"HTTP/1.1 2000 OK\r\n\r\n", Error::BadHead("invalid status line")),
+            (
+                b"HTTP/1.1 2000 OK\r\n\r\n",
+                Error::BadHead("invalid status line"),
+            ),
         ] {
             let mut r = raw;
-            assert_eq!(read_head(&mut r), Err(want), "{}", String::from_utf8_lossy(raw));
+            assert_eq!(
+                read_head(&mut r),
+                Err(want),
+                "{}",
+                String::from_utf8_lossy(raw)
+            );
         }
-        let many = format!("HTTP/1.1 200 OK\r\n{}\r\n", "X: 1\r\n".repeat(MAX_FIELDS + 1));
-        assert_eq!(read_head(&mut many.as_bytes()), Err(Error::BadHead("too many fields")));
+        let many = format!(
+            "HTTP/1.1 200 OK\r\n{}\r\n",
+            "X: 1\r\n".repeat(MAX_FIELDS + 1)
+        );
+        assert_eq!(
+            read_head(&mut many.as_bytes()),
+            Err(Error::BadHead("too many fields"))
+        );
         let long = format!("HTTP/1.1 200 OK\r\nX: {}\r\n\r\n", "x".repeat(MAX_HEAD));
         assert_eq!(read_head(&mut long.as_bytes()), Err(Error::HeadTooLong));
         // Endless 100 Continue answers share one head budget.
@@ -646,7 +685,8 @@ mod tests {
         r.read_to_end(&mut rest).unwrap();
         assert_eq!(rest, b"TUNNEL");
         // Bare LF line endings, as httparse accepts them.
-        let mut r = io::BufReader::with_capacity(1, Drip(b"HTTP/1.1 200 OK\nContent-Length: 1\n\nz"));
+        let mut r =
+            io::BufReader::with_capacity(1, Drip(b"HTTP/1.1 200 OK\nContent-Length: 1\n\nz"));
         let head = read_head(&mut r).unwrap();
         assert_eq!(read_all(r, &head, 10).unwrap(), b"z");
     }
