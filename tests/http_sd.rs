@@ -822,13 +822,27 @@ fn concurrent_runs_are_capped_and_the_rest_get_503() {
         answers.push(rx.recv_timeout(Duration::from_secs(30)).expect("no answer"));
     }
     let counts = std::fs::read_to_string(root.join("_runs/counts")).unwrap();
-    let most = counts.lines().filter_map(|l| l.trim().parse::<u32>().ok()).max();
-    assert_eq!(most, Some(2), "runs in progress at once, seen by each run: {counts}");
+    let most = counts
+        .lines()
+        .filter_map(|l| l.trim().parse::<u32>().ok())
+        .max();
+    assert_eq!(
+        most,
+        Some(2),
+        "runs in progress at once, seen by each run: {counts}"
+    );
     assert_eq!(counts.lines().count(), 2, "{counts}");
     let refused: Vec<_> = answers.iter().filter(|a| a.0 == 503).collect();
     assert_eq!(refused.len(), 8, "{answers:?}");
-    assert!(refused.iter().all(|a| a.1.as_deref() == Some("5")), "{answers:?}");
-    assert_eq!(answers.iter().filter(|a| a.0 == 200).count(), 2, "{answers:?}");
+    assert!(
+        refused.iter().all(|a| a.1.as_deref() == Some("5")),
+        "{answers:?}"
+    );
+    assert_eq!(
+        answers.iter().filter(|a| a.0 == 200).count(),
+        2,
+        "{answers:?}"
+    );
     // A request alone runs every generator of the tree, however many, within the cap.
     for n in 0..5 {
         write_exec(

@@ -320,12 +320,18 @@ mod tests {
         use_key("499");
         assert_eq!(ran.load(Ordering::SeqCst), before, "recent sets are cached");
         use_key("0");
-        assert_eq!(ran.load(Ordering::SeqCst), before + 1, "the oldest set went");
+        assert_eq!(
+            ran.load(Ordering::SeqCst),
+            before + 1,
+            "the oldest set went"
+        );
         // Slots without parameters are not counted against the cap.
         cache.slots([key("")]);
         assert_eq!(cache.param_sets(), 8);
         // A held slot is not evicted: past the cap, a new set runs uncached.
-        let held: Vec<_> = (0..8).map(|i| cache.slots([key(&format!("h{i}"))]).pop().unwrap()).collect();
+        let held: Vec<_> = (0..8)
+            .map(|i| cache.slots([key(&format!("h{i}"))]).pop().unwrap())
+            .collect();
         let extra = cache.slots([key("extra")]).pop().unwrap();
         assert_eq!(cache.param_sets(), 8);
         drop((held, extra));
@@ -338,7 +344,9 @@ mod tests {
         let g = gen(Kind::Exec, Stamp::default());
         assert!(cache.get(&slot, &g, || None).is_none());
         assert!(cache.fresh(&slot, &g).is_none());
-        let (_, how) = cache.get(&slot, &g, || Some(Ok(Fragment::default()))).unwrap();
+        let (_, how) = cache
+            .get(&slot, &g, || Some(Ok(Fragment::default())))
+            .unwrap();
         assert_eq!(how, How::Ran);
     }
 }

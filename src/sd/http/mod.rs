@@ -85,14 +85,12 @@ fn init(flags: &Flags) -> Result<Option<Arc<dyn Part>>, String> {
     if timeout.is_zero() {
         return Err("--http-sd.timeout must be positive".into());
     }
-    let max_runs = flags.value("http-sd.max-concurrent-runs").unwrap_or_default();
-    let max_runs: usize = max_runs
-        .parse()
-        .ok()
-        .filter(|n| *n > 0)
-        .ok_or_else(|| {
-            format!("--http-sd.max-concurrent-runs must be a positive number, not {max_runs:?}")
-        })?;
+    let max_runs = flags
+        .value("http-sd.max-concurrent-runs")
+        .unwrap_or_default();
+    let max_runs: usize = max_runs.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+        format!("--http-sd.max-concurrent-runs must be a positive number, not {max_runs:?}")
+    })?;
     let sd = Sd {
         runs: Runs::new(max_runs),
         root,
