@@ -28,7 +28,7 @@ one=$(sed 's/^ports: //' "$tmp/one")
 many=$(sed 's/^ports: //' "$tmp/many")
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$BIN" --web.listen-address=127.0.0.1:$port --web.disable-exporter-metrics 2>"$tmp/promlet.log" &
+"$BIN" --web.listen-address=127.0.0.1:$port --web.disable-exporter-metrics --hdhomerun.allowed-targets=127.0.0.1/32 2>"$tmp/promlet.log" &
 pids+=($!)
 for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.05; done
 

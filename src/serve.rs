@@ -59,17 +59,27 @@ pub fn main(args: &[String]) -> i32 {
         eprintln!("promlet: unknown command {cmd:?}{}", commands_help());
         return 2;
     }
+    // Caught before anything starts a child; children of ours are ended at the stop.
+    let stop = match crate::children::catch_stop() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("promlet: {e}");
+            return 1;
+        }
+    };
     match start(&flags) {
         Ok(server) => {
             // One line per bound address, port 0 resolved: tests and scripts read it from here.
             for a in server.local_addrs() {
                 crate::info!("listening on {a}");
             }
-            loop {
-                std::thread::park();
-            }
+            let sig = stop.wait();
+            let n = crate::children::stop(std::time::Duration::from_secs(2));
+            crate::info!("stopping on signal {sig}; killed {n} child process groups");
+            0
         }
         Err(e) => {
+            crate::children::stop(std::time::Duration::from_secs(2));
             crate::error!("{e}");
             eprintln!("promlet: {e}");
             1

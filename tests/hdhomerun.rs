@@ -231,7 +231,11 @@ fn misbehaving_devices_give_clear_errors_in_bounded_time() {
     }
 
     // The exporter turns each of them into hdhomerun_up 0, within its deadline.
-    let p = promlet(&["--hdhomerun.timeout=1s", "--hdhomerun.scrape-timeout=3s"]);
+    let p = promlet(&[
+        LOOPBACK,
+        "--hdhomerun.timeout=1s",
+        "--hdhomerun.scrape-timeout=3s",
+    ]);
     for (mode, _) in cases {
         fake.set_mode(mode);
         let t = Instant::now();
@@ -261,6 +265,9 @@ fn misbehaving_devices_give_clear_errors_in_bounded_time() {
     );
 }
 
+/// The fake devices listen on loopback, which the default allow-list refuses.
+const LOOPBACK: &str = "--hdhomerun.allowed-targets=127.0.0.1/32";
+
 fn scrape(promlet: &Proc, query: &str) -> HttpResponse {
     http_get(promlet.addr, &format!("/hdhomerun{query}"))
 }
@@ -268,7 +275,7 @@ fn scrape(promlet: &Proc, query: &str) -> HttpResponse {
 #[test]
 fn exporter_scrapes_fake_device_and_passes_promtool() {
     let fake = Fake::start(0, 4).unwrap();
-    let p = promlet(&["--hdhomerun.timeout=1s"]);
+    let p = promlet(&[LOOPBACK, "--hdhomerun.timeout=1s"]);
     let target = format!("127.0.0.1:{}", fake.addr.port());
     let r = scrape(&p, &format!("?target={target}"));
     assert_eq!(r.status, 200, "{}", r.text());
@@ -344,6 +351,41 @@ fn exporter_scrapes_fake_device_and_passes_promtool() {
     assert!(r.text().contains("hdhomerun_up 0\n"), "{}", r.text());
 }
 
+/// By default `/hdhomerun` connects only to private, link-local and unique-local addresses:
+/// loopback is refused however it is spelt (checked after resolving), before any connection,
+/// so no duration metric tells its ports apart. It used to connect anywhere.
+#[test]
+fn the_default_allow_list_refuses_loopback_in_every_spelling() {
+    let fake = Fake::start(0, 1).unwrap();
+    let port = fake.addr.port();
+    let p = promlet(&[]);
+    for host in [
+        "127.0.0.1",
+        "127.1",
+        "2130706433",
+        "0x7f.1",
+        "0177.0.0.1",
+        "localhost",
+        "[::1]",
+        "[::ffff:127.0.0.1]",
+        "0.0.0.0",
+    ] {
+        let r = scrape(&p, &format!("?target={host}:{port}"));
+        assert_eq!(r.status, 403, "{host}: {}", r.text());
+        assert!(r.text().contains("not allowed"), "{host}: {}", r.text());
+        assert!(!r.text().contains("hdhomerun_scrape_duration_seconds"));
+    }
+    let m = http_get(p.addr, "/metrics").text();
+    assert!(m.contains("promlet_hdhomerun_denied_total 9\n"), "{m}");
+    assert!(m.contains("promlet_hdhomerun_scrapes_total 0\n"), "{m}");
+    assert!(
+        p.log_text()
+            .contains("allowed targets: 10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,169.254.0.0/16,fe80::/10,fc00::/7"),
+        "{}",
+        p.log_text()
+    );
+}
+
 #[test]
 fn exporter_allow_list() {
     let fake = Fake::start(0, 1).unwrap();
@@ -389,7 +431,7 @@ fn exporter_allow_list() {
 #[test]
 fn prometheus_scrapes_hdhomerun_through_relabelling() {
     let fake = Fake::start(0, 2).unwrap();
-    let p = promlet(&[]);
+    let p = promlet(&[LOOPBACK]);
     let target = format!("127.0.0.1:{}", fake.addr.port());
     let prom = Prometheus::start(&format!(
         r#"
@@ -433,7 +475,7 @@ scrape_configs:
 #[test]
 fn exporter_output_matches_golden() {
     let fake = Fake::start(0, 4).unwrap();
-    let p = promlet(&[]);
+    let p = promlet(&[LOOPBACK]);
     let r = http_get(
         p.addr,
         &format!("/hdhomerun?target=127.0.0.1:{}", fake.addr.port()),

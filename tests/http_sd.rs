@@ -783,3 +783,114 @@ fn programs_under_one_path_run_side_by_side() {
         r#"[{"targets":["a:1"],"labels":{}},{"targets":["b:1"],"labels":{}},{"targets":["c:1"],"labels":{}}]"#
     );
 }
+
+/// A generator that records how many runs of it are in progress (in `_runs/counts`) and
+/// then waits until `_runs/gate` exists.
+const GATED: &str = "#!/bin/sh\ntouch _runs/running.$$\nls _runs | grep -c '^running\\.' >> _runs/counts\n\
+    while [ ! -e _runs/gate ]; do sleep 0.05; done\nrm _runs/running.$$\necho '[{\"targets\":[\"g:1\"]}]'\n";
+
+/// `--http-sd.max-concurrent-runs` caps generator programs over all requests: distinct
+/// parameter sets past the cap are answered 503 with Retry-After (Prometheus keeps its last
+/// targets) instead of starting more children. 16 generators times 40 concurrent requests
+/// used to start 320 children at once.
+#[test]
+fn concurrent_runs_are_capped_and_the_rest_get_503() {
+    let root = tempdir("httpsd-cap");
+    std::fs::create_dir_all(root.join("_runs")).unwrap();
+    write_exec(&root.join("gated"), GATED);
+    let p = serve(&root, &["--http-sd.max-concurrent-runs=2"]);
+    let addr = p.addr;
+    let (tx, rx) = std::sync::mpsc::channel();
+    for i in 0..10 {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            let r = http_get(addr, &format!("/targets?x={i}"));
+            let _ = tx.send((r.status, r.header("retry-after").map(str::to_string)));
+        });
+    }
+    // The two that run wait for the gate; the other eight are refused at once.
+    let mut answers = Vec::new();
+    let until = Instant::now() + Duration::from_secs(20);
+    while answers.len() < 8 {
+        match rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
+            Ok(a) => answers.push(a),
+            Err(_) => break,
+        }
+    }
+    std::fs::write(root.join("_runs/gate"), "").unwrap();
+    while answers.len() < 10 {
+        answers.push(rx.recv_timeout(Duration::from_secs(30)).expect("no answer"));
+    }
+    let counts = std::fs::read_to_string(root.join("_runs/counts")).unwrap();
+    let most = counts
+        .lines()
+        .filter_map(|l| l.trim().parse::<u32>().ok())
+        .max();
+    assert_eq!(
+        most,
+        Some(2),
+        "runs in progress at once, seen by each run: {counts}"
+    );
+    assert_eq!(counts.lines().count(), 2, "{counts}");
+    let refused: Vec<_> = answers.iter().filter(|a| a.0 == 503).collect();
+    assert_eq!(refused.len(), 8, "{answers:?}");
+    assert!(
+        refused.iter().all(|a| a.1.as_deref() == Some("5")),
+        "{answers:?}"
+    );
+    assert_eq!(
+        answers.iter().filter(|a| a.0 == 200).count(),
+        2,
+        "{answers:?}"
+    );
+    // A request alone runs every generator of the tree, however many, within the cap.
+    for n in 0..5 {
+        write_exec(
+            &root.join(format!("more{n}")),
+            &format!("#!/bin/sh\necho '[{{\"targets\":[\"m{n}:1\"]}}]'\n"),
+        );
+    }
+    let (status, body) = get(&p, "/targets?alone=1");
+    assert_eq!(status, 200, "{body}");
+    let m = get(&p, "/metrics").1;
+    assert!(
+        m.contains("promlet_http_sd_requests_total{code=\"503\"} 8\n"),
+        "{m}"
+    );
+}
+
+/// promlet's stop (SIGTERM) kills and reaps a generator still running, and its children.
+#[test]
+fn sigterm_ends_running_generators() {
+    let root = tempdir("httpsd-sigterm");
+    std::fs::create_dir_all(root.join("_runs")).unwrap();
+    write_exec(
+        &root.join("slow"),
+        "#!/bin/sh\nsleep 300 & echo $! >> _runs/pids\necho $$ >> _runs/pids\nsleep 300\n",
+    );
+    let mut p = serve(&root, &[]);
+    let addr = p.addr;
+    std::thread::spawn(move || {
+        let _ = std::panic::catch_unwind(|| http_get(addr, "/targets"));
+    });
+    let pids = root.join("_runs/pids");
+    let listed = wait_for(Duration::from_secs(20), || {
+        std::fs::read_to_string(&pids)
+            .ok()
+            .filter(|s| s.lines().count() == 2)
+    })
+    .expect("the generator did not start");
+    // SAFETY: kill(2) on the promlet child this test started.
+    unsafe { libc::kill(p.child.id() as libc::pid_t, libc::SIGTERM) };
+    let status = wait_for(Duration::from_secs(20), || p.child.try_wait().unwrap())
+        .expect("promlet did not stop on SIGTERM");
+    assert!(status.success(), "{status}");
+    let ended = |pid: &str| match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(s) => s.contains(") Z "),
+        Err(_) => true,
+    };
+    let gone = wait_for(Duration::from_secs(10), || {
+        listed.lines().all(ended).then_some(())
+    });
+    assert!(gone.is_some(), "left behind: {listed}\n{}", p.log_text());
+}

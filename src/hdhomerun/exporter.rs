@@ -332,10 +332,33 @@ impl Cidr {
     }
 }
 
+/// Where HDHomeRun devices live: the private (RFC 1918), link-local (169.254/16, fe80::/10)
+/// and unique-local (fc00::/7) networks. `/hdhomerun` connects only there unless
+/// `--hdhomerun.allowed-targets` says otherwise, so it cannot be used to probe promlet's own
+/// loopback services or hosts on the internet (its duration metric tells open, closed and
+/// silent ports apart).
+pub const DEFAULT_ALLOWED: &[&str] = &[
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "169.254.0.0/16",
+    "fe80::/10",
+    "fc00::/7",
+];
+
+/// [`DEFAULT_ALLOWED`] as networks.
+pub fn default_allowed() -> Vec<Cidr> {
+    DEFAULT_ALLOWED
+        .iter()
+        .filter_map(|c| Cidr::parse(c).ok())
+        .collect()
+}
+
 /// Exporter settings.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// Empty: any target.
+    /// The networks targets may be in (an address is checked after resolving, so `127.1`,
+    /// `2130706433` or a name are judged by the address they stand for). Empty: none.
     pub allowed: Vec<Cidr>,
     /// The whole scrape's budget when Prometheus does not announce its own.
     pub scrape_timeout: Duration,
@@ -358,6 +381,13 @@ pub struct Stats {
 
 /// Headroom left of Prometheus's scrape timeout for writing the answer.
 const TIMEOUT_OFFSET: Duration = Duration::from_millis(250);
+
+impl Settings {
+    /// Whether `/hdhomerun` may connect to `ip`.
+    pub fn allows(&self, ip: IpAddr) -> bool {
+        self.allowed.iter().any(|c| c.contains(ip))
+    }
+}
 
 impl<C: Connect> Exporter<C> {
     pub fn handle(&self, req: &Request) -> Response {
@@ -383,21 +413,14 @@ impl<C: Connect> Exporter<C> {
         let addrs: Vec<SocketAddr> = match resolve(&host, port, deadline) {
             Ok(a) => a,
             Err(e) => {
-                // Unknown host: no address to check, so with an allow-list it is refused.
-                if !self.settings.allowed.is_empty() {
-                    self.stats.denied.fetch_add(1, Relaxed);
-                    return Response::text(403, format!("target {target:?} is not allowed"));
-                }
+                // Unknown host: nothing was connected to, so nothing is learnt about a port.
                 self.stats.scrapes.fetch_add(1, Relaxed);
                 return self.failure(&target, start, e);
             }
         };
         let allowed: Vec<SocketAddr> = addrs
             .into_iter()
-            .filter(|a| {
-                self.settings.allowed.is_empty()
-                    || self.settings.allowed.iter().any(|c| c.contains(a.ip()))
-            })
+            .filter(|a| self.settings.allows(a.ip()))
             .collect();
         if allowed.is_empty() {
             self.stats.denied.fetch_add(1, Relaxed);
@@ -478,7 +501,7 @@ fn finish(mut enc: Encoder, up: f64, start: Instant) -> Response {
 /// The allow-list as text, for the startup log.
 pub fn describe(allowed: &[Cidr]) -> String {
     if allowed.is_empty() {
-        return "any".into();
+        return "none".into();
     }
     let mut s = String::new();
     for (i, c) in allowed.iter().enumerate() {
@@ -641,6 +664,57 @@ mod tests {
         ] {
             assert!(parse_target(bad).is_err(), "{bad:?}");
         }
+    }
+
+    /// The default allow-list: where HDHomeRun devices live, and nothing else.
+    #[test]
+    fn default_targets_are_private_link_local_and_unique_local() {
+        let s = Settings {
+            allowed: default_allowed(),
+            scrape_timeout: Duration::from_secs(1),
+        };
+        assert_eq!(s.allowed.len(), DEFAULT_ALLOWED.len());
+        for ok in [
+            "10.0.0.1",
+            "10.255.255.255",
+            "172.16.0.1",
+            "172.31.255.254",
+            "192.168.1.20",
+            "169.254.10.3",
+            "fe80::1",
+            "febf::1",
+            "fc00::1",
+            "fd12:3456::1",
+            "::ffff:192.168.1.20",
+        ] {
+            assert!(s.allows(ok.parse().unwrap()), "{ok} refused");
+        }
+        for no in [
+            "127.0.0.1",
+            "127.255.0.1",
+            "0.0.0.0",
+            "8.8.8.8",
+            "172.15.255.255",
+            "172.32.0.1",
+            "100.64.0.1",
+            "192.169.0.1",
+            "224.0.0.1",
+            "255.255.255.255",
+            "::1",
+            "::",
+            "::ffff:127.0.0.1",
+            "::127.0.0.1",
+            "64:ff9b::7f00:1",
+            "fec0::1",
+            "2001:db8::1",
+            "ff02::1",
+        ] {
+            assert!(!s.allows(no.parse().unwrap()), "{no} allowed");
+        }
+        assert_eq!(
+            describe(&s.allowed),
+            "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,169.254.0.0/16,fe80::/10,fc00::/7"
+        );
     }
 
     #[test]

@@ -34,7 +34,7 @@ pub const PART: Entry = Entry {
 fn specs() -> Vec<Spec> {
     vec![
         Spec::switch("hdhomerun.exporter", true, "Serve /hdhomerun?target=HOST[:PORT], the HDHomeRun exporter."),
-        Spec::repeated("hdhomerun.allowed-targets", "Networks /hdhomerun may connect to, as CIDRs (repeat the flag or separate with commas); none: any target."),
+        Spec::repeated("hdhomerun.allowed-targets", "Networks /hdhomerun may connect to, as CIDRs (repeat the flag or separate with commas), checked after resolving; replaces the default: the private, link-local and unique-local networks (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, 169.254.0.0/16, fe80::/10, fc00::/7)."),
         Spec::value("hdhomerun.timeout", Some("1s"), "Deadline for connecting to a device and for each request to it."),
         Spec::value("hdhomerun.scrape-timeout", Some("10s"), "Deadline for a whole scrape; a shorter X-Prometheus-Scrape-Timeout-Seconds wins."),
     ]
@@ -56,6 +56,9 @@ fn init(flags: &Flags) -> Result<Option<Arc<dyn Part>>, String> {
         for c in v.split(',').filter(|s| !s.trim().is_empty()) {
             allowed.push(Cidr::parse(c).map_err(|e| format!("--hdhomerun.allowed-targets: {e}"))?);
         }
+    }
+    if allowed.is_empty() {
+        allowed = exporter::default_allowed();
     }
     let timeout = duration_flag(flags, "hdhomerun.timeout")?;
     let scrape_timeout = duration_flag(flags, "hdhomerun.scrape-timeout")?;

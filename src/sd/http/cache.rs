@@ -12,11 +12,12 @@ use super::groups::Fragment;
 use super::tree::{Generator, Stamp};
 use super::Error;
 
-/// Parameterised slots kept before expired ones are dropped.
-const PURGE_ABOVE: usize = 1024;
-/// Slots kept at most; past that, runs still happen but are not cached, so a client sending
-/// endless distinct parameters cannot grow memory without bound.
-const MAX_SLOTS: usize = 16 * 1024;
+/// Parameter sets kept at most, over all generators (a slot per generator and parameter set);
+/// past it the least recently used slot nobody is waiting on goes. Slots without parameters
+/// (one per file of the tree) are not counted. A client sending endless distinct parameters
+/// thus cannot grow memory without bound; it only gets runs (and those are capped by
+/// `--http-sd.max-concurrent-runs`).
+pub const MAX_PARAM_SETS: usize = 256;
 
 /// Which cached result a generator run belongs to.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -68,8 +69,19 @@ impl Slot {
     }
 }
 
+/// The slots, each with the tick it was last asked for.
+#[derive(Default)]
+struct Slots {
+    map: HashMap<Key, (Arc<Slot>, u64)>,
+    /// Slots with parameters in `map`.
+    param_sets: usize,
+    tick: u64,
+}
+
 pub struct Cache {
-    slots: Mutex<HashMap<Key, Arc<Slot>>>,
+    slots: Mutex<Slots>,
+    /// Parameter sets kept at most ([`MAX_PARAM_SETS`] outside tests).
+    max_param_sets: usize,
     pub ttl: Duration,
     pub error_ttl: Duration,
 }
@@ -77,7 +89,8 @@ pub struct Cache {
 impl Cache {
     pub fn new(ttl: Duration, error_ttl: Duration) -> Cache {
         Cache {
-            slots: Mutex::new(HashMap::new()),
+            slots: Mutex::default(),
+            max_param_sets: MAX_PARAM_SETS,
             ttl,
             error_ttl,
         }
@@ -85,37 +98,37 @@ impl Cache {
 
     /// The slots for `keys`, created as needed, under one lock.
     pub fn slots(&self, keys: impl IntoIterator<Item = Key>) -> Vec<Arc<Slot>> {
-        let mut map = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        let slots = &mut *slots;
         let mut out = Vec::new();
         for key in keys {
-            if let Some(s) = map.get(&key) {
+            slots.tick += 1;
+            if let Some((s, used)) = slots.map.get_mut(&key) {
+                *used = slots.tick;
                 out.push(s.clone());
                 continue;
             }
-            if map.len() >= PURGE_ABOVE {
-                self.purge(&mut map);
-            }
             let slot = Arc::new(Slot::default());
-            if map.len() < MAX_SLOTS {
-                map.insert(key, slot.clone());
+            let counted = !key.params.is_empty();
+            if counted && slots.param_sets >= self.max_param_sets && !evict_lru(slots) {
+                // Every kept set is in use: this one runs uncached.
+                out.push(slot);
+                continue;
             }
+            slots.param_sets += usize::from(counted);
+            slots.map.insert(key, (slot.clone(), slots.tick));
             out.push(slot);
         }
         out
     }
 
-    /// Drops parameterised slots nobody uses whose result has expired.
-    fn purge(&self, map: &mut HashMap<Key, Arc<Slot>>) {
-        let keep_for = self.ttl.max(self.error_ttl);
-        map.retain(|k, s| {
-            if k.params.is_empty() || Arc::strong_count(s) > 1 {
-                return true;
-            }
-            match s.state.try_lock() {
-                Ok(st) => st.running || st.done.as_ref().is_some_and(|d| d.at.elapsed() < keep_for),
-                Err(_) => true,
-            }
-        });
+    /// Parameter sets kept now.
+    #[cfg(test)]
+    fn param_sets(&self) -> usize {
+        let slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        let n = slots.map.keys().filter(|k| !k.params.is_empty()).count();
+        assert_eq!(n, slots.param_sets);
+        n
     }
 
     fn is_fresh(&self, d: &Done, g: &Generator) -> bool {
@@ -136,16 +149,18 @@ impl Cache {
     }
 
     /// A fresh result, another caller's run in progress, or a run of `run` by this caller.
+    /// `run` may decline (None: too many runs at once); then nothing is stored, whoever
+    /// waited on this slot tries for itself, and the answer is None.
     pub fn get(
         &self,
         slot: &Slot,
         g: &Generator,
-        run: impl FnOnce() -> Result<Fragment, Error>,
-    ) -> (Done, How) {
+        run: impl FnOnce() -> Option<Result<Fragment, Error>>,
+    ) -> Option<(Done, How)> {
         let mut st = slot.lock();
         loop {
             if let Some(d) = st.done.as_ref().filter(|d| self.is_fresh(d, g)) {
-                return (d.clone(), How::Hit);
+                return Some((d.clone(), How::Hit));
             }
             if !st.running {
                 break;
@@ -158,14 +173,19 @@ impl Cache {
             // error with error TTL 0): that is what single flight means.
             if st.generation != gen {
                 if let Some(d) = &st.done {
-                    return (d.clone(), How::Joined);
+                    return Some((d.clone(), How::Joined));
                 }
             }
         }
         st.running = true;
         drop(st);
         let started = Instant::now();
-        let result = run().map(Arc::new);
+        let Some(result) = run() else {
+            slot.lock().running = false;
+            slot.finished.notify_all();
+            return None;
+        };
+        let result = result.map(Arc::new);
         let done = Done {
             result,
             at: Instant::now(),
@@ -179,7 +199,26 @@ impl Cache {
         st.done = Some(done.clone());
         drop(st);
         slot.finished.notify_all();
-        (done, How::Ran)
+        Some((done, How::Ran))
+    }
+}
+
+/// Drops the least recently asked-for slot with parameters that nobody holds; false if every
+/// one is held (a request is using it).
+fn evict_lru(slots: &mut Slots) -> bool {
+    let lru = slots
+        .map
+        .iter()
+        .filter(|(k, (s, _))| !k.params.is_empty() && Arc::strong_count(s) == 1)
+        .min_by_key(|(_, (_, used))| *used)
+        .map(|(k, _)| k.clone());
+    match lru {
+        Some(k) => {
+            slots.map.remove(&k);
+            slots.param_sets -= 1;
+            true
+        }
+        None => false,
     }
 }
 
@@ -218,11 +257,13 @@ mod tests {
         std::thread::scope(|s| {
             for _ in 0..8 {
                 s.spawn(|| {
-                    let (d, _) = cache.get(&slot, &gen(Kind::Exec, Stamp::default()), || {
-                        runs.fetch_add(1, Ordering::SeqCst);
-                        std::thread::sleep(Duration::from_millis(200));
-                        Ok(Fragment::default())
-                    });
+                    let (d, _) = cache
+                        .get(&slot, &gen(Kind::Exec, Stamp::default()), || {
+                            runs.fetch_add(1, Ordering::SeqCst);
+                            std::thread::sleep(Duration::from_millis(200));
+                            Some(Ok(Fragment::default()))
+                        })
+                        .unwrap();
                     assert!(d.result.is_ok());
                 });
             }
@@ -234,15 +275,17 @@ mod tests {
     fn errors_are_not_cached_by_default_and_stamps_invalidate() {
         let cache = Cache::new(Duration::from_secs(60), Duration::ZERO);
         let slot = cache.slots([key("")]).pop().unwrap();
-        let (_, how) = cache.get(&slot, &gen(Kind::Json, Stamp::default()), || {
-            Err(Error::Parse("x".into()))
-        });
+        let (_, how) = cache
+            .get(&slot, &gen(Kind::Json, Stamp::default()), || {
+                Some(Err(Error::Parse("x".into())))
+            })
+            .unwrap();
         assert_eq!(how, How::Ran);
         assert!(cache
             .fresh(&slot, &gen(Kind::Json, Stamp::default()))
             .is_none());
         cache.get(&slot, &gen(Kind::Json, Stamp::default()), || {
-            Ok(Fragment::default())
+            Some(Ok(Fragment::default()))
         });
         assert!(cache
             .fresh(&slot, &gen(Kind::Json, Stamp::default()))
@@ -251,15 +294,59 @@ mod tests {
         assert!(cache.fresh(&slot, &gen(Kind::Json, other)).is_none());
     }
 
+    /// 500 distinct parameter sets used to keep 500 slots (up to 16 Ki); now at most the cap,
+    /// the least recently used going first.
     #[test]
-    fn distinct_parameters_are_bounded() {
-        let cache = Cache::new(Duration::ZERO, Duration::ZERO);
-        for i in 0..(PURGE_ABOVE * 3) {
-            let slot = cache.slots([key(&i.to_string())]).pop().unwrap();
-            cache.get(&slot, &gen(Kind::Exec, Stamp::default()), || {
-                Ok(Fragment::default())
+    fn distinct_parameters_are_bounded_least_recently_used_out() {
+        let mut cache = Cache::new(Duration::from_secs(60), Duration::ZERO);
+        cache.max_param_sets = 8;
+        let g = gen(Kind::Exec, Stamp::default());
+        let ran = AtomicUsize::new(0);
+        let use_key = |p: &str| {
+            let slot = cache.slots([key(p)]).pop().unwrap();
+            cache.get(&slot, &g, || {
+                ran.fetch_add(1, Ordering::SeqCst);
+                Some(Ok(Fragment::default()))
             });
+        };
+        for i in 0..500 {
+            use_key(&i.to_string());
+            // "hot" is asked for all along: it is never the least recently used.
+            use_key("hot");
         }
-        assert!(cache.slots.lock().unwrap().len() <= PURGE_ABOVE + 1);
+        assert_eq!(cache.param_sets(), 8);
+        let before = ran.load(Ordering::SeqCst);
+        use_key("hot");
+        use_key("499");
+        assert_eq!(ran.load(Ordering::SeqCst), before, "recent sets are cached");
+        use_key("0");
+        assert_eq!(
+            ran.load(Ordering::SeqCst),
+            before + 1,
+            "the oldest set went"
+        );
+        // Slots without parameters are not counted against the cap.
+        cache.slots([key("")]);
+        assert_eq!(cache.param_sets(), 8);
+        // A held slot is not evicted: past the cap, a new set runs uncached.
+        let held: Vec<_> = (0..8)
+            .map(|i| cache.slots([key(&format!("h{i}"))]).pop().unwrap())
+            .collect();
+        let extra = cache.slots([key("extra")]).pop().unwrap();
+        assert_eq!(cache.param_sets(), 8);
+        drop((held, extra));
+    }
+
+    #[test]
+    fn a_declined_run_stores_nothing() {
+        let cache = Cache::new(Duration::from_secs(60), Duration::ZERO);
+        let slot = cache.slots([key("x")]).pop().unwrap();
+        let g = gen(Kind::Exec, Stamp::default());
+        assert!(cache.get(&slot, &g, || None).is_none());
+        assert!(cache.fresh(&slot, &g).is_none());
+        let (_, how) = cache
+            .get(&slot, &g, || Some(Ok(Fragment::default())))
+            .unwrap();
+        assert_eq!(how, How::Ran);
     }
 }

@@ -45,6 +45,8 @@ pub const PART: Entry = Entry {
 const MAX_PARAMS: usize = 32;
 /// Generators run in parallel for one request at most.
 const PARALLEL_RUNS: usize = 8;
+/// What a 503 (too many generator runs at once) asks the client to wait, in seconds.
+const RETRY_AFTER: &str = "5";
 
 fn flags() -> Vec<Spec> {
     vec![
@@ -54,6 +56,7 @@ fn flags() -> Vec<Spec> {
         Spec::value("http-sd.error-cache-ttl", Some("0s"), "How long a generator's failure is reused before it is run again."),
         Spec::value("http-sd.timeout", Some("30s"), "Time a generator program may run before it and its children are killed."),
         Spec::value("http-sd.python", Some("python3"), "Python interpreter for *.py generators."),
+        Spec::value("http-sd.max-concurrent-runs", Some("4"), "Generator programs running at once at most, over all requests; a request that needs one more is answered 503 with Retry-After (Prometheus keeps its last targets)."),
     ]
 }
 
@@ -82,7 +85,14 @@ fn init(flags: &Flags) -> Result<Option<Arc<dyn Part>>, String> {
     if timeout.is_zero() {
         return Err("--http-sd.timeout must be positive".into());
     }
+    let max_runs = flags
+        .value("http-sd.max-concurrent-runs")
+        .unwrap_or_default();
+    let max_runs: usize = max_runs.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+        format!("--http-sd.max-concurrent-runs must be a positive number, not {max_runs:?}")
+    })?;
     let sd = Sd {
+        runs: Runs::new(max_runs),
         root,
         prefix,
         cache: Cache::new(
@@ -122,6 +132,8 @@ pub enum Error {
     Exit(String, String),
     Timeout(Duration),
     TooLarge(usize),
+    /// `--http-sd.max-concurrent-runs` programs were running already; never cached.
+    Busy(usize),
 }
 
 impl std::fmt::Display for Error {
@@ -142,6 +154,7 @@ impl std::fmt::Display for Error {
             },
             Error::Timeout(t) => write!(f, "timed out after {t:?}; killed"),
             Error::TooLarge(n) => write!(f, "output larger than {n} bytes"),
+            Error::Busy(n) => write!(f, "{n} generator runs in progress already; try again"),
         }
     }
 }
@@ -207,9 +220,45 @@ const BUCKETS: [(f64, &str); 9] = [
 type Walks = HashMap<String, (u64, Arc<Vec<Found>>)>;
 
 /// Response codes counted in `promlet_http_sd_requests_total`.
-const CODES: [u16; 4] = [200, 400, 404, 500];
+const CODES: [u16; 5] = [200, 400, 404, 500, 503];
+
+/// The global cap on generator programs running at once: 16 generators times 40 concurrent
+/// requests used to start 320 children at once.
+struct Runs {
+    max: usize,
+    running: std::sync::atomic::AtomicUsize,
+}
+
+/// One running program's share of [`Runs`], given back on drop.
+struct RunPermit<'a>(&'a Runs);
+
+impl Runs {
+    fn new(max: usize) -> Runs {
+        Runs {
+            max,
+            running: Default::default(),
+        }
+    }
+
+    /// A permit, unless `max` programs are running already.
+    fn try_start(&self) -> Option<RunPermit<'_>> {
+        self.running
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| RunPermit(self))
+    }
+}
+
+impl Drop for RunPermit<'_> {
+    fn drop(&mut self) {
+        self.0.running.fetch_sub(1, Ordering::AcqRel);
+    }
+}
 
 pub struct Sd {
+    runs: Runs,
     /// Canonical.
     root: PathBuf,
     /// `""` or `/something` without a trailing slash.
@@ -288,6 +337,11 @@ impl Sd {
         }
         let done = match self.results(&gens, &params) {
             Ok(d) => d,
+            Err(Failed(_, e @ Error::Busy(_))) => {
+                let mut r = json_error(503, &e.to_string(), None);
+                r.headers.push(("Retry-After".into(), RETRY_AFTER.into()));
+                return r;
+            }
             Err(Failed(name, e)) => {
                 crate::warn!("http-sd: {name}: {e}");
                 return json_error(500, &format!("{name}: {e}"), Some(&name));
@@ -374,23 +428,38 @@ impl Sd {
             .collect();
         let missing: Vec<usize> = (0..gens.len()).filter(|&i| got[i].is_none()).collect();
         let spawn = self.spawn();
+        let busy = std::sync::atomic::AtomicBool::new(false);
         let fetch = |i: usize| {
             let g = &gens[i];
             let p = if g.kind.is_static() { &[][..] } else { params };
-            self.cache.get(&slots[i], g, || {
-                produce(g, p, &spawn).map(|groups| Fragment::new(&groups))
-            })
+            let got = self.cache.get(&slots[i], g, || {
+                // Files are read without a permit; programs run only with one.
+                let _permit = match g.kind.is_static() {
+                    true => None,
+                    false => Some(self.runs.try_start()?),
+                };
+                Some(produce(g, p, &spawn).map(|groups| Fragment::new(&groups)))
+            });
+            if got.is_none() {
+                busy.store(true, Ordering::Relaxed);
+            }
+            got
         };
         // Files are read inline; programs may be slow, so several run side by side.
         let (files, programs): (Vec<usize>, Vec<usize>) =
             missing.into_iter().partition(|&i| gens[i].kind.is_static());
         for i in files {
-            got[i] = Some(fetch(i));
+            got[i] = fetch(i);
         }
         if programs.len() == 1 {
-            got[programs[0]] = Some(fetch(programs[0]));
+            got[programs[0]] = fetch(programs[0]);
         } else {
-            for chunk in programs.chunks(PARALLEL_RUNS) {
+            // Never more side by side than the global cap, so that a request alone is
+            // never refused by its own runs.
+            for chunk in programs.chunks(PARALLEL_RUNS.min(self.runs.max)) {
+                if busy.load(Ordering::Relaxed) {
+                    break;
+                }
                 let outs: Vec<(usize, (Done, How))> = std::thread::scope(|s| {
                     let handles: Vec<_> = chunk
                         .iter()
@@ -402,7 +471,7 @@ impl Sd {
                         .collect();
                     handles
                         .into_iter()
-                        .filter_map(|(i, h)| h.join().ok().map(|r| (i, r)))
+                        .filter_map(|(i, h)| h.join().ok().flatten().map(|r| (i, r)))
                         .collect()
                 });
                 for (i, r) in outs {
@@ -411,6 +480,9 @@ impl Sd {
             }
         }
         self.record(gens, &got);
+        if busy.load(Ordering::Relaxed) {
+            return Err(Failed(String::new(), Error::Busy(self.runs.max)));
+        }
         let mut out = Vec::with_capacity(gens.len());
         for (g, r) in gens.iter().zip(got) {
             let Some((d, _)) = r else {
