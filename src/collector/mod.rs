@@ -13,14 +13,14 @@ use crate::expfmt::{Encoder, MetricType};
 use crate::flags::{Flags, Spec};
 
 mod cpu;
-mod filesystem;
-mod loadavg;
-mod meminfo;
-mod netdev;
-mod pattern;
-mod procstat;
+pub(crate) mod filesystem;
+pub(crate) mod loadavg;
+pub(crate) mod meminfo;
+pub(crate) mod netdev;
+pub(crate) mod pattern;
+pub(crate) mod procstat;
 mod stat;
-mod textfile;
+pub(crate) mod textfile;
 mod time;
 mod uname;
 

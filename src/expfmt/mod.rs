@@ -12,7 +12,7 @@ mod encode;
 mod parse;
 
 #[cfg(feature = "proxy")]
-pub use decoded::{decode_text, Decoded, DecodedFamily, DecodedSample};
+pub use decoded::{decode_text, same_as_parse_text, Decoded, DecodedFamily, DecodedSample};
 #[cfg(feature = "proxy")]
 pub use encode::{escape_label_value, write_value};
 pub use encode::{Encoder, MetricType};
