@@ -103,7 +103,7 @@ pub fn packet_page(data: &[u8]) {
 }
 
 /// `--web.config.file` text: read and checked as at start (everything but the TLS files and
-/// the bcrypt work), and the `Authorization: Basic` decoder.
+/// the bcrypt work); the `Authorization: Basic` decoder; the client certificate subject reader.
 #[cfg(any(feature = "tls", feature = "proxy"))]
 pub fn web_config(data: &[u8]) {
     use crate::webconfig::imp;
@@ -113,6 +113,9 @@ pub fn web_config(data: &[u8]) {
         let _ = imp::check(path, &text, &c);
     }
     let _ = imp::base64_decode(&text);
+    // The subject of a client certificate, read by a DER walk of promlet's own.
+    #[cfg(feature = "tls")]
+    let _ = crate::webconfig::tls::subject_cn(&data.to_vec().into());
 }
 
 /// The proxy's part of `--config.file`, read and validated as at start.
