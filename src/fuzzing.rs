@@ -161,8 +161,11 @@ fn textfile_twice(text: &str) {
     merged.write(&mut enc);
 }
 
+/// A compiled pattern of the reference engine: true if it matches somewhere in the haystack.
+pub type Matcher = Box<dyn Fn(&str) -> bool>;
+
 /// A reference regex engine: compiles a pattern (None if it refuses it) into a matcher.
-pub type Reference<'a> = &'a dyn Fn(&str) -> Option<Box<dyn Fn(&str) -> bool>>;
+pub type Reference<'a> = &'a dyn Fn(&str) -> Option<Matcher>;
 
 /// `collector/pattern.rs` against a reference engine (regex-lite, given by the fuzz target and
 /// the unit test): the input is a pattern and haystacks separated by NUL bytes.

@@ -4,7 +4,7 @@
 
 /// regex-lite with limits above pattern.rs's own (group depth 1000, 20,000 instructions), so
 /// that it never refuses a pattern only for its size.
-fn regex_lite(re: &str) -> Option<Box<dyn Fn(&str) -> bool>> {
+fn regex_lite(re: &str) -> Option<promlet::fuzzing::Matcher> {
     let r = regex_lite::RegexBuilder::new(re)
         .nest_limit(4000)
         .size_limit(1 << 28)

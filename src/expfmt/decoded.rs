@@ -690,7 +690,9 @@ pub fn same_as_parse_text(text: &str) -> Result<(), String> {
                 return Err(format!("{text:?}: parse_text {w:?}, decode_text {g:?}"));
             }
             if back != g {
-                return Err(format!("{text:?}: from_families {back:?}, decode_text {g:?}"));
+                return Err(format!(
+                    "{text:?}: from_families {back:?}, decode_text {g:?}"
+                ));
             }
             Ok(())
         }
@@ -863,7 +865,11 @@ mod tests {
     fn help_without_text_is_a_span_of_the_body() {
         // `# HELP m` with nothing after the name: the empty help was a `""` literal, whose
         // "offset" in the body underflowed (a panic, or a wild span that aborted on use).
-        for text in ["# HELP m\nm 1\n", "m 1\n# HELP n", "# HELP m\t\n# TYPE m gauge\nm 1"] {
+        for text in [
+            "# HELP m\nm 1\n",
+            "m 1\n# HELP n",
+            "# HELP m\t\n# TYPE m gauge\nm 1",
+        ] {
             same_as_parse_text(text);
             let d = decode_text(text.to_string()).unwrap();
             let help = d.families.iter().find_map(|f| f.help).unwrap();
