@@ -28,15 +28,18 @@ runs_of() {
   esac
 }
 
-# One build of every target (in parallel) instead of one per `cargo fuzz run`.
+# One build of every target (in parallel); then the binaries are run directly, because each
+# `cargo fuzz run` would check the build again (and rebuild promlet whenever its build script
+# reruns).
 cargo +nightly fuzz build
+bin="fuzz/target/$(rustc +nightly -vV | sed -n 's/^host: //p')/release"
 for target in ${TARGETS:-$(cargo +nightly fuzz list)}; do
   runs=${RUNS:-$(runs_of "$target")}
   echo "== fuzz $target ($runs runs)"
-  mkdir -p "fuzz/corpus/$target"
+  mkdir -p "fuzz/corpus/$target" "fuzz/artifacts/$target"
   seeds=()
   [ -d "fuzz/seeds/$target" ] && seeds=("fuzz/seeds/$target")
   # -timeout: an input that takes 10 s is a hang (every parser here is linear), and fails.
-  cargo +nightly fuzz run "$target" "fuzz/corpus/$target" "${seeds[@]}" -- \
+  "$bin/$target" "fuzz/corpus/$target" "${seeds[@]}" -artifact_prefix="fuzz/artifacts/$target/" \
     -runs="$runs" -max_len=4096 -seed=1 -timeout=10
 done
