@@ -27,7 +27,7 @@ use crate::server::Options;
 pub mod tls;
 
 #[cfg(any(feature = "tls", feature = "proxy"))]
-mod imp {
+pub(crate) mod imp {
     use std::collections::{BTreeMap, HashMap, HashSet};
     use std::hash::{BuildHasher, Hash, Hasher};
     use std::path::Path;
@@ -88,20 +88,7 @@ mod imp {
 
     impl BasicAuth {
         pub fn new(users: BTreeMap<String, String>) -> Result<BasicAuth, String> {
-            let mut cost = 10;
-            for (u, h) in &users {
-                let valid = h.len() == 60
-                    && ["$2a$", "$2b$", "$2x$", "$2y$"]
-                        .iter()
-                        .any(|p| h.starts_with(p))
-                    && h[4..6].parse::<u32>().is_ok();
-                if !valid {
-                    return Err(format!(
-                        "basic_auth_users: the password of {u:?} is not a bcrypt hash ($2y$...)"
-                    ));
-                }
-                cost = h[4..6].parse().unwrap_or(10);
-            }
+            let cost = bcrypt_cost(&users)?;
             // A hash for unknown users, of the same cost, so they take as long as known ones.
             let dummy =
                 bcrypt::hash_with_salt("promlet-unknown-user", cost.clamp(4, 31), [7u8; 16])
@@ -217,11 +204,14 @@ mod imp {
         Ok((c.unwrap_or_default(), text))
     }
 
-    pub fn auth(
-        path: &Path,
-        text: &str,
-        c: &mut WebConfig,
-    ) -> Result<Option<Arc<dyn Authenticator>>, String> {
+    /// Parses the file's text.
+    pub fn parse(path: &Path, text: &str) -> Result<WebConfig, String> {
+        let c: Option<WebConfig> = crate::config::parse(path, text)?;
+        Ok(c.unwrap_or_default())
+    }
+
+    /// The checks of everything but TLS that need no work: unsupported keys, password hashes.
+    pub fn check(path: &Path, text: &str, c: &WebConfig) -> Result<(), String> {
         if let Some(h) = &c.http_server_config {
             if h.headers.as_ref().is_some_and(|h| !h.is_empty()) {
                 let line = crate::config::line_of(text, "headers", None, 0);
@@ -233,6 +223,41 @@ mod imp {
             }
             // http2: promlet speaks HTTP/1.1 only, which every scraper accepts; nothing to do.
         }
+        if let Some(u) = &c.basic_auth_users {
+            let line = crate::config::line_of(text, "basic_auth_users", None, 0);
+            bcrypt_cost(u).map_err(|m| crate::config::at(path, line, &m))?;
+        }
+        Ok(())
+    }
+
+    /// The bcrypt cost of the hashes (the last one's), or which user's password is no
+    /// bcrypt hash.
+    fn bcrypt_cost(users: &BTreeMap<String, String>) -> Result<u32, String> {
+        let mut cost = 10;
+        for (u, h) in users {
+            let c = ["$2a$", "$2b$", "$2x$", "$2y$"]
+                .iter()
+                .any(|p| h.starts_with(p))
+                .then(|| h.get(4..6)?.parse::<u32>().ok())
+                .flatten();
+            match c {
+                Some(c) if h.len() == 60 => cost = c,
+                _ => {
+                    return Err(format!(
+                        "basic_auth_users: the password of {u:?} is not a bcrypt hash ($2y$...)"
+                    ))
+                }
+            }
+        }
+        Ok(cost)
+    }
+
+    pub fn auth(
+        path: &Path,
+        text: &str,
+        c: &mut WebConfig,
+    ) -> Result<Option<Arc<dyn Authenticator>>, String> {
+        check(path, text, c)?;
         match c.basic_auth_users.take() {
             None => Ok(None),
             Some(u) if u.is_empty() => Ok(None),
@@ -308,6 +333,16 @@ mod tests {
                 .collect()
         )
         .is_err());
+    }
+
+    #[test]
+    fn bcrypt_cost_split_inside_a_character_is_refused_not_a_panic() {
+        // 60 bytes starting like a bcrypt hash, a three-byte character where the cost goes:
+        // slicing bytes 4..6 used to panic (and the release build aborts on panic).
+        let hash = format!("$2y$€{}", "a".repeat(53));
+        assert_eq!(hash.len(), 60);
+        let users = [("u".to_string(), hash)].into_iter().collect();
+        assert!(BasicAuth::new(users).is_err());
     }
 
     fn load_text(text: &str) -> Result<Options, String> {

@@ -7,8 +7,10 @@
 //! (`[a-z]`, `[^/]`, `\d \w \s` and their negations), groups `(...)` / `(?:...)`,
 //! alternation, `* + ?`, counted repetition `{n}` `{n,}` `{n,m}` (lazy forms accepted, they do
 //! not change whether something matches), and the anchors `^ $ \A \z`. Anything else (flags
-//! like `(?i)`, `\b`, backreferences) is refused when the flag is parsed, with a clear message,
-//! rather than matched differently from node_exporter.
+//! like `(?i)`, `\b`, POSIX classes `[[:alpha:]]`, backreferences) is refused when the flag is
+//! parsed, with a clear message, rather than matched differently from node_exporter. Where
+//! Go's syntax is odd it is followed: `{` that does not start a valid count is a literal, a
+//! count with a leading zero (`x{01}`) is not a count.
 //!
 //! Matching is unanchored, like Go's `MatchString`, and runs as a Thompson NFA simulation
 //! (Pike VM), so it takes time linear in the input whatever the pattern.
@@ -59,6 +61,7 @@ impl Pattern {
         let mut p = Parser {
             chars: re.chars().collect(),
             pos: 0,
+            depth: 0,
         };
         let node = p.alt()?;
         if p.pos < p.chars.len() {
@@ -231,7 +234,14 @@ fn compile(node: &Node, prog: &mut Vec<Inst>) -> Result<(), String> {
 struct Parser {
     chars: Vec<char>,
     pos: usize,
+    /// Groups open at the cursor.
+    depth: usize,
 }
+
+/// Deepest group nesting accepted. Go refuses trees higher than 1000; parsing, compiling and
+/// dropping recurse once per level, and 1000 levels overflow a 2 MiB thread stack in a debug
+/// build, while real patterns nest two or three deep.
+const MAX_DEPTH: usize = 100;
 
 const DIGIT: &[(char, char)] = &[('0', '9')];
 const WORD: &[(char, char)] = &[('0', '9'), ('A', 'Z'), ('_', '_'), ('a', 'z')];
@@ -287,35 +297,48 @@ impl Parser {
         Ok(Node::Concat(v))
     }
 
-    /// `{n}`, `{n,}`, `{n,m}` at the cursor, if it is one (else `{` is a literal, as in Go).
+    /// `{n}`, `{n,}` or `{n,m}` at the cursor (which is on the `{`), read as Go's
+    /// `parseRepeat` reads it: decimal numbers without a leading zero, any number of digits.
+    /// Anything else makes the `{` a literal; a count above 1000 is an error, as in Go.
     fn counted(&mut self) -> Result<Option<(u32, Option<u32>)>, String> {
-        let rest: String = self.chars[self.pos..].iter().take(24).collect();
-        let Some(close) = rest.find('}') else {
+        let mut i = self.pos + 1;
+        let Some(min) = self.number(&mut i) else {
             return Ok(None);
         };
-        let body = &rest[1..close];
-        let num = |s: &str| -> Option<u32> {
-            (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse().ok())?
+        let max = if self.chars.get(i) == Some(&',') {
+            i += 1;
+            if self.chars.get(i) == Some(&'}') {
+                None
+            } else {
+                match self.number(&mut i) {
+                    Some(m) => Some(m),
+                    None => return Ok(None),
+                }
+            }
+        } else {
+            Some(min)
         };
-        let (min, max) = match body.split_once(',') {
-            None => match num(body) {
-                Some(n) => (n, Some(n)),
-                None => return Ok(None),
-            },
-            Some((a, "")) => match num(a) {
-                Some(n) => (n, None),
-                None => return Ok(None),
-            },
-            Some((a, b)) => match (num(a), num(b)) {
-                (Some(a), Some(b)) => (a, Some(b)),
-                _ => return Ok(None),
-            },
-        };
+        if self.chars.get(i) != Some(&'}') {
+            return Ok(None);
+        }
         if min > 1000 || max.is_some_and(|m| m > 1000 || m < min) {
             return self.err("invalid repeat count");
         }
-        self.pos += rest[..=close].chars().count();
+        self.pos = i + 1;
         Ok(Some((min, max)))
+    }
+
+    /// The decimal number at `*i`, moving `*i` past it; None if there is none or it has a
+    /// leading zero (Go reads `x{01}` as literal text). Values above 1000 read as 1001.
+    fn number(&self, i: &mut usize) -> Option<u32> {
+        let start = *i;
+        let mut n = 0u32;
+        while let Some(d) = self.chars.get(*i).and_then(|c| c.to_digit(10)) {
+            n = (n * 10 + d).min(1001);
+            *i += 1;
+        }
+        let leading_zero = self.chars.get(start) == Some(&'0') && *i > start + 1;
+        (*i > start && !leading_zero).then_some(n)
     }
 
     fn repeat(&mut self) -> Result<Node, String> {
@@ -357,9 +380,19 @@ impl Parser {
         let Some(c) = self.peek() else {
             return self.err("unexpected end");
         };
+        // A count where an atom should be (`{2}`, `a|{2}`, `({2})`) repeats nothing: an
+        // error in Go, not literal text.
+        if c == '{' && self.counted()?.is_some() {
+            return self.err("missing argument to repetition operator");
+        }
         self.pos += 1;
         Ok(match c {
             '(' => {
+                // Parsing and compiling recurse once per group: bound the depth.
+                self.depth += 1;
+                if self.depth > MAX_DEPTH {
+                    return self.err("groups nested too deeply");
+                }
                 if self.peek() == Some('?') {
                     if self.chars.get(self.pos + 1) == Some(&':') {
                         self.pos += 2;
@@ -372,6 +405,7 @@ impl Parser {
                     return self.err("missing closing )");
                 }
                 self.pos += 1;
+                self.depth -= 1;
                 inner
             }
             '[' => Node::Class(self.class()?),
@@ -443,6 +477,14 @@ impl Parser {
                 break;
             }
             first = false;
+            // Go reads `[:name:]` inside a class as a POSIX class (and refuses unknown
+            // names); they are not supported here, so refuse rather than read `[`, `:`, ...
+            if c == '[' && self.chars.get(self.pos + 1) == Some(&':') {
+                let rest = self.chars.get(self.pos + 2..).unwrap_or_default();
+                if rest.windows(2).any(|w| w == [':', ']']) {
+                    return self.err("POSIX classes like [[:alpha:]] are not supported");
+                }
+            }
             self.pos += 1;
             let lo = if c == '\\' {
                 match self.escape(true)? {
@@ -611,6 +653,209 @@ mod tests {
         // Linear time: the classic catastrophic pattern for backtrackers.
         let s = "a".repeat(5000);
         assert!(!m("^(a+)+b$", &s));
+    }
+
+    /// regex-lite (a dev-dependency only) as the reference, with limits above this matcher's.
+    fn regex_lite(re: &str) -> Option<crate::fuzzing::Matcher> {
+        let r = regex_lite::RegexBuilder::new(re)
+            .nest_limit(4000)
+            .size_limit(1 << 28)
+            .build()
+            .ok()?;
+        Some(Box::new(move |hay| r.is_match(hay)))
+    }
+
+    const HAYSTACKS: &[&str] = &[
+        "",
+        "/",
+        "/dev",
+        "/dev/shm",
+        "/devices",
+        "/proc",
+        "/proc/sys/fs/binfmt_misc",
+        "/run",
+        "/run/credentials",
+        "/run/credentials/x.service",
+        "/sys",
+        "/sys/fs/cgroup",
+        "/mnt",
+        "/media/usb",
+        "/var/lib/docker",
+        "/var/lib/docker/overlay2/abc/merged",
+        "/var/lib/containers/storage/overlay",
+        "/home",
+        "/system",
+        "ext4",
+        "tmpfs",
+        "overlay",
+        "overlayfs",
+        "cgroup",
+        "cgroup2",
+        "cgroup3",
+        "squashfs",
+        "erofs",
+        "lo",
+        "lo0",
+        "eth0",
+        "wlan0-1",
+        "br-0123456789ab",
+        "br-0123",
+        "docker0",
+        "veth1a2b",
+        "sda",
+        "sda1",
+        "nvme0n1",
+        "nvme0n1p1",
+        "mmcblk0p1",
+        "ram0",
+        "zram0",
+        "loop3",
+        "xvda1",
+        "dm-0",
+        "ssh.service",
+        "dev-sda.device",
+        "home.mount",
+        "user.slice",
+        "a\nb",
+        "a\n",
+        "\n",
+        "x{01}",
+        "x{2}",
+        "xx",
+        "xxx",
+        "a b",
+        "a\tb",
+        "a\x0bb",
+        "[",
+        "]",
+        "{",
+        "}",
+        "é",
+        "Zürich 東京",
+        "aaaa",
+    ];
+
+    #[test]
+    fn agrees_with_regex_lite() {
+        // node_exporter's default and Debian's regexps: every haystack is compared.
+        for re in [
+            super::super::filesystem::DEFAULT_MOUNT_POINTS_EXCLUDE,
+            super::super::filesystem::DEFAULT_FS_TYPES_EXCLUDE,
+            "^/(dev|proc|run|sys|mnt|media|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)",
+            "^lo$",
+            r"^(ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\d+n\d+p)\d+$",
+            r"^(z?ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\d+n\d+p)\d+$",
+            r".+\.(automount|device|mount|scope|slice)",
+            "^$",
+            "^(veth.*|docker[0-9]+|br-[0-9a-f]{12})$",
+        ] {
+            let n = crate::fuzzing::pattern_agrees(re, HAYSTACKS, &regex_lite)
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(n, HAYSTACKS.len(), "{re}: not every haystack compared");
+        }
+        // The syntax this matcher takes; a few are skipped (documented differences).
+        let mut compared = 0;
+        for re in [
+            "a.c",
+            "^a+b?c*$",
+            "^x{2,3}$",
+            "^x{2,}$",
+            "^x{2}$",
+            "x{0}",
+            "^x{0,0}y",
+            "a{,2}",
+            "a{",
+            "a{x}",
+            "a{1,2,3}",
+            "x{01}",
+            "{",
+            "}",
+            "]",
+            "^[^/]+$",
+            r"^\d+\.\d+$",
+            r"^[\w-]+$",
+            r"^\S+\s\S+$",
+            r"\D",
+            r"\W",
+            r"[\s]",
+            r"[^\S]",
+            "^(?:ab|cd)+$",
+            "^a*?b$",
+            r"\Aab\z",
+            "^[]a]+$",
+            "^[a-]$",
+            "^[-a]$",
+            "^[^]a]$",
+            "",
+            "^(a|)$",
+            "^(a*)*$",
+            "(|a)+",
+            "^*$",
+            "$^",
+            "a|b|",
+            "()",
+            "(?:)",
+            r"\.\*\+\?\(\)\[\]\{\}\|\^\$\\",
+            r"\n",
+            r"\t",
+            r"[\n\t]",
+            r"\v",
+            "[^a]",
+            ".",
+            "^.$",
+            "^..$",
+            "é+",
+            "[é-ü]",
+            r"[\d-z]",
+            "^x{1000}$",
+            "(a+)+b",
+            "a**b|",
+            "[[]",
+            "[[:alpha:]]",
+            r"\<",
+            "x{2}{3}",
+        ] {
+            compared += crate::fuzzing::pattern_agrees(re, HAYSTACKS, &regex_lite)
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        assert!(compared > 40 * HAYSTACKS.len(), "only {compared} compared");
+    }
+
+    #[test]
+    fn go_syntax_oddities_are_followed() {
+        // A count with a leading zero is literal text in Go.
+        assert!(m("^x{01}$", "x{01}") && !m("^x{01}$", "x"));
+        assert!(m("^x{1,02}$", "x{1,02}"));
+        // A count where an atom should be repeats nothing: refused, as Go refuses it.
+        for bad in [
+            "{2}",
+            "a|{2}",
+            "({2})",
+            "(?:{1,})",
+            "x{99999999999}",
+            "x{1,99999999999}",
+        ] {
+            assert!(Pattern::new(bad).is_err(), "{bad} should be refused");
+        }
+        // Repeating an empty-width assertion is allowed, as in Go.
+        assert!(m("^{2}a", "ab") && !m("^{2}a", "ba"));
+    }
+
+    #[test]
+    fn posix_classes_are_refused_not_misread() {
+        // Read as `[[:alph]` followed by `]`, this used to match "a]"; Go reads a POSIX class.
+        assert!(Pattern::new("[[:alpha:]]").is_err());
+        assert!(Pattern::new("[[:bogus:]]").is_err());
+        // Without a closing `:]`, `[:` is literal text in a class, in Go too.
+        assert!(m("^[[:]+$", "[:["));
+    }
+
+    #[test]
+    fn deep_group_nesting_is_refused_not_a_stack_overflow() {
+        let deep = format!("{}a{}", "(".repeat(100_000), ")".repeat(100_000));
+        assert!(Pattern::new(&deep).is_err());
+        let ok = format!("{}a{}", "(".repeat(100), ")".repeat(100));
+        assert!(m(&ok, "a"));
     }
 
     #[test]

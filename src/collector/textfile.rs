@@ -46,7 +46,7 @@ pub struct Textfile {
 
 /// Families merged so far, with the files each came from.
 #[derive(Default)]
-struct Merged {
+pub(crate) struct Merged {
     families: Vec<MetricFamily>,
     index: HashMap<String, usize>,
     sources: Vec<Vec<String>>,
@@ -67,6 +67,30 @@ fn series_key(name: &str, labels: &[(String, String)]) -> String {
 }
 
 impl Merged {
+    /// Parses one file's text and merges it, unless it cannot be parsed or conflicts with what
+    /// is merged or written already (then nothing of it is taken).
+    pub(crate) fn add_text(&mut self, text: &str, file: &str, enc: &Encoder) -> Result<(), String> {
+        let fams = parse_text(text).map_err(|e| e.to_string())?;
+        if let Some(why) = self.conflict(&fams, enc) {
+            return Err(format!("{why}; skipping the whole file"));
+        }
+        self.add(fams, file);
+        Ok(())
+    }
+
+    /// Writes the merged families.
+    pub(crate) fn write(mut self, enc: &mut Encoder) {
+        for (f, src) in self.families.iter_mut().zip(&self.sources) {
+            // The files that actually contributed samples to this family are listed.
+            if f.help.is_none() {
+                f.help = Some(format!("Metric read from {}", src.join(", ")));
+            }
+        }
+        // A TYPE line without samples declares nothing worth exporting.
+        self.families.retain(|f| !f.samples.is_empty());
+        write_families(enc, &self.families);
+    }
+
     /// Checks a parsed file against what is merged already; None if it can be merged.
     fn conflict(&self, fams: &[MetricFamily], enc: &Encoder) -> Option<String> {
         let mut own = HashSet::new();
@@ -183,31 +207,14 @@ impl Collector for Textfile {
                     continue;
                 }
             };
-            let fams = match parse_text(&text) {
-                Ok(f) => f,
-                Err(e) => {
-                    crate::error!("textfile: {shown}: {e}");
-                    errors = true;
-                    continue;
-                }
-            };
-            if let Some(why) = merged.conflict(&fams, enc) {
-                crate::error!("textfile: {shown}: {why}; skipping the whole file");
+            if let Err(e) = merged.add_text(&text, &shown, enc) {
+                crate::error!("textfile: {shown}: {e}");
                 errors = true;
                 continue;
             }
-            merged.add(fams, &shown);
             mtimes.push((shown, mtime));
         }
-        for (f, src) in merged.families.iter_mut().zip(&merged.sources) {
-            // The files that actually contributed samples to this family are listed.
-            if f.help.is_none() {
-                f.help = Some(format!("Metric read from {}", src.join(", ")));
-            }
-        }
-        // A TYPE line without samples declares nothing worth exporting.
-        merged.families.retain(|f| !f.samples.is_empty());
-        write_families(enc, &merged.families);
+        merged.write(enc);
         if !mtimes.is_empty() {
             let mut f = enc.family(
                 "node_textfile_mtime_seconds",

@@ -221,7 +221,13 @@ impl Extra {
 
 /// The span of `part`, which must be a slice of `input`.
 fn span_of(input: &str, part: &str) -> Span {
-    let start = part.as_ptr() as usize - input.as_ptr() as usize;
+    let start = (part.as_ptr() as usize).wrapping_sub(input.as_ptr() as usize);
+    if start > input.len() || part.len() > input.len() - start {
+        // Not a slice of `input`: only an empty literal can be (the fuzz build asserts it),
+        // and where an empty span sits does not matter.
+        debug_assert!(part.is_empty(), "span of a string outside the body");
+        return Span { start: 0, end: 0 };
+    }
     Span {
         start: start as u32,
         end: (start + part.len()) as u32,
@@ -669,7 +675,8 @@ pub(super) fn split_token(s: &str) -> (&str, &str) {
     let s = trim_start_blank(s);
     match s.bytes().position(|c| c == b' ' || c == b'\t') {
         Some(i) => (&s[..i], trim_start_blank(&s[i + 1..])),
-        None => (s, ""),
+        // The empty rest is a slice of the line, not a literal: it may become a span.
+        None => (s, &s[s.len()..]),
     }
 }
 
@@ -775,6 +782,21 @@ mod tests {
         assert_eq!(simple_float("12345.678"), Some((12345.678, true)));
         assert_eq!(simple_float("1.50"), Some((1.5, false)));
         assert_eq!(simple_float("0.00001"), Some((1e-5, false)));
+    }
+
+    #[test]
+    fn help_without_text_is_a_span_of_the_body() {
+        // `# HELP m` with nothing after the name: the empty help was a `""` literal, whose
+        // "offset" in the body underflowed (a panic, or a wild span that aborted on use).
+        for text in [
+            "# HELP m\nm 1\n",
+            "m 1\n# HELP n",
+            "# HELP m\t\n# TYPE m gauge\nm 1",
+        ] {
+            let d = decode_text(text.to_string()).unwrap();
+            let help = d.families.iter().find_map(|f| f.help).unwrap();
+            assert_eq!(d.str(help), "", "{text:?}");
+        }
     }
 
     #[test]

@@ -102,8 +102,7 @@ pub fn load(path: &Path, reserved: &[&str]) -> Result<Vec<PathConfig>, String> {
     validate(path, &text, raw, reserved)
 }
 
-/// Parses config text (tests).
-#[cfg(test)]
+/// Parses and validates config text (read from `path`, for messages).
 pub fn parse(path: &Path, text: &str, reserved: &[&str]) -> Result<Vec<PathConfig>, String> {
     let raw: RawFile = crate::config::parse(path, text)?;
     validate(path, text, raw, reserved)

@@ -360,7 +360,7 @@ fn cert_has_san(cert: &CertificateDer<'_>, sans: &[String]) -> bool {
 
 /// `CN=...` of the certificate's subject, from a minimal DER walk (RFC 5280 §4.1): the
 /// server logs and passes it on; nothing depends on it for security.
-fn subject_cn(cert: &CertificateDer<'_>) -> Option<String> {
+pub(crate) fn subject_cn(cert: &CertificateDer<'_>) -> Option<String> {
     fn tlv(b: &[u8]) -> Option<(u8, &[u8], &[u8])> {
         let tag = *b.first()?;
         let l0 = *b.get(1)? as usize;
@@ -377,8 +377,9 @@ fn subject_cn(cert: &CertificateDer<'_>) -> Option<String> {
             }
             (len, 2 + n)
         };
-        let body = b.get(hdr..hdr + len)?;
-        Some((tag, body, &b[hdr + len..]))
+        // Checked: four length bytes overflow `hdr + len` where usize has 32 bits (mipsel).
+        let end = hdr.checked_add(len)?;
+        Some((tag, b.get(hdr..end)?, b.get(end..)?))
     }
     let (_, cert_body, _) = tlv(cert.as_ref())?;
     let (_, mut tbs, _) = tlv(cert_body)?;
@@ -440,4 +441,24 @@ pub fn client(host: &str, ca_file: Option<&str>) -> Result<rustls::ClientConnect
     };
     let name = ServerName::try_from(host.to_string()).map_err(|e| format!("{host}: {e}"))?;
     rustls::ClientConnection::new(cfg, name).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subject_cn_of_a_certificate_and_of_garbage() {
+        // Made with `openssl req -x509` (fuzz/seeds/README.md).
+        let der = include_bytes!("../../fuzz/seeds/web_config/client-cert.der");
+        let cert = CertificateDer::from(der.to_vec());
+        assert_eq!(subject_cn(&cert).as_deref(), Some("CN=prometheus"));
+        // Cut anywhere, the walk ends in None, never out of bounds.
+        for n in 0..der.len() {
+            let _ = subject_cn(&CertificateDer::from(der[..n].to_vec()));
+        }
+        // A four-byte length of 0xffffffff: `hdr + len` overflows a 32-bit usize.
+        let huge = CertificateDer::from(vec![0x30, 0x84, 0xff, 0xff, 0xff, 0xff, 0x30]);
+        assert_eq!(subject_cn(&huge), None);
+    }
 }

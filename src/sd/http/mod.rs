@@ -11,9 +11,9 @@
 
 mod cache;
 mod check;
-mod groups;
+pub(crate) mod groups;
 mod run;
-mod tree;
+pub(crate) mod tree;
 mod watch;
 
 use crate::atomic64::AtomicU64;

@@ -414,7 +414,15 @@ fn parse_http_date(s: &str) -> Option<u64> {
         .split(':')
         .map(|x| x.parse().ok())
         .collect::<Option<_>>()?;
-    if hms.len() != 3 || !(1..=31).contains(&day) || year < 1970 {
+    // Bounded fields (IMF-fixdate has a 4-digit year and 2-digit times) keep the arithmetic
+    // below far from overflow.
+    if hms.len() != 3
+        || !(1..=31).contains(&day)
+        || !(1970..=9999).contains(&year)
+        || hms[0] > 23
+        || hms[1] > 59
+        || hms[2] > 60
+    {
         return None;
     }
     // Days from civil (Howard Hinnant's algorithm), for the proleptic Gregorian calendar.
@@ -513,6 +521,26 @@ mod tests {
         assert_eq!(
             parse_retry_after("99999999999999999999999", now),
             Some(Duration::from_secs(u64::MAX))
+        );
+    }
+
+    #[test]
+    fn retry_after_date_with_huge_fields_is_ignored_not_an_overflow() {
+        // Found by the packet_page fuzz target: the day count overflowed on a huge year or
+        // hour (a panic with overflow checks, a wrong wait without).
+        let now = SystemTime::UNIX_EPOCH;
+        for v in [
+            "Sun, 06 Nov 99999999999999 08:49:37 GMT",
+            "Sun, 06 Nov 1994 99999999999999999:49:37 GMT",
+            "Sun, 06 Nov 1994 08:99999999999999999:37 GMT",
+            "Sun, 06 Nov 1994 08:49:99999999999999999 GMT",
+            "Sun, 06 Nov 1994 24:00:00 GMT",
+        ] {
+            assert_eq!(parse_retry_after(v, now), None, "{v}");
+        }
+        assert_eq!(
+            parse_retry_after("Fri, 31 Dec 9999 23:59:60 GMT", now),
+            Some(Duration::from_secs(253_402_300_800))
         );
     }
 
