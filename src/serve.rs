@@ -29,7 +29,23 @@ pub fn specs() -> Vec<Spec> {
     for p in crate::part::entries() {
         specs.extend((p.flags)());
     }
+    let rest = crate::flags::node_exporter_rest(&specs);
+    specs.extend(rest);
     specs
+}
+
+/// One warning for every node_exporter flag given that this build ignores, one per deprecated
+/// alias used (node_exporter warns for those too).
+fn warn_foreign_flags(flags: &Flags) {
+    if !flags.ignored().is_empty() {
+        crate::warn!(
+            "ignoring node_exporter flags this build does not implement: {}",
+            flags.ignored().join(" ")
+        );
+    }
+    for (alias, target) in flags.deprecated() {
+        crate::warn!("--{alias} is DEPRECATED and will be removed in 2.0.0, use --{target}");
+    }
 }
 
 pub fn main(args: &[String]) -> i32 {
@@ -48,6 +64,7 @@ pub fn main(args: &[String]) -> i32 {
         eprintln!("promlet: unknown command {cmd:?}{}", commands_help());
         return 2;
     }
+    warn_foreign_flags(&flags);
     match start(&flags) {
         Ok(server) => {
             crate::info!("listening on {}", server.local_addr());
@@ -64,7 +81,9 @@ pub fn main(args: &[String]) -> i32 {
 }
 
 fn commands_help() -> String {
-    let mut s = String::from("\nCommands in this build:\n");
+    let mut s = String::from(
+        "\nnode_exporter's other flags (collectors and settings this build lacks) are accepted and\nignored, with one warning at start.\n\nCommands in this build:\n",
+    );
     if cfg!(feature = "hdhomerun") {
         s.push_str("  hdhomerun discover|get|set ...   talk to HDHomeRun devices\n");
     }
