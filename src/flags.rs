@@ -412,6 +412,11 @@ const NODE_EXPORTER_COLLECTORS: &[&str] = &[
     "watchdog", "wifi", "xfrm", "xfs", "zfs", "zoneinfo",
 ];
 
+/// True if `name` is one of node_exporter's collectors (for its "disabled collector" answer).
+pub fn is_node_exporter_collector(name: &str) -> bool {
+    NODE_EXPORTER_COLLECTORS.contains(&name)
+}
+
 /// node_exporter's hidden deprecated spellings and the flags they set (1.5.0 warns and maps
 /// them; both given is an error).
 const NODE_EXPORTER_ALIASES: &[(&str, &str)] = &[

@@ -18,6 +18,8 @@ fn common_specs() -> Vec<Spec> {
         Spec::value("path.procfs", Some("/proc"), "procfs mountpoint."),
         Spec::value("path.sysfs", Some("/sys"), "sysfs mountpoint."),
         Spec::value("path.rootfs", Some("/"), "rootfs mountpoint."),
+        Spec::value("log.level", Some("info"), "Only log messages with the given severity or above. One of: [debug, info, warn, error]"),
+        Spec::value("log.format", Some("logfmt"), "Output format of log messages. One of: [logfmt, json]"),
     ]
 }
 
@@ -64,6 +66,19 @@ pub fn main(args: &[String]) -> i32 {
         eprintln!("promlet: unknown command {cmd:?}{}", commands_help());
         return 2;
     }
+    if let Err(e) = crate::log::init(
+        &flags.value("log.level").unwrap_or_default(),
+        &flags.value("log.format").unwrap_or_default(),
+    ) {
+        eprintln!("promlet: {e}");
+        return 2;
+    }
+    crate::info!(
+        "starting promlet, version {} (revision: {}), features: {}",
+        env!("CARGO_PKG_VERSION"),
+        env!("PROMLET_REVISION"),
+        crate::features()
+    );
     warn_foreign_flags(&flags);
     match start(&flags) {
         Ok(server) => {
@@ -73,8 +88,8 @@ pub fn main(args: &[String]) -> i32 {
             }
         }
         Err(e) => {
+            // One line, in the log format asked for (it used to be printed twice).
             crate::error!("{e}");
-            eprintln!("promlet: {e}");
             1
         }
     }
@@ -133,12 +148,16 @@ pub fn start(flags: &Flags) -> Result<Server, String> {
     };
 
     let mut parts: Vec<Arc<dyn Part>> = Vec::new();
+    let mut names: Vec<&str> = Vec::new();
+    #[cfg(feature = "node")]
+    names.push("node");
     for e in crate::part::entries() {
         if let Some(p) = (e.init)(flags).map_err(|m| format!("{}: {m}", e.name))? {
-            crate::info!("{} enabled", e.name);
+            names.push(e.name);
             parts.push(p);
         }
     }
+    crate::info!("enabled parts: {}", names.join(", "));
 
     let stats = Arc::new(Stats::default());
     let metrics = Metrics {
@@ -187,6 +206,23 @@ impl Metrics {
             .filter(|(k, _)| k == "exclude[]")
             .map(|(_, v)| v.as_str())
             .collect();
+        // As node_exporter: a collector that is not running cannot be asked for.
+        if let Some(bad) = include.iter().find(|n| !self.collector_names().contains(n)) {
+            #[cfg(feature = "node")]
+            let ours = crate::collector::entries().iter().any(|e| e.name == *bad);
+            #[cfg(not(feature = "node"))]
+            let ours = false;
+            let why = if ours || crate::flags::is_node_exporter_collector(bad) {
+                "disabled collector"
+            } else {
+                "missing collector"
+            };
+            let msg = format!(
+                "Couldn't create filtered metrics handler: couldn't create collector: {why}: {bad}"
+            );
+            crate::warn!("{msg}");
+            return Response::text(400, msg);
+        }
         let wanted = |name: &str| {
             (include.is_empty() || include.contains(&name)) && !exclude.contains(&name)
         };
@@ -198,6 +234,15 @@ impl Metrics {
         })
     }
 
+    /// The collectors this `/metrics` runs.
+    fn collector_names(&self) -> Vec<&'static str> {
+        #[cfg(feature = "node")]
+        if let Some(node) = &self.node {
+            return node.names();
+        }
+        Vec::new()
+    }
+
     fn write(&self, enc: &mut Encoder, wanted: &dyn Fn(&str) -> bool) {
         #[cfg(feature = "node")]
         if let Some(node) = &self.node {
@@ -205,10 +250,12 @@ impl Metrics {
         }
         #[cfg(not(feature = "node"))]
         let _ = wanted;
-        for p in &self.parts {
-            p.write_metrics(enc);
-        }
         if self.exporter_metrics {
+            // The parts' own metrics are promlet's too (promlet_proxy_*, promlet_hdhomerun_*,
+            // promlet_http_sd_*, prometheus_packet_sd_*): the flag drops them with the rest.
+            for p in &self.parts {
+                p.write_metrics(enc);
+            }
             crate::process::write_build_info(enc);
             crate::process::write_process_metrics(enc);
             let s = &self.stats;

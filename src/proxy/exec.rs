@@ -69,9 +69,7 @@ pub fn run(name: &str, argv: &[String], until: Instant) -> Result<Vec<u8>, Strin
                 let _ = (&mut err).take(64 * 1024).read_to_end(&mut buf);
                 // Drain the rest so the child never blocks on a full stderr pipe.
                 let _ = std::io::copy(&mut err, &mut std::io::sink());
-                for line in String::from_utf8_lossy(&buf).lines().take(20) {
-                    crate::warn!("exporter {name}: stderr: {line}");
-                }
+                crate::log::child_stderr(&format!("exporter {name}"), &buf);
             })
             .ok()
     });

@@ -67,7 +67,11 @@ impl Spawn<'_> {
         if let Some(dir) = path.parent() {
             cmd.current_dir(dir);
         }
-        run(cmd, self.timeout, self.python)
+        run(
+            cmd,
+            self.timeout,
+            &format!("{} {}", self.python, path.display()),
+        )
     }
 
     /// Runs the executable at `path` with one `key=value` argument per parameter.
@@ -127,6 +131,7 @@ pub fn run(mut cmd: Command, timeout: Duration, what: &str) -> Result<Vec<u8>, E
             }
         }
     };
+    crate::log::child_stderr(&format!("generator {what}"), &err);
     if !status.success() {
         return Err(Error::Exit(status.to_string(), stderr_tail(&err)));
     }
