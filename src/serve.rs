@@ -1,12 +1,12 @@
 //! `promlet` with no subcommand: parse flags, start the enabled collectors and parts, serve.
 
 use std::cell::RefCell;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, RwLock};
 
 use crate::expfmt::{self, Encoder};
 use crate::flags::{Flags, Spec};
 use crate::part::Part;
-use crate::server::{self, Options, Request, Response, Route, Server, Stats};
+use crate::server::{self, Handler, Options, Request, Response, Route, Server, Stats};
 
 fn common_specs() -> Vec<Spec> {
     vec![
@@ -51,6 +51,8 @@ fn warn_foreign_flags(flags: &Flags) {
 }
 
 pub fn main(args: &[String]) -> i32 {
+    // Before any thread exists, so that every thread inherits it.
+    block_sighup();
     let usage = "promlet [<flags>] | promlet <command> ...";
     let flags = match crate::flags::parse_command(
         "promlet",
@@ -81,11 +83,9 @@ pub fn main(args: &[String]) -> i32 {
     );
     warn_foreign_flags(&flags);
     match start(&flags) {
-        Ok(server) => {
-            crate::info!("listening on {}", server.local_addr());
-            loop {
-                std::thread::park();
-            }
+        Ok(serving) => {
+            crate::info!("listening on {}", serving.server.local_addr());
+            wait_for_sighup(&serving, &flags)
         }
         Err(e) => {
             // One line, in the log format asked for (it used to be printed twice).
@@ -111,8 +111,51 @@ fn commands_help() -> String {
     s
 }
 
+/// A part that is running, with the table row it came from.
+#[derive(Clone)]
+struct Running {
+    name: &'static str,
+    reloads: bool,
+    part: Arc<dyn Part>,
+}
+
+/// The route table every request goes through; SIGHUP swaps it whole.
+struct Router {
+    routes: RwLock<Arc<Vec<Route>>>,
+}
+
+impl Handler for Router {
+    fn handle(&self, req: &Request) -> Response {
+        let routes = self
+            .routes
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        server::answer(&routes, req)
+    }
+}
+
+/// What serves: the server and what a SIGHUP replaces.
+pub struct Serving {
+    pub server: Server,
+    router: Arc<Router>,
+    web: Option<Arc<crate::webconfig::Live>>,
+    parts: Mutex<Vec<Running>>,
+    base: Base,
+}
+
+/// The `/metrics` pieces that do not change on reload.
+#[derive(Clone)]
+struct Base {
+    telemetry: String,
+    #[cfg(feature = "node")]
+    node: Option<Arc<crate::collector::Node>>,
+    exporter_metrics: bool,
+    stats: Arc<Stats>,
+}
+
 /// Builds everything the flags ask for and starts the server.
-pub fn start(flags: &Flags) -> Result<Server, String> {
+pub fn start(flags: &Flags) -> Result<Serving, String> {
     raise_fd_limit();
     let telemetry = flags.value("web.telemetry-path").unwrap_or_default();
     if !telemetry.starts_with('/') {
@@ -131,9 +174,15 @@ pub fn start(flags: &Flags) -> Result<Server, String> {
         max_workers,
         ..Options::default()
     };
-    if let Some(path) = flags.value("web.config.file") {
-        crate::webconfig::load(std::path::Path::new(&path), &mut opts)?;
-    }
+    let web = match flags.value("web.config.file") {
+        Some(path) => {
+            let live = crate::webconfig::Live::new(std::path::Path::new(&path))?;
+            opts.tls = Some(live.clone());
+            opts.auth = Some(live.clone());
+            Some(live)
+        }
+        None => None,
+    };
 
     #[cfg(feature = "node")]
     let node = {
@@ -144,44 +193,175 @@ pub fn start(flags: &Flags) -> Result<Server, String> {
         };
         let node = crate::collector::Node::new(&paths, flags)?;
         crate::info!("enabled collectors: {}", node.names().join(", "));
-        Some(node)
+        Some(Arc::new(node))
     };
 
-    let mut parts: Vec<Arc<dyn Part>> = Vec::new();
-    let mut names: Vec<&str> = Vec::new();
-    #[cfg(feature = "node")]
-    names.push("node");
+    let mut parts: Vec<Running> = Vec::new();
     for e in crate::part::entries() {
         if let Some(p) = (e.init)(flags).map_err(|m| format!("{}: {m}", e.name))? {
-            names.push(e.name);
-            parts.push(p);
+            parts.push(Running {
+                name: e.name,
+                reloads: e.reloads,
+                part: p,
+            });
         }
+    }
+    let mut names: Vec<&str> = parts.iter().map(|r| r.name).collect();
+    if cfg!(feature = "node") {
+        names.insert(0, "node");
     }
     crate::info!("enabled parts: {}", names.join(", "));
 
-    let stats = Arc::new(Stats::default());
-    let metrics = Metrics {
+    let base = Base {
+        telemetry,
         #[cfg(feature = "node")]
         node,
-        parts: parts.clone(),
         exporter_metrics: !flags.switch("web.disable-exporter-metrics"),
-        stats: stats.clone(),
+        stats: Arc::new(Stats::default()),
     };
-    let mut routes = vec![Route::new(&telemetry, "Metrics", move |req: &Request| {
-        metrics.serve(req)
-    })];
-    for p in &parts {
-        routes.extend(p.routes());
-    }
+    let routes = build_routes(&base, &parts)?;
+    let router = Arc::new(Router {
+        routes: RwLock::new(Arc::new(routes)),
+    });
     let listen = flags.value("web.listen-address").unwrap_or_default();
     let listener = server::bind(&listen)?;
-    Server::start(listener, routes, opts, stats).map_err(|e| format!("start server: {e}"))
+    let front = router.clone();
+    let server = Server::start(
+        listener,
+        vec![Route::prefix("/", "", move |req: &Request| {
+            front.handle(req)
+        })],
+        opts,
+        base.stats.clone(),
+    )
+    .map_err(|e| format!("start server: {e}"))?;
+    Ok(Serving {
+        server,
+        router,
+        web,
+        parts: Mutex::new(parts),
+        base,
+    })
+}
+
+/// The route table: `/metrics` and every part's routes. Two parts (or a part and the
+/// telemetry path) wanting the same path, or one path inside another's prefix route, stop
+/// promlet with a message instead of one silently hiding the other.
+fn build_routes(base: &Base, parts: &[Running]) -> Result<Vec<Route>, String> {
+    let metrics = Metrics {
+        #[cfg(feature = "node")]
+        node: base.node.clone(),
+        parts: parts.iter().map(|r| r.part.clone()).collect(),
+        exporter_metrics: base.exporter_metrics,
+        stats: base.stats.clone(),
+    };
+    let mut owned: Vec<(&str, Route)> = vec![(
+        "--web.telemetry-path",
+        Route::new(&base.telemetry, "Metrics", move |req: &Request| {
+            metrics.serve(req)
+        }),
+    )];
+    for r in parts {
+        owned.extend(r.part.routes().into_iter().map(|route| (r.name, route)));
+    }
+    for (i, (a, ra)) in owned.iter().enumerate() {
+        for (b, rb) in &owned[i + 1..] {
+            if a == b {
+                continue;
+            }
+            let clash = ra.path == rb.path
+                || (ra.prefix && ra.matches(&rb.path))
+                || (rb.prefix && rb.matches(&ra.path));
+            if clash {
+                return Err(format!(
+                    "route clash: {b} serves {:?}, which {a} already serves at {:?}",
+                    rb.path, ra.path
+                ));
+            }
+        }
+    }
+    Ok(owned.into_iter().map(|(_, r)| r).collect())
+}
+
+impl Serving {
+    /// SIGHUP: starts the reloadable parts again from their files and re-reads the web
+    /// configuration, then swaps all of it in at once. Any error leaves everything as it was.
+    pub fn reload(&self, flags: &Flags) -> Result<(), String> {
+        let old = self.parts.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut parts = Vec::with_capacity(old.len());
+        for e in crate::part::entries() {
+            match old.iter().find(|r| r.name == e.name) {
+                Some(r) if !r.reloads => parts.push(r.clone()),
+                _ if !e.reloads => {}
+                _ => {
+                    if let Some(p) = (e.init)(flags).map_err(|m| format!("{}: {m}", e.name))? {
+                        parts.push(Running {
+                            name: e.name,
+                            reloads: true,
+                            part: p,
+                        });
+                    }
+                }
+            }
+        }
+        let web = match &self.web {
+            Some(w) => Some((w, w.read()?)),
+            None => None,
+        };
+        let routes = build_routes(&self.base, &parts)?;
+        // Everything is built: install it together.
+        *self
+            .router
+            .routes
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = Arc::new(routes);
+        *self.parts.lock().unwrap_or_else(|e| e.into_inner()) = parts;
+        if let Some((w, loaded)) = web {
+            w.install(loaded);
+        }
+        Ok(())
+    }
+}
+
+/// Blocks SIGHUP in this thread and every thread started after it, so that it is only ever
+/// taken by [`wait_for_sighup`] (child processes start with an empty mask: std resets it).
+fn block_sighup() {
+    // SAFETY: the sigset is initialised by sigemptyset before use; pthread_sigmask only
+    // changes this thread's mask.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGHUP);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+}
+
+/// Waits for SIGHUP forever, reloading on each.
+fn wait_for_sighup(serving: &Serving, flags: &Flags) -> ! {
+    loop {
+        let mut sig: libc::c_int = 0;
+        // SAFETY: as in block_sighup; sigwait writes the signal number into `sig`.
+        let rc = unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGHUP);
+            libc::sigwait(&set, &mut sig)
+        };
+        if rc != 0 || sig != libc::SIGHUP {
+            continue;
+        }
+        crate::info!("SIGHUP: reloading the configuration");
+        match serving.reload(flags) {
+            Ok(()) => crate::info!("configuration reloaded"),
+            Err(e) => crate::error!("reload failed, still serving the previous configuration: {e}"),
+        }
+    }
 }
 
 /// The `/metrics` handler.
 struct Metrics {
     #[cfg(feature = "node")]
-    node: Option<crate::collector::Node>,
+    node: Option<Arc<crate::collector::Node>>,
     parts: Vec<Arc<dyn Part>>,
     exporter_metrics: bool,
     stats: Arc<Stats>,

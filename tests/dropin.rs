@@ -361,3 +361,156 @@ fn child_stderr_is_logged_by_name_and_rate_limited() {
         "{log}"
     );
 }
+
+/// Sends SIGHUP to promlet and waits until it has logged the outcome (`n`-th reload).
+fn sighup(p: &Proc, n: usize) -> String {
+    // SAFETY: kill(2) on our own child, which is not reaped while `p` lives.
+    unsafe { libc::kill(p.child.id() as i32, libc::SIGHUP) };
+    wait_for(Duration::from_secs(10), || {
+        let l = p.log_text();
+        let done = l.matches("configuration reloaded").count() + l.matches("reload failed").count();
+        (done >= n).then_some(l)
+    })
+    .unwrap_or_else(|| panic!("no reload logged:\n{}", p.log_text()))
+}
+
+#[cfg(feature = "proxy")]
+fn proxy_json(path: &str, name: &str, file: &str) -> String {
+    format!(
+        "{{\"proxy\": [{{\"path\": \"{path}\", \"exporters\": [{{\"name\": \"{name}\", \"file\": \"{file}\"}}]}}]}}"
+    )
+}
+
+#[cfg(feature = "proxy")]
+#[test]
+fn sighup_reloads_the_config_and_a_bad_one_keeps_the_old() {
+    let dir = tempdir("dropin-hup");
+    std::fs::write(dir.join("a.prom"), "a_metric 1\n").unwrap();
+    std::fs::write(dir.join("b.prom"), "b_metric 1\n").unwrap();
+    let cfg = dir.join("promlet.json");
+    // Relative file names: they follow the config file, not promlet's working directory.
+    std::fs::write(&cfg, proxy_json("/m", "a", "a.prom")).unwrap();
+    let mut p = promlet(&[&format!("--config.file={}", cfg.display())]);
+    assert!(http_get(p.addr, "/m")
+        .text()
+        .contains("a_metric{exporter_name=\"a\"} 1"));
+
+    std::fs::write(&cfg, proxy_json("/m", "b", "b.prom")).unwrap();
+    sighup(&p, 1);
+    let t = http_get(p.addr, "/m").text();
+    assert!(
+        t.contains("b_metric{exporter_name=\"b\"} 1") && !t.contains("a_metric"),
+        "{t}"
+    );
+
+    // Broken file: logged, the running config keeps serving, promlet keeps running.
+    std::fs::write(&cfg, "{\"proxy\": [").unwrap();
+    let log = sighup(&p, 2);
+    assert!(
+        log.contains("reload failed, still serving the previous configuration"),
+        "{log}"
+    );
+    assert!(http_get(p.addr, "/m").text().contains("b_metric"));
+    // A clash with the telemetry path is refused the same way.
+    std::fs::write(&cfg, proxy_json("/metrics", "b", "b.prom")).unwrap();
+    sighup(&p, 3);
+    assert!(http_get(p.addr, "/m").text().contains("b_metric"));
+    assert!(
+        p.child.try_wait().unwrap().is_none(),
+        "promlet died:\n{}",
+        p.log_text()
+    );
+    assert!(!p.log_text().contains("Hangup"));
+}
+
+#[cfg(all(feature = "proxy", feature = "hdhomerun"))]
+#[test]
+fn route_clash_between_parts_is_fatal_at_start() {
+    let dir = tempdir("dropin-clash");
+    std::fs::write(dir.join("a.prom"), "a 1\n").unwrap();
+    let cfg = dir.join("promlet.json");
+    std::fs::write(&cfg, proxy_json("/hdhomerun", "a", "a.prom")).unwrap();
+    let (code, err) = run_to_exit(&[
+        "--web.listen-address=127.0.0.1:0",
+        &format!("--config.file={}", cfg.display()),
+    ]);
+    assert_eq!(code, Some(1), "{err:?}");
+    let err = err.join("\n");
+    assert!(
+        err.contains("route clash: proxy serves \\\"/hdhomerun\\\""),
+        "{err}"
+    );
+}
+
+#[cfg(all(feature = "proxy", feature = "http-sd"))]
+#[test]
+fn proxy_path_inside_http_sd_targets_is_a_clash() {
+    let dir = tempdir("dropin-clash-sd");
+    std::fs::create_dir_all(dir.join("tree")).unwrap();
+    std::fs::write(dir.join("a.prom"), "a 1\n").unwrap();
+    let cfg = dir.join("promlet.json");
+    std::fs::write(&cfg, proxy_json("/targets/x", "a", "a.prom")).unwrap();
+    let (code, err) = run_to_exit(&[
+        "--web.listen-address=127.0.0.1:0",
+        &format!("--config.file={}", cfg.display()),
+        &format!("--http-sd.directory={}", dir.join("tree").display()),
+    ]);
+    assert_eq!(code, Some(1), "{err:?}");
+    assert!(err.join("\n").contains("route clash"), "{err:?}");
+}
+
+#[cfg(feature = "proxy")]
+#[test]
+fn web_config_is_reread_when_it_changes_and_a_bad_one_is_kept_out() {
+    let dir = tempdir("dropin-web");
+    let web = dir.join("web.yml");
+    std::fs::write(&web, "{}\n").unwrap();
+    let p = promlet(&[&format!("--web.config.file={}", web.display())]);
+    assert_eq!(http_get(p.addr, "/metrics").status, 200);
+
+    let hash = bcrypt::hash_with_salt("secret", 4, [3u8; 16])
+        .unwrap()
+        .format_for_version(bcrypt::Version::TwoY);
+    std::fs::write(
+        &web,
+        format!("{{\"basic_auth_users\": {{\"prom\": \"{hash}\"}}}}\n"),
+    )
+    .unwrap();
+    // No SIGHUP: the change is seen on the next request, as exporter-toolkit does.
+    assert_eq!(http_get(p.addr, "/metrics").status, 401);
+    let auth = [("Authorization", "Basic cHJvbTpzZWNyZXQ=")];
+    assert_eq!(http_request(p.addr, "GET", "/metrics", &auth).status, 200);
+
+    // A broken file is logged and the previous config keeps serving.
+    std::fs::write(&web, "{\"basic_auth_users\": {\"prom\": \"not-bcrypt\"}}\n").unwrap();
+    assert_eq!(http_get(p.addr, "/metrics").status, 401);
+    assert_eq!(http_request(p.addr, "GET", "/metrics", &auth).status, 200);
+    assert!(
+        p.log_text().contains("still serving the previous one"),
+        "{}",
+        p.log_text()
+    );
+}
+
+#[cfg(feature = "http-sd")]
+#[test]
+fn http_sd_generators_import_from_the_tree_root() {
+    let tree = tempdir("dropin-sd-lib");
+    std::fs::create_dir_all(tree.join("_lib")).unwrap();
+    std::fs::create_dir_all(tree.join("cloud/eu")).unwrap();
+    std::fs::write(
+        tree.join("_lib/helpers.py"),
+        "def groups(zone):\n    return [{\"targets\": [\"node-\" + zone + \":9100\"], \"labels\": {\"zone\": zone}}]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        tree.join("cloud/eu/inventory.py"),
+        "from _lib import helpers\n\ndef generate_targets(**params):\n    return helpers.groups(params.get(\"zone\", \"eu\"))\n",
+    )
+    .unwrap();
+    let p = promlet(&[&format!("--http-sd.directory={}", tree.display())]);
+    let r = http_get(p.addr, "/targets/cloud?zone=eu1");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(v[0]["targets"][0], "node-eu1:9100", "{v}");
+}

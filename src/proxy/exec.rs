@@ -231,6 +231,10 @@ impl Cached {
             .name("exec-cached".into())
             .stack_size(128 * 1024)
             .spawn(move || loop {
+                // The proxy that owned it was replaced (SIGHUP): stop with it.
+                if Arc::strong_count(&me) == 1 {
+                    break;
+                }
                 let start = Instant::now();
                 let res = run(&name, &argv, start + timeout).and_then(|out| {
                     check(&out)?;

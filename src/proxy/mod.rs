@@ -29,6 +29,7 @@ pub const PART: Entry = Entry {
     name: "proxy",
     flags: specs,
     init,
+    reloads: true,
 };
 
 fn specs() -> Vec<Spec> {

@@ -47,6 +47,9 @@ pub struct Spawn<'a> {
     pub timeout: Duration,
     /// `check` mode: Python generators run `test_generate_targets()` when they have it.
     pub test: bool,
+    /// The tree's root: on every child's `PYTHONPATH`, so `from _lib import helpers` works
+    /// from any depth, as in prometheus-http-sd (which runs with the root on `sys.path`).
+    pub root: &'a Path,
 }
 
 impl Spawn<'_> {
@@ -67,6 +70,7 @@ impl Spawn<'_> {
         if let Some(dir) = path.parent() {
             cmd.current_dir(dir);
         }
+        self.python_path(&mut cmd);
         run(
             cmd,
             self.timeout,
@@ -81,7 +85,18 @@ impl Spawn<'_> {
         if let Some(dir) = path.parent() {
             cmd.current_dir(dir);
         }
+        self.python_path(&mut cmd);
         run(cmd, self.timeout, &path.display().to_string())
+    }
+
+    /// The root first, then whatever PYTHONPATH promlet itself was given.
+    fn python_path(&self, cmd: &mut Command) {
+        let mut p = self.root.as_os_str().to_os_string();
+        if let Some(old) = std::env::var_os("PYTHONPATH").filter(|o| !o.is_empty()) {
+            p.push(":");
+            p.push(old);
+        }
+        cmd.env("PYTHONPATH", p);
     }
 }
 
