@@ -241,20 +241,22 @@ pkgmk() { # variant
 }
 B='TMP/feed/utils/promlet'
 expect "package Makefile, variant router (package promlet)" "$(pkgmk router)" \
-"package promlet: variant=router default=1 depends=@(aarch64||arm||mips||mipsel||x86_64) conflicts=promlet-full provides= userid=promlet=9100:promlet=9100
+"package promlet: variant=router default=1 depends=@(aarch64||arm||mips||mipsel||x86_64) conflicts=promlet-full prometheus-node-exporter-lua provides= userid=promlet=9100:promlet=9100
 conffiles: /etc/config/promlet
 cargo [install] [-v] [--profile] [release] [--features] [node,hdhomerun,proxy,gzip] [--root] [TMP/stage/ipkg-install] [--path] [$B/src/] [--locked] [--no-default-features]
 PROMLET_REVISION=v0.1.0-1
 ./promlet/etc/config/promlet 600
 ./promlet/etc/init.d/promlet 755
+./promlet/etc/promlet/promlet.example.json 644
 ./promlet/usr/bin/promlet 755"
 expect "package Makefile, variant full (package promlet-full)" "$(pkgmk full)" \
-"package promlet-full: variant=full default= depends=@(aarch64||arm||mips||mipsel||x86_64) conflicts= provides=promlet userid=promlet=9100:promlet=9100
+"package promlet-full: variant=full default= depends=@(aarch64||arm||mips||mipsel||x86_64) +ca-bundle conflicts=prometheus-node-exporter-lua provides=promlet userid=promlet=9100:promlet=9100
 conffiles: /etc/config/promlet
 cargo [install] [-v] [--profile] [release] [--features] [node,hdhomerun,packet-sd,http-sd,proxy,tls,yaml,gzip] [--root] [TMP/stage/ipkg-install] [--path] [$B/src/] [--locked] [--no-default-features]
 PROMLET_REVISION=v0.1.0-1
 ./promlet-full/etc/config/promlet 600
 ./promlet-full/etc/init.d/promlet 755
+./promlet-full/etc/promlet/promlet.example.json 644
 ./promlet-full/usr/bin/promlet 755"
 
 echo "openwrt: $passed passed, $failed failed"
