@@ -102,6 +102,28 @@ procd_close_instance
 procd_add_reload_trigger [promlet]
 procd_add_reload_interface_trigger [lan]'
 
+expect "Packet SD token file, HDHomeRun targets and log level options" "$(run "config promlet 'main'
+	option packet_authtoken_file '/etc/promlet/packet-authtoken'
+	option packet_projectid 'p-1'
+	list hdhomerun_allowed_target '192.168.1.0/24'
+	list hdhomerun_allowed_target 'fd00::/8'
+	option log_level 'warn'" "$NET")" \
+'procd_open_instance
+procd_set_param [command] [/usr/bin/promlet] [--web.listen-address=127.0.0.1:9100]
+procd_append_param [command] [--packet-sd.enable]
+procd_append_param [command] [--packet.authtoken-file=/etc/promlet/packet-authtoken]
+procd_append_param [command] [--packet.projectid=p-1]
+procd_append_param [command] [--hdhomerun.allowed-targets=192.168.1.0/24]
+procd_append_param [command] [--hdhomerun.allowed-targets=fd00::/8]
+procd_append_param [command] [--log.level=warn]
+procd_set_param [respawn]
+procd_set_param [stdout] [1]
+procd_set_param [stderr] [1]
+procd_close_instance
+-- service_triggers
+procd_add_reload_trigger [promlet]
+procd_add_reload_interface_trigger [loopback]'
+
 # wan has no address yet (DHCP pending): no instance at all, but the interface trigger is set,
 # so netifd's ifup reloads the service, and then (second run) the address is there.
 WAN="config promlet 'main'
