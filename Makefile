@@ -73,9 +73,11 @@ bench:
 #   $(PREFIX)/bin/promlet, $(UNITDIR)/promlet{,-packet-sd}.service (ExecStart pointing at that
 #   binary), $(SYSCONFDIR)/default/promlet{,-packet-sd} (kept if already there).
 # UNITDIR defaults to $(PREFIX)/lib/systemd/system, which systemd reads for /usr and /usr/local.
+# As GNU's conventions say, SYSCONFDIR is $(PREFIX)/etc unless given, so nothing is written
+# outside $(DESTDIR)$(PREFIX): a system install says `PREFIX=/usr SYSCONFDIR=/etc`.
 PREFIX ?= /usr/local
 DESTDIR ?=
-SYSCONFDIR ?= /etc
+SYSCONFDIR ?= $(PREFIX)/etc
 UNITDIR ?= $(PREFIX)/lib/systemd/system
 BIN ?= $(STATIC)
 $(STATIC):

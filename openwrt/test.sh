@@ -110,6 +110,28 @@ procd_close_instance
 procd_add_reload_trigger [promlet]
 procd_add_reload_interface_trigger [lan]'
 
+expect "Packet SD token file, HDHomeRun targets and log level options" "$(run "config promlet 'main'
+	option packet_authtoken_file '/etc/promlet/packet-authtoken'
+	option packet_projectid 'p-1'
+	list hdhomerun_allowed_target '192.168.1.0/24'
+	list hdhomerun_allowed_target 'fd00::/8'
+	option log_level 'warn'" "$NET")" \
+'procd_open_instance
+procd_set_param [command] [/usr/bin/promlet] [--web.listen-address=127.0.0.1:9100]
+procd_append_param [command] [--packet-sd.enable]
+procd_append_param [command] [--packet.authtoken-file=/etc/promlet/packet-authtoken]
+procd_append_param [command] [--packet.projectid=p-1]
+procd_append_param [command] [--hdhomerun.allowed-targets=192.168.1.0/24]
+procd_append_param [command] [--hdhomerun.allowed-targets=fd00::/8]
+procd_append_param [command] [--log.level=warn]
+procd_set_param [respawn]
+procd_set_param [stdout] [1]
+procd_set_param [stderr] [1]
+procd_close_instance
+-- service_triggers
+procd_add_reload_trigger [promlet]
+procd_add_reload_interface_trigger [loopback]'
+
 # wan has no address yet (DHCP pending): no instance at all, but the interface trigger is set,
 # so netifd's ifup reloads the service, and then (second run) the address is there.
 WAN="config promlet 'main'
@@ -296,20 +318,22 @@ pkgmk() { # variant
 }
 B='TMP/feed/utils/promlet'
 expect "package Makefile, variant router (package promlet)" "$(pkgmk router)" \
-"package promlet: variant=router default=1 depends=@(aarch64||arm||mips||mipsel||x86_64) conflicts=promlet-full provides= userid=promlet=9100:promlet=9100
+"package promlet: variant=router default=1 depends=@(aarch64||arm||mips||mipsel||x86_64) conflicts=promlet-full prometheus-node-exporter-lua provides= userid=promlet=9100:promlet=9100
 conffiles: /etc/config/promlet
 cargo [install] [-v] [--profile] [release] [--features] [node,router,hdhomerun,proxy,gzip] [--root] [TMP/stage/ipkg-install] [--path] [$B/src/] [--locked] [--no-default-features]
 PROMLET_REVISION=v0.1.0-1
 ./promlet/etc/config/promlet 600
 ./promlet/etc/init.d/promlet 755
+./promlet/etc/promlet/promlet.example.json 644
 ./promlet/usr/bin/promlet 755"
 expect "package Makefile, variant full (package promlet-full)" "$(pkgmk full)" \
-"package promlet-full: variant=full default= depends=@(aarch64||arm||mips||mipsel||x86_64) conflicts= provides=promlet userid=promlet=9100:promlet=9100
+"package promlet-full: variant=full default= depends=@(aarch64||arm||mips||mipsel||x86_64) +ca-bundle conflicts=prometheus-node-exporter-lua provides=promlet userid=promlet=9100:promlet=9100
 conffiles: /etc/config/promlet
 cargo [install] [-v] [--profile] [release] [--features] [node,router,hdhomerun,packet-sd,http-sd,proxy,tls,yaml,gzip] [--root] [TMP/stage/ipkg-install] [--path] [$B/src/] [--locked] [--no-default-features]
 PROMLET_REVISION=v0.1.0-1
 ./promlet-full/etc/config/promlet 600
 ./promlet-full/etc/init.d/promlet 755
+./promlet-full/etc/promlet/promlet.example.json 644
 ./promlet-full/usr/bin/promlet 755"
 
 echo "openwrt: $passed passed, $failed failed"

@@ -29,7 +29,7 @@ check() { # name command...
 }
 
 d=$tmp/usr
-check "make install PREFIX=/usr DESTDIR=..." make -s install PREFIX=/usr DESTDIR="$d" BIN="$bin"
+check "make install PREFIX=/usr SYSCONFDIR=/etc DESTDIR=..." make -s install PREFIX=/usr SYSCONFDIR=/etc DESTDIR="$d" BIN="$bin"
 check "binary installed and runs" "$d/usr/bin/promlet" --version
 check "unit in /usr/lib/systemd/system, ExecStart=/usr/bin/promlet" \
   grep -qx 'ExecStart=/usr/bin/promlet $ARGS' "$d/usr/lib/systemd/system/promlet.service"
@@ -41,7 +41,7 @@ check "/etc/promlet exists (credential and config files)" test -d "$d/etc/promle
 
 echo 'ARGS="--web.listen-address=127.0.0.1:9100"' >"$d/etc/default/promlet"
 check "reinstall keeps an edited /etc/default/promlet" \
-  bash -c "make -s install PREFIX=/usr DESTDIR='$d' BIN='$bin' && grep -q 127.0.0.1 '$d/etc/default/promlet'"
+  bash -c "make -s install PREFIX=/usr SYSCONFDIR=/etc DESTDIR='$d' BIN='$bin' && grep -q 127.0.0.1 '$d/etc/default/promlet'"
 
 l=$tmp/local
 check "make install (PREFIX=/usr/local default) DESTDIR=..." make -s install DESTDIR="$l" BIN="$bin"
@@ -49,6 +49,23 @@ check "unit in /usr/local/lib/systemd/system, ExecStart=/usr/local/bin/promlet" 
   grep -qx 'ExecStart=/usr/local/bin/promlet $ARGS' "$l/usr/local/lib/systemd/system/promlet.service"
 check "packet-sd ExecStart=/usr/local/bin/promlet" \
   grep -q '^ExecStart=/usr/local/bin/promlet packet-sd ' "$l/usr/local/lib/systemd/system/promlet-packet-sd.service"
+
+check "PREFIX=/usr/local: flag files in /usr/local/etc (GNU sysconfdir), not /etc" \
+  test -f "$l/usr/local/etc/default/promlet" -a ! -e "$l/etc"
+check "PREFIX=/usr/local: the unit reads /usr/local/etc/default/promlet" \
+  grep -qx 'EnvironmentFile=-/usr/local/etc/default/promlet' "$l/usr/local/lib/systemd/system/promlet.service"
+
+# A temporary PREFIX without DESTDIR: every file lands under it and nothing outside it is
+# touched (the places an install could stray to are searched for anything newer).
+p=$tmp/prefix
+marker=$tmp/marker
+touch "$marker"
+sleep 1
+check "make install PREFIX=<tmp> (no DESTDIR)" make -s install PREFIX="$p" BIN="$bin"
+check "PREFIX=<tmp>: binary, units and flag files under it" \
+  test -x "$p/bin/promlet" -a -f "$p/lib/systemd/system/promlet.service" -a -f "$p/etc/default/promlet" -a -d "$p/etc/promlet"
+check "PREFIX=<tmp>: nothing written outside it" \
+  bash -c "out=\$(find /etc /usr/local /usr/lib/systemd /lib/systemd -xdev -newer '$marker' \\( -type f -o -type d \\) -path '*promlet*' 2>/dev/null); [ -z \"\$out\" ] || { echo \"\$out\"; exit 1; }"
 
 # The installed units, with ExecStart pointed into the DESTDIR so the binary exists.
 for u in promlet promlet-packet-sd; do

@@ -7,9 +7,10 @@
 //! [`Group`] once it has reaped it. [`stop`] SIGKILLs every registered group and reaps the
 //! leaders; a child spawned after [`stop`] began is killed as it registers.
 //!
-//! The stop signals are caught with a handler that writes to a pipe ([`catch_stop`]) rather
-//! than blocked with a signal mask and waited for: children inherit a mask (Rust's `Command`
-//! keeps it), while a handler is reset to the default by `exec`.
+//! The stop signals (and SIGHUP, reload) are caught with a handler that writes to a pipe
+//! ([`catch_signals`]) rather than blocked with a signal mask and waited for: one mechanism
+//! for every signal promlet acts on, and a handler is reset to the default by `exec`, so
+//! children start with the usual dispositions.
 
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::Mutex;
@@ -109,11 +110,12 @@ extern "C" fn on_stop_signal(sig: libc::c_int) {
     }
 }
 
-/// Where [`catch_stop`] delivers the stop signals.
-pub struct StopSignals(libc::c_int);
+/// Where [`catch_signals`] delivers the signals.
+pub struct Signals(libc::c_int);
 
-/// Catches SIGTERM and SIGINT from now on; [`StopSignals::wait`] returns the first one.
-pub fn catch_stop() -> Result<StopSignals, String> {
+/// Catches SIGTERM, SIGINT (stop) and SIGHUP (reload) from now on; [`Signals::wait`] returns
+/// them one at a time.
+pub fn catch_signals() -> Result<Signals, String> {
     let mut fds = [0 as libc::c_int; 2];
     // SAFETY: pipe2 fills the two-element array; sigaction gets a zeroed, filled-in struct.
     unsafe {
@@ -125,17 +127,17 @@ pub fn catch_stop() -> Result<StopSignals, String> {
         sa.sa_sigaction = on_stop_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
         sa.sa_flags = libc::SA_RESTART;
         libc::sigemptyset(&mut sa.sa_mask);
-        for sig in [libc::SIGTERM, libc::SIGINT] {
+        for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
             if libc::sigaction(sig, &sa, std::ptr::null_mut()) != 0 {
                 return Err(format!("sigaction: {}", std::io::Error::last_os_error()));
             }
         }
     }
-    Ok(StopSignals(fds[0]))
+    Ok(Signals(fds[0]))
 }
 
-impl StopSignals {
-    /// Blocks until a stop signal arrives; returns its number.
+impl Signals {
+    /// Blocks until one of the signals arrives; returns its number.
     pub fn wait(&self) -> libc::c_int {
         loop {
             let mut b = 0u8;

@@ -28,6 +28,12 @@ pub struct Spec {
     /// Environment variable read when the flag is absent.
     pub env: Option<&'static str>,
     pub help: String,
+    /// A node_exporter flag this build has no use for: accepted, hidden from `--help`, and
+    /// reported by [`Flags::ignored`] so the caller can warn once.
+    pub ignored: bool,
+    /// A deprecated spelling of another flag (node_exporter's hidden aliases): its value goes
+    /// to that flag when this build has it.
+    pub alias_of: Option<&'static str>,
 }
 
 impl Spec {
@@ -38,6 +44,8 @@ impl Spec {
             default: default.map(Into::into),
             env: None,
             help: help.into(),
+            ignored: false,
+            alias_of: None,
         }
     }
     pub fn repeated(name: &str, help: &str) -> Spec {
@@ -47,6 +55,8 @@ impl Spec {
             default: None,
             env: None,
             help: help.into(),
+            ignored: false,
+            alias_of: None,
         }
     }
     pub fn switch(name: &str, default: bool, help: &str) -> Spec {
@@ -56,6 +66,8 @@ impl Spec {
             default: Some(if default { "true" } else { "false" }.into()),
             env: None,
             help: help.into(),
+            ignored: false,
+            alias_of: None,
         }
     }
     pub fn env(mut self, var: &'static str) -> Spec {
@@ -91,6 +103,10 @@ pub struct Flags {
     specs: Vec<Spec>,
     given: HashMap<String, Vec<String>>,
     positional: Vec<String>,
+    /// Ignored flags as given (`--no-collector.wifi`), in order, each once.
+    ignored: Vec<String>,
+    /// Deprecated aliases used: (alias, the flag it set).
+    deprecated: Vec<(String, String)>,
 }
 
 impl Flags {
@@ -108,6 +124,9 @@ impl Flags {
         let mut it = args.into_iter().map(Into::into);
         let mut only_positional = false;
         while let Some(arg) = it.next() {
+            if arg == "-h" && !only_positional {
+                return Err(Error::Help(flags.help(usage)));
+            }
             if only_positional || !arg.starts_with("--") || arg == "-" {
                 if arg.starts_with('-') && arg.len() > 1 && !only_positional && arg != "-" {
                     return Err(Error::Usage(format!("unknown short flag {arg:?}")));
@@ -125,12 +144,12 @@ impl Flags {
                 None => (body, None),
             };
             match name {
-                "help" => return Err(Error::Help(flags.help(usage))),
+                "help" | "help-long" | "help-man" => return Err(Error::Help(flags.help(usage))),
                 "version" => return Err(Error::Version),
                 _ => {}
             }
             if let Some(spec) = flags.find(name) {
-                let (kind, key) = (spec.kind, spec.name.clone());
+                let (kind, key, ignored) = (spec.kind, spec.name.clone(), spec.ignored);
                 let value = match kind {
                     Kind::Switch => match inline.as_deref() {
                         None => "true".to_string(),
@@ -148,6 +167,10 @@ impl Flags {
                             .ok_or_else(|| Error::Usage(format!("flag --{name} needs a value")))?,
                     },
                 };
+                if ignored {
+                    flags.note_ignored(format!("--{name}"));
+                    continue;
+                }
                 let slot = flags.given.entry(key).or_default();
                 if kind != Kind::Repeated {
                     slot.clear();
@@ -160,14 +183,58 @@ impl Flags {
                     if inline.is_some() {
                         return Err(Error::Usage(format!("flag --{name} takes no value")));
                     }
-                    let key = spec.name.clone();
-                    flags.given.insert(key, vec!["false".into()]);
+                    let (key, ignored) = (spec.name.clone(), spec.ignored);
+                    if ignored {
+                        flags.note_ignored(format!("--{name}"));
+                    } else {
+                        flags.given.insert(key, vec!["false".into()]);
+                    }
                     continue;
                 }
             }
             return Err(Error::Usage(format!("unknown flag --{name}, try --help")));
         }
+        flags.resolve_aliases()?;
         Ok(flags)
+    }
+
+    fn note_ignored(&mut self, spelled: String) {
+        if !self.ignored.contains(&spelled) {
+            self.ignored.push(spelled);
+        }
+    }
+
+    /// Moves the values of deprecated aliases to the flags they stand for; giving both is an
+    /// error, as in node_exporter ("... are mutually exclusive").
+    fn resolve_aliases(&mut self) -> Result<(), Error> {
+        let aliases: Vec<(String, &'static str)> = self
+            .specs
+            .iter()
+            .filter_map(|s| s.alias_of.map(|t| (s.name.clone(), t)))
+            .collect();
+        for (alias, target) in aliases {
+            let Some(v) = self.given.remove(&alias) else {
+                continue;
+            };
+            if self.given.contains_key(target) {
+                return Err(Error::Usage(format!(
+                    "--{alias} and --{target} are mutually exclusive"
+                )));
+            }
+            self.given.insert(target.to_string(), v);
+            self.deprecated.push((alias, target.to_string()));
+        }
+        Ok(())
+    }
+
+    /// node_exporter flags that were given but mean nothing in this build, as spelled.
+    pub fn ignored(&self) -> &[String] {
+        &self.ignored
+    }
+
+    /// Deprecated aliases that were used: (alias, the flag it set).
+    pub fn deprecated(&self) -> &[(String, String)] {
+        &self.deprecated
     }
 
     fn find(&self, name: &str) -> Option<&Spec> {
@@ -219,7 +286,11 @@ impl Flags {
             ("-h, --help".into(), "Show this help and exit.".into()),
             ("--version".into(), "Show the version and exit.".into()),
         ];
-        for s in &self.specs {
+        for s in self
+            .specs
+            .iter()
+            .filter(|s| !s.ignored && s.alias_of.is_none())
+        {
             let left = match s.kind {
                 Kind::Switch => format!("--[no-]{}", s.name),
                 _ => format!("--{}=<value>", s.name),
@@ -272,6 +343,137 @@ pub fn parse_command<I: IntoIterator<Item = String>>(
             Err(2)
         }
     }
+}
+
+/// Every flag node_exporter accepts on Linux: 1.5.0 (Debian's build's `--help`, plus the hidden
+/// deprecated aliases that binary accepts) and the flags releases up to 1.10 added
+/// (prometheus/node_exporter `collector/*.go` `kingpin.Flag` calls). A trailing `=` marks a flag
+/// that takes a value; the others are booleans (`--x`, `--no-x`). An existing unit's ARGS line
+/// must not stop promlet, so [`node_exporter_rest`] makes every one of these that promlet does
+/// not define an ignored flag.
+#[rustfmt::skip]
+const NODE_EXPORTER_FLAGS: &[&str] = &[
+    // 1.5.0
+    "collector.arp.device-include=", "collector.arp.device-exclude=",
+    "collector.bcache.priorityStats", "collector.cpu.guest", "collector.cpu.info",
+    "collector.cpu.info.flags-include=", "collector.cpu.info.bugs-include=",
+    "collector.diskstats.device-exclude=", "collector.diskstats.device-include=",
+    "collector.ethtool.device-include=", "collector.ethtool.device-exclude=",
+    "collector.ethtool.metrics-include=", "collector.filesystem.mount-points-exclude=",
+    "collector.filesystem.fs-types-exclude=", "collector.ipvs.backend-labels=",
+    "collector.netclass.ignored-devices=", "collector.netclass.ignore-invalid-speed",
+    "collector.netclass.netlink", "collector.netclass_rtnl.with-stats",
+    "collector.netdev.device-include=", "collector.netdev.device-exclude=",
+    "collector.netdev.address-info", "collector.netdev.enable-detailed-metrics",
+    "collector.netdev.netlink", "collector.netstat.fields=", "collector.ntp.server=",
+    "collector.ntp.server-port=", "collector.ntp.protocol-version=",
+    "collector.ntp.server-is-local", "collector.ntp.ip-ttl=", "collector.ntp.max-distance=",
+    "collector.ntp.local-offset-tolerance=", "path.procfs=", "path.sysfs=", "path.rootfs=",
+    "path.udev.data=", "collector.perf.cpus=", "collector.perf.tracepoint=",
+    "collector.powersupply.ignored-supplies=", "collector.qdisc.fixtures=",
+    "collector.qdisk.device-include=", "collector.qdisk.device-exclude=",
+    "collector.rapl.enable-zone-label", "collector.runit.servicedir=", "collector.stat.softirq",
+    "collector.supervisord.url=", "collector.sysctl.include=", "collector.sysctl.include-info=",
+    "collector.systemd.unit-include=", "collector.systemd.unit-exclude=",
+    "collector.systemd.enable-task-metrics", "collector.systemd.enable-restarts-metrics",
+    "collector.systemd.enable-start-time-metrics", "collector.systemd.private",
+    "collector.tapestats.ignored-devices=", "collector.textfile.directory=",
+    "collector.vmstat.fields=", "collector.wifi.fixtures=", "web.telemetry-path=",
+    "web.disable-exporter-metrics", "web.max-requests=", "collector.disable-defaults",
+    "runtime.gomaxprocs=", "web.systemd-socket", "web.listen-address=", "web.config.file=",
+    "log.level=", "log.format=",
+    // Added after 1.5.0.
+    "collector.arp.netlink", "collector.filesystem.mount-points-include=",
+    "collector.filesystem.fs-types-include=", "collector.filesystem.mount-timeout=",
+    "collector.filesystem.stat-workers=", "collector.hwmon.chip-include=",
+    "collector.hwmon.chip-exclude=", "collector.hwmon.sensor-include=",
+    "collector.hwmon.sensor-exclude=", "collector.interrupts.name-include=",
+    "collector.interrupts.name-exclude=", "collector.interrupts.include-zeros",
+    "collector.netdev.label-ifalias", "collector.slabinfo.slabs-include=",
+    "collector.slabinfo.slabs-exclude=", "collector.perf.disable-hardware-profilers",
+    "collector.perf.hardware-profilers=", "collector.perf.disable-software-profilers",
+    "collector.perf.software-profilers=", "collector.perf.disable-cache-profilers",
+    "collector.perf.cache-profilers=", "collector.pcidevice.idsfile=",
+    "collector.pcidevice.names",
+];
+
+/// node_exporter's Linux collectors (1.5.0 and later): each gives `--[no-]collector.<name>`.
+#[rustfmt::skip]
+const NODE_EXPORTER_COLLECTORS: &[&str] = &[
+    "arp", "bcache", "bcachefs", "bonding", "btrfs", "buddyinfo", "cgroups", "conntrack", "cpu",
+    "cpu_vulnerabilities", "cpufreq", "diskstats", "dmi", "dmmultipath", "drbd", "drm", "edac",
+    "entropy", "ethtool", "fibrechannel", "filefd", "filesystem", "hwmon", "infiniband",
+    "interrupts", "ipvs", "kernel_hung", "ksmd", "lnstat", "loadavg", "logind", "mdadm",
+    "meminfo", "meminfo_numa", "mountstats", "netclass", "netdev", "netstat", "network_route",
+    "nfs", "nfsd", "ntp", "nvme", "os", "pcidevice", "perf", "powersupplyclass", "pressure",
+    "processes", "qdisc", "rapl", "runit", "schedstat", "selinux", "slabinfo", "sockstat",
+    "softirqs", "softnet", "stat", "supervisord", "swap", "sysctl", "systemd", "tapestats",
+    "tcpstat", "textfile", "thermal_zone", "time", "timex", "udp_queues", "uname", "vmstat",
+    "watchdog", "wifi", "xfrm", "xfs", "zfs", "zoneinfo",
+];
+
+/// True if `name` is one of node_exporter's collectors (for its "disabled collector" answer).
+pub fn is_node_exporter_collector(name: &str) -> bool {
+    NODE_EXPORTER_COLLECTORS.contains(&name)
+}
+
+/// node_exporter's hidden deprecated spellings and the flags they set (1.5.0 warns and maps
+/// them; both given is an error).
+const NODE_EXPORTER_ALIASES: &[(&str, &str)] = &[
+    (
+        "collector.filesystem.ignored-mount-points",
+        "collector.filesystem.mount-points-exclude",
+    ),
+    (
+        "collector.filesystem.ignored-fs-types",
+        "collector.filesystem.fs-types-exclude",
+    ),
+    (
+        "collector.diskstats.ignored-devices",
+        "collector.diskstats.device-exclude",
+    ),
+    (
+        "collector.netdev.device-blacklist",
+        "collector.netdev.device-exclude",
+    ),
+    (
+        "collector.netdev.device-whitelist",
+        "collector.netdev.device-include",
+    ),
+];
+
+/// Specs for every node_exporter flag `existing` lacks: ignored ones, and deprecated aliases
+/// of flags `existing` has. A flag promlet implements is never shadowed: the real spec wins,
+/// so a collector flag added to promlet leaves this list by itself.
+pub fn node_exporter_rest(existing: &[Spec]) -> Vec<Spec> {
+    let has = |n: &str| existing.iter().any(|s| s.name == n);
+    let mut out: Vec<Spec> = Vec::new();
+    let mut add = |name: String, value: bool, alias_of: Option<&'static str>| {
+        if has(&name) || out.iter().any(|s| s.name == name) {
+            return;
+        }
+        let mut s = if value {
+            Spec::repeated(&name, "")
+        } else {
+            Spec::switch(&name, false, "")
+        };
+        s.ignored = alias_of.is_none();
+        s.alias_of = alias_of;
+        out.push(s);
+    };
+    for (alias, target) in NODE_EXPORTER_ALIASES {
+        add(alias.to_string(), true, has(target).then_some(*target));
+    }
+    for f in NODE_EXPORTER_FLAGS {
+        match f.strip_suffix('=') {
+            Some(n) => add(n.to_string(), true, None),
+            None => add(f.to_string(), false, None),
+        }
+    }
+    for c in NODE_EXPORTER_COLLECTORS {
+        add(format!("collector.{c}"), false, None);
+    }
+    out
 }
 
 /// Parses a Go/Prometheus-style duration: `30s`, `5m`, `1h30m`, `250ms`, `1.5s`.
@@ -400,6 +602,116 @@ mod tests {
         assert_eq!(f.value("packet.authtoken").unwrap(), "secret");
         let f = Flags::parse("t", specs(), ["--packet.authtoken=flag"]).unwrap();
         assert_eq!(f.value("packet.authtoken").unwrap(), "flag");
+    }
+
+    fn with_rest(mut v: Vec<Spec>) -> Vec<Spec> {
+        let rest = node_exporter_rest(&v);
+        v.extend(rest);
+        v
+    }
+
+    #[test]
+    fn node_exporter_flags_this_build_lacks_are_ignored() {
+        let args = [
+            "--collector.systemd",
+            "--no-collector.wifi",
+            "--web.systemd-socket",
+            "--collector.ntp.server",
+            "10.0.0.1",
+            "--collector.diskstats.device-exclude=^ram",
+            "--no-collector.wifi",
+            "--collector.cpu",
+        ];
+        let f = Flags::parse("t", with_rest(specs()), args).unwrap();
+        assert_eq!(
+            f.ignored(),
+            [
+                "--collector.systemd",
+                "--no-collector.wifi",
+                "--web.systemd-socket",
+                "--collector.ntp.server",
+                "--collector.diskstats.device-exclude"
+            ]
+        );
+        assert!(
+            f.positional().is_empty(),
+            "the value 10.0.0.1 was taken by its flag"
+        );
+        assert!(f.switch("collector.cpu"));
+        // Nobody's flags stay errors.
+        assert!(matches!(
+            Flags::parse("t", with_rest(specs()), ["--collector.nope"]),
+            Err(Error::Usage(_))
+        ));
+        // Hidden from --help.
+        let Err(Error::Help(h)) = Flags::parse("t", with_rest(specs()), ["-h"]) else {
+            panic!()
+        };
+        assert!(!h.contains("systemd"), "{h}");
+    }
+
+    #[test]
+    fn real_flags_win_over_the_table() {
+        // A collector flag promlet implements is a real spec, never an ignored one.
+        let mut v = specs();
+        v.push(Spec::value(
+            "collector.netclass.ignored-devices",
+            Some("^$"),
+            "x",
+        ));
+        let f = Flags::parse(
+            "t",
+            with_rest(v),
+            ["--collector.netclass.ignored-devices=^lo$"],
+        )
+        .unwrap();
+        assert!(f.ignored().is_empty());
+        assert_eq!(
+            f.value("collector.netclass.ignored-devices").unwrap(),
+            "^lo$"
+        );
+    }
+
+    #[test]
+    fn deprecated_aliases_map_to_their_flag() {
+        let mut v = specs();
+        v.push(Spec::value(
+            "collector.filesystem.mount-points-exclude",
+            Some("^/d"),
+            "x",
+        ));
+        let f = Flags::parse(
+            "t",
+            with_rest(v.clone()),
+            ["--collector.filesystem.ignored-mount-points=^/(sys|proc)($|/)"],
+        )
+        .unwrap();
+        assert_eq!(
+            f.value("collector.filesystem.mount-points-exclude")
+                .unwrap(),
+            "^/(sys|proc)($|/)"
+        );
+        assert_eq!(f.deprecated().len(), 1);
+        assert!(f.ignored().is_empty());
+        assert!(matches!(
+            Flags::parse(
+                "t",
+                with_rest(v),
+                [
+                    "--collector.filesystem.ignored-mount-points=a",
+                    "--collector.filesystem.mount-points-exclude=b"
+                ]
+            ),
+            Err(Error::Usage(_))
+        ));
+        // Without the target (a node-less build) the alias is just ignored.
+        let f = Flags::parse(
+            "t",
+            with_rest(specs()),
+            ["--collector.filesystem.ignored-mount-points=x"],
+        )
+        .unwrap();
+        assert_eq!(f.ignored(), ["--collector.filesystem.ignored-mount-points"]);
     }
 
     #[test]

@@ -28,6 +28,9 @@ pub struct Entry {
     /// Starts the part if its flags ask for it (`Ok(None)`: not enabled). An `Err` stops
     /// promlet at start with that message.
     pub init: InitFn,
+    /// Started again on SIGHUP (it reads files: `--config.file`, the HTTP SD tree); the
+    /// others keep running as they are.
+    pub reloads: bool,
 }
 
 /// Every part compiled into this binary.

@@ -159,7 +159,7 @@ impl Route {
             handler: Arc::new(handler),
         }
     }
-    fn matches(&self, path: &str) -> bool {
+    pub fn matches(&self, path: &str) -> bool {
         if self.prefix {
             path == self.path
                 || (path.starts_with(&self.path)
@@ -988,15 +988,20 @@ fn route(shared: &Shared, req: &Request) -> Response {
             return resp;
         }
     }
-    // The longest matching route wins, so `/targets/x` can live beside `/targets`.
-    let best = shared
-        .routes
+    answer(&shared.routes, req)
+}
+
+/// Answers `req` from `routes`: the longest matching route (so `/targets/x` can live beside
+/// `/targets`), else the landing page at `/`, else 404. Also used by a handler that swaps its
+/// route table on reload.
+pub fn answer(routes: &[Route], req: &Request) -> Response {
+    let best = routes
         .iter()
         .filter(|r| r.matches(&req.path))
         .max_by_key(|r| (r.path.len(), !r.prefix));
     match best {
         Some(r) => r.handler.handle(req),
-        None if req.path == "/" => landing_page(&shared.routes),
+        None if req.path == "/" => landing_page(routes),
         None => Response::not_found(),
     }
 }

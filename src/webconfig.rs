@@ -18,7 +18,6 @@
 //! security setting that is silently ignored is worse than none.
 
 use std::path::Path;
-#[cfg(any(feature = "tls", feature = "proxy"))]
 use std::sync::Arc;
 
 use crate::server::Options;
@@ -280,7 +279,7 @@ pub fn load(path: &Path, opts: &mut Options) -> Result<(), String> {
         #[cfg(feature = "tls")]
         {
             let acceptor = tls::server(t, path.parent().unwrap_or(Path::new(".")))
-                .map_err(|m| crate::config::at(path, line, &m))?;
+                .map_err(|m| crate::config::at(path, line_of_error(&text, &m).or(line), &m))?;
             opts.tls = Some(Arc::new(acceptor));
         }
         #[cfg(not(feature = "tls"))]
@@ -294,6 +293,151 @@ pub fn load(path: &Path, opts: &mut Options) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// The web configuration in force: re-read when its file changes (looked at on every new
+/// connection and request, as exporter-toolkit re-reads its file) and on SIGHUP. A bad new
+/// file is logged once and the previous configuration keeps serving. It is installed as
+/// both the server's TLS acceptor and its authenticator, so a reload may turn TLS or basic
+/// auth on or off.
+pub struct Live {
+    path: std::path::PathBuf,
+    current: std::sync::RwLock<Arc<Loaded>>,
+    /// The file as last read (or tried): a change of any of these means read it again.
+    stamp: std::sync::Mutex<Option<(std::time::SystemTime, u64, u64)>>,
+}
+
+/// One reading of the file.
+pub struct Loaded {
+    tls: Option<Arc<dyn crate::server::TlsAcceptor>>,
+    auth: Option<Arc<dyn crate::server::Authenticator>>,
+}
+
+fn stamp(path: &Path) -> Option<(std::time::SystemTime, u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.modified().ok()?, m.len(), m.ino()))
+}
+
+impl Live {
+    /// Reads the file; an error stops promlet at start.
+    pub fn new(path: &Path) -> Result<Arc<Live>, String> {
+        let st = stamp(path);
+        let live = Live {
+            path: path.to_path_buf(),
+            current: std::sync::RwLock::new(Arc::new(Loaded {
+                tls: None,
+                auth: None,
+            })),
+            stamp: std::sync::Mutex::new(st),
+        };
+        let loaded = live.read()?;
+        live.install(loaded);
+        Ok(Arc::new(live))
+    }
+
+    /// Reads the file now, without installing it.
+    pub fn read(&self) -> Result<Loaded, String> {
+        let mut o = Options::default();
+        load(&self.path, &mut o)?;
+        Ok(Loaded {
+            tls: o.tls,
+            auth: o.auth,
+        })
+    }
+
+    pub fn install(&self, l: Loaded) {
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(l);
+    }
+
+    fn current(&self) -> Arc<Loaded> {
+        self.refresh();
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// One stat per call; the file is read again only when it changed.
+    fn refresh(&self) {
+        let st = stamp(&self.path);
+        {
+            let mut last = self.stamp.lock().unwrap_or_else(|e| e.into_inner());
+            if *last == st {
+                return;
+            }
+            *last = st;
+        }
+        match self.read() {
+            Ok(l) => {
+                self.install(l);
+                crate::info!("web configuration {} reloaded", self.path.display());
+            }
+            Err(e) => crate::error!(
+                "web configuration changed but cannot be used, still serving the previous one: {e}"
+            ),
+        }
+    }
+}
+
+impl crate::server::TlsAcceptor for Live {
+    fn accept(&self, tcp: std::net::TcpStream) -> std::io::Result<Box<dyn crate::server::Conn>> {
+        match &self.current().tls {
+            Some(t) => t.accept(tcp),
+            None => Ok(Box::new(tcp)),
+        }
+    }
+}
+
+impl crate::server::Authenticator for Live {
+    fn check(&self, req: &crate::server::Request) -> Result<(), crate::server::Response> {
+        match &self.current().auth {
+            Some(a) => a.check(req),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The line of the `tls_server_config` key an error is about: the first key line whose key,
+/// or whose value, the message names (`min_version is above max_version`, `unknown TLS
+/// version "TLS10"`, `/etc/x/server.pem: No such file`). The TLS settings are checked after
+/// parsing, so the parser's own position is not there to use.
+#[cfg(any(feature = "tls", test))]
+fn line_of_error(text: &str, msg: &str) -> Option<usize> {
+    const KEYS: &[&str] = &[
+        "cert_file",
+        "key_file",
+        "client_auth_type",
+        "client_ca_file",
+        "client_allowed_sans",
+        "min_version",
+        "max_version",
+        "cipher_suites",
+        "prefer_server_cipher_suites",
+        "curve_preferences",
+    ];
+    let lines: Vec<(usize, &str, &str)> = text
+        .lines()
+        .enumerate()
+        .filter_map(|(i, l)| {
+            let (k, v) = l.split_once(':')?;
+            let k = k.trim().trim_matches(['"', '\'', '-', ' ']);
+            let v = v
+                .split(" #")
+                .next()
+                .unwrap_or("")
+                .trim()
+                .trim_matches(['"', '\'', ',']);
+            KEYS.contains(&k).then_some((i + 1, k, v))
+        })
+        .collect();
+    let by_key = lines.iter().find(|(_, k, _)| msg.contains(k));
+    let by_value = || {
+        lines
+            .iter()
+            .find(|(_, _, v)| !v.is_empty() && msg.contains(v))
+    };
+    by_key.or_else(by_value).map(|(n, _, _)| *n)
 }
 
 /// Builds without serde cannot read the file at all.
@@ -368,6 +512,24 @@ mod tests {
                 .unwrap();
         assert!(e.contains("web.yml:4:"), "{e}");
         assert!(load_text("").unwrap().auth.is_none());
+    }
+
+    #[test]
+    fn tls_errors_point_at_their_line() {
+        let text = "tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n  min_version: TLS10\n  max_version: TLS12\n";
+        assert_eq!(
+            super::line_of_error(text, "unknown TLS version \"TLS10\""),
+            Some(4)
+        );
+        assert_eq!(
+            super::line_of_error(text, "min_version is above max_version"),
+            Some(4)
+        );
+        assert_eq!(
+            super::line_of_error(text, "/etc/promlet/server.key: No such file or directory"),
+            Some(3)
+        );
+        assert_eq!(super::line_of_error(text, "something else"), None);
     }
 
     #[cfg(all(feature = "yaml", not(feature = "tls")))]

@@ -259,7 +259,7 @@ fn misbehaving_devices_give_clear_errors_in_bounded_time() {
     assert!(r.text().contains("hdhomerun_up 1\n"), "{}", r.text());
     assert!(!p.log_text().contains("panicked"), "{}", p.log_text());
     assert!(
-        p.log_text().contains("hdhomerun scrape of"),
+        p.log_text().contains("hdhomerun device ") && p.log_text().contains(" is down: "),
         "failures are logged: {}",
         p.log_text()
     );

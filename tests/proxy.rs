@@ -265,10 +265,10 @@ fn failing_upstreams_are_dropped_and_the_answer_is_on_time() {
     assert!(text.contains("promlet_exporter_scrape_duration_seconds{exporter_name=\"hung\"}"));
     let log = p.log_text();
     assert!(
-        log.contains("exporter e500 failed: HTTP status 500"),
+        log.contains("exporter e500 of path /m is down: HTTP status 500"),
         "{log}"
     );
-    assert!(log.contains("exporter broken failed"), "{log}");
+    assert!(log.contains("exporter broken of path /m is down"), "{log}");
 
     // All down: 200 with only promlet's own series, all up=0.
     let t = Instant::now();
@@ -476,8 +476,8 @@ fn exec_failures_are_reported_and_children_reaped() {
     });
     assert!(log.is_some(), "stderr not logged:\n{}", p.log_text());
     assert!(
-        p.log_text()
-            .contains("exporter fail failed: exited with exit status: 3"),
+        p.log_text().contains("exporter fail of path ")
+            && p.log_text().contains("is down: exited with exit status: 3"),
         "{}",
         p.log_text()
     );
@@ -605,7 +605,8 @@ fn config_errors_stop_promlet_with_file_and_line() {
             .arg("--web.listen-address=127.0.0.1:0")
             .output()
             .unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
+        // One logfmt line: quotes in msg are escaped.
+        let err = String::from_utf8_lossy(&out.stderr).replace("\\\"", "\"");
         assert_eq!(out.status.code(), Some(1), "{yaml}\n{err}");
         let want = format!("{}{want}", f.display());
         assert!(err.contains(&want), "want {want:?} in:\n{err}");

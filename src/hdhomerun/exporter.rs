@@ -379,6 +379,8 @@ pub struct Stats {
     pub denied: crate::atomic64::AtomicU64,
 }
 
+static DEVICES: crate::log::StateLog = crate::log::StateLog::new("hdhomerun device");
+
 /// Headroom left of Prometheus's scrape timeout for writing the answer.
 const TIMEOUT_OFFSET: Duration = Duration::from_millis(250);
 
@@ -439,6 +441,7 @@ impl<C: Connect> Exporter<C> {
         let snap = conn.and_then(|mut dev| collect(&mut dev));
         match snap {
             Ok(snap) => {
+                DEVICES.ok(&target);
                 let mut enc = Encoder::new();
                 write(&snap, &mut enc);
                 finish(enc, 1.0, start)
@@ -451,7 +454,8 @@ impl<C: Connect> Exporter<C> {
         self.stats
             .failures
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        crate::warn!("hdhomerun scrape of {target} failed: {err}");
+        // Logged when the device goes down and when it comes back, not once per scrape.
+        DEVICES.failed(target, &err);
         finish(Encoder::new(), 0.0, start)
     }
 }

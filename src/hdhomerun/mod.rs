@@ -29,6 +29,7 @@ pub const PART: Entry = Entry {
     name: "hdhomerun",
     flags: specs,
     init,
+    reloads: false,
 };
 
 fn specs() -> Vec<Spec> {

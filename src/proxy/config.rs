@@ -114,6 +114,16 @@ fn validate(
     raw: RawFile,
     reserved: &[&str],
 ) -> Result<Vec<PathConfig>, String> {
+    // Relative paths follow the config file, as the web config's do (under systemd the
+    // working directory is `/`).
+    let base = file.parent().unwrap_or(Path::new(""));
+    let rel = |p: &str| -> String {
+        if Path::new(p).is_absolute() {
+            p.to_string()
+        } else {
+            base.join(p).to_string_lossy().into_owned()
+        }
+    };
     let mut out = Vec::new();
     let mut paths: Vec<String> = Vec::new();
     let mut name_seen: BTreeMap<String, usize> = BTreeMap::new();
@@ -176,7 +186,7 @@ fn validate(
                     super::http::Url::parse(u).map_err(|m| ctx(&m))?;
                     Source::Http {
                         url: u.clone(),
-                        ca_file: e.ca_file.clone(),
+                        ca_file: e.ca_file.as_deref().map(rel),
                     }
                 }
                 (None, Some(f), None) => {
@@ -186,15 +196,21 @@ fn validate(
                     if f.is_empty() {
                         return Err(ctx("file is empty"));
                     }
-                    Source::File(f.clone())
+                    Source::File(rel(f))
                 }
                 (None, None, Some(argv)) => {
                     if argv.is_empty() || argv[0].is_empty() {
                         return Err(ctx("exec needs a command (a list: [program, args...])"));
                     }
+                    // `./script` and `bin/script` are files next to the config; a bare
+                    // name is still looked up in PATH.
+                    let mut argv = argv.clone();
+                    if argv[0].contains('/') {
+                        argv[0] = rel(&argv[0]);
+                    }
                     match interval {
-                        Some(i) => Source::ExecCached(argv.clone(), i),
-                        None => Source::Exec(argv.clone()),
+                        Some(i) => Source::ExecCached(argv, i),
+                        None => Source::Exec(argv),
                     }
                 }
                 (None, None, None) => {

@@ -70,9 +70,7 @@ pub fn run(name: &str, argv: &[String], until: Instant) -> Result<Vec<u8>, Strin
                 let _ = (&mut err).take(64 * 1024).read_to_end(&mut buf);
                 // Drain the rest so the child never blocks on a full stderr pipe.
                 let _ = std::io::copy(&mut err, &mut std::io::sink());
-                for line in String::from_utf8_lossy(&buf).lines().take(20) {
-                    crate::warn!("exporter {name}: stderr: {line}");
-                }
+                crate::log::child_stderr(&format!("exporter {name}"), &buf);
             })
             .ok()
     });
@@ -227,6 +225,10 @@ impl Cached {
             .name("exec-cached".into())
             .stack_size(128 * 1024)
             .spawn(move || loop {
+                // The proxy that owned it was replaced (SIGHUP): stop with it.
+                if Arc::strong_count(&me) == 1 {
+                    break;
+                }
                 let start = Instant::now();
                 let res = run(&name, &argv, start + timeout).and_then(|out| {
                     check(&out)?;

@@ -29,6 +29,7 @@ pub const PART: Entry = Entry {
     name: "proxy",
     flags: specs,
     init,
+    reloads: true,
 };
 
 fn specs() -> Vec<Spec> {
@@ -74,6 +75,8 @@ const UP: &str = "promlet_exporter_up";
 const DURATION: &str = "promlet_exporter_scrape_duration_seconds";
 const AGE: &str = "promlet_exporter_data_age_seconds";
 const RESERVED: &[&str] = &[UP, DURATION, AGE];
+
+static UPSTREAMS: crate::log::StateLog = crate::log::StateLog::new("exporter");
 
 /// Time kept back from the scraper's timeout for merging and sending.
 fn margin(timeout: Duration) -> Duration {
@@ -354,9 +357,12 @@ impl Endpoint {
             })
             .collect();
         for (e, o) in self.exporters.iter().zip(&outcomes) {
-            if let Err(err) = &o.result {
-                crate::warn!("path {}: exporter {} failed: {err}", self.path, e.cfg.name);
-            }
+            // Logged when it goes down and when it comes back, not once per scrape.
+            let key = format!("{} of path {}", e.cfg.name, self.path);
+            match &o.result {
+                Err(err) => UPSTREAMS.failed(&key, err),
+                Ok(_) => UPSTREAMS.ok(&key),
+            };
         }
         let inputs: Vec<merge::Source<'_>> = self
             .exporters

@@ -4,5 +4,6 @@ INCLUDE_DIR := $(TOPDIR)/include
 INSTALL_DIR := install -d -m0755
 INSTALL_BIN := install -m0755
 INSTALL_CONF := install -m0600
+INSTALL_DATA := install -m0644
 HOSTCC_NOCACHE := cc
 PKG_JOBS := -j1

@@ -77,6 +77,7 @@ pub fn main(args: &[String]) -> i32 {
         python: &python,
         timeout,
         test: true,
+        root: &root,
     };
     let mut found = Vec::new();
     let start = tree::Start {

@@ -39,6 +39,7 @@ pub const PART: Entry = Entry {
     name: "http-sd",
     flags,
     init,
+    reloads: true,
 };
 
 /// Query parameters accepted per request at most.
@@ -293,6 +294,7 @@ impl Sd {
             python: &self.python,
             timeout: self.timeout,
             test: false,
+            root: &self.root,
         }
     }
 

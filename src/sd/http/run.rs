@@ -47,6 +47,9 @@ pub struct Spawn<'a> {
     pub timeout: Duration,
     /// `check` mode: Python generators run `test_generate_targets()` when they have it.
     pub test: bool,
+    /// The tree's root: on every child's `PYTHONPATH`, so `from _lib import helpers` works
+    /// from any depth, as in prometheus-http-sd (which runs with the root on `sys.path`).
+    pub root: &'a Path,
 }
 
 impl Spawn<'_> {
@@ -67,7 +70,12 @@ impl Spawn<'_> {
         if let Some(dir) = path.parent() {
             cmd.current_dir(dir);
         }
-        run(cmd, self.timeout, self.python)
+        self.python_path(&mut cmd);
+        run(
+            cmd,
+            self.timeout,
+            &format!("{} {}", self.python, path.display()),
+        )
     }
 
     /// Runs the executable at `path` with one `key=value` argument per parameter.
@@ -77,7 +85,18 @@ impl Spawn<'_> {
         if let Some(dir) = path.parent() {
             cmd.current_dir(dir);
         }
+        self.python_path(&mut cmd);
         run(cmd, self.timeout, &path.display().to_string())
+    }
+
+    /// The root first, then whatever PYTHONPATH promlet itself was given.
+    fn python_path(&self, cmd: &mut Command) {
+        let mut p = self.root.as_os_str().to_os_string();
+        if let Some(old) = std::env::var_os("PYTHONPATH").filter(|o| !o.is_empty()) {
+            p.push(":");
+            p.push(old);
+        }
+        cmd.env("PYTHONPATH", p);
     }
 }
 
@@ -125,6 +144,7 @@ pub fn run(mut cmd: Command, timeout: Duration, what: &str) -> Result<Vec<u8>, E
             }
         }
     };
+    crate::log::child_stderr(&format!("generator {what}"), &err);
     if !status.success() {
         return Err(Error::Exit(status.to_string(), stderr_tail(&err)));
     }

@@ -547,6 +547,7 @@ pub const PART: Entry = Entry {
     name: "packet-sd",
     flags: serve_specs,
     init,
+    reloads: false,
 };
 
 #[cfg(test)]
