@@ -23,9 +23,6 @@ use std::sync::Arc;
 
 use crate::server::Options;
 
-#[cfg(feature = "tls")]
-pub mod tls;
-
 #[cfg(any(feature = "tls", feature = "proxy"))]
 mod imp {
     use std::collections::{BTreeMap, HashMap, HashSet};
@@ -245,6 +242,9 @@ mod imp {
     }
 }
 
+#[cfg(any(feature = "tls", feature = "proxy"))]
+pub use imp::TlsServerConfig;
+
 /// Reads the web configuration and installs its TLS acceptor and authenticator in `opts`.
 #[cfg(any(feature = "tls", feature = "proxy"))]
 pub fn load(path: &Path, opts: &mut Options) -> Result<(), String> {
@@ -254,7 +254,7 @@ pub fn load(path: &Path, opts: &mut Options) -> Result<(), String> {
         let line = crate::config::line_of(&text, "tls_server_config", None, 0);
         #[cfg(feature = "tls")]
         {
-            let acceptor = tls::server(t, path.parent().unwrap_or(Path::new(".")))
+            let acceptor = crate::tls::acceptor(t, path.parent().unwrap_or(Path::new(".")))
                 .map_err(|m| crate::config::at(path, line, &m))?;
             opts.tls = Some(Arc::new(acceptor));
         }
