@@ -501,7 +501,7 @@ fn http_source(
     eline: Option<usize>,
     ctx: &dyn Fn(&str) -> String,
 ) -> Result<Http, String> {
-    let url = super::http::Url::parse(u).map_err(|m| ctx(&m))?;
+    let https = super::http::Url::parse(u).map_err(|m| ctx(&m))?.https;
     let base = file.parent().unwrap_or(Path::new("."));
     let authorization = match (&e.basic_auth, &e.authorization) {
         (Some(_), Some(_)) => return Err(ctx("basic_auth and authorization exclude each other")),
@@ -582,7 +582,7 @@ fn http_source(
             }
             o.ca_file = Some(ca.clone());
         }
-        if url.https {
+        if https {
             let o = o.relative_to(base);
             Some(crate::tls::client_config(&o).map_err(|m| ctx(&m))?)
         } else if o != crate::tls::ClientOptions::default() {
@@ -591,6 +591,9 @@ fn http_source(
             None
         }
     };
+    // Url::parse refuses https:// in a build without TLS.
+    #[cfg(not(feature = "tls"))]
+    debug_assert!(!https);
     #[cfg(not(feature = "tls"))]
     if e.tls_config.is_some() || e.ca_file.is_some() {
         return Err(ctx(
