@@ -50,21 +50,21 @@ use crate::expfmt::is_label_name;
 /// Default per-exporter timeout; a scrape's own deadline can only shorten it.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
-#[derive(Deserialize, Debug)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawFile {
     #[serde(default)]
     proxy: Vec<RawPath>,
 }
 
-#[derive(Deserialize, Debug)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawPath {
     path: String,
     exporters: Vec<RawExporter>,
 }
 
-#[derive(Deserialize, Debug)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawExporter {
     name: String,
@@ -79,11 +79,11 @@ struct RawExporter {
     no_rewrite: bool,
     /// PEM file of the CA that signed an `https` upstream: `tls_config.ca_file`, under its
     /// older name.
-    ca_file: Option<PathBuf>,
+    ca_file: Option<String>,
     basic_auth: Option<RawBasicAuth>,
     authorization: Option<RawAuthorization>,
     #[serde(default)]
-    headers: BTreeMap<String, Redacted>,
+    headers: BTreeMap<String, String>,
     tls_config: Option<TlsConfigKeys>,
 }
 
@@ -94,27 +94,28 @@ type TlsConfigKeys = crate::tls::ClientOptions;
 #[cfg(not(feature = "tls"))]
 type TlsConfigKeys = serde::de::IgnoredAny;
 
-#[derive(Deserialize, Debug)]
+// Secrets stay plain strings while deserializing (serde's String code is shared with every
+// other key, a newtype would bring its own) and become [`Redacted`] in the checked config.
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawBasicAuth {
     #[serde(default)]
     username: String,
-    password: Option<Redacted>,
-    password_file: Option<PathBuf>,
+    password: Option<String>,
+    password_file: Option<String>,
 }
 
-#[derive(Deserialize, Debug)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawAuthorization {
     #[serde(rename = "type")]
     kind: Option<String>,
-    credentials: Option<Redacted>,
-    credentials_file: Option<PathBuf>,
+    credentials: Option<String>,
+    credentials_file: Option<String>,
 }
 
 /// A string that is never printed: `Debug` shows `<secret>`.
-#[derive(Deserialize, Clone, PartialEq)]
-#[serde(transparent)]
+#[derive(Clone, PartialEq)]
 pub struct Redacted(pub String);
 
 impl fmt::Debug for Redacted {
@@ -134,10 +135,10 @@ pub enum Secret {
 const MAX_SECRET: u64 = 64 * 1024;
 
 impl Secret {
-    fn new(inline: Option<Redacted>, file: Option<PathBuf>, base: &Path) -> Option<Secret> {
+    fn new(inline: &Option<String>, file: &Option<String>, base: &Path) -> Option<Secret> {
         match (inline, file) {
-            (Some(s), _) => Some(Secret::Inline(s)),
-            (None, Some(f)) => Some(Secret::File(crate::config::resolve(base, &f))),
+            (Some(s), _) => Some(Secret::Inline(Redacted(s.clone()))),
+            (None, Some(f)) => Some(Secret::File(crate::config::resolve(base, Path::new(f)))),
             (None, None) => None,
         }
     }
@@ -518,7 +519,7 @@ fn http_source(
             }
             Some(Authorization::Basic {
                 username: b.username.clone(),
-                password: Secret::new(b.password.clone(), b.password_file.clone(), base),
+                password: Secret::new(&b.password, &b.password_file, base),
             })
         }
         (None, Some(a)) => {
@@ -536,7 +537,7 @@ fn http_source(
             }
             Some(Authorization::Scheme {
                 scheme,
-                credentials: Secret::new(a.credentials.clone(), a.credentials_file.clone(), base),
+                credentials: Secret::new(&a.credentials, &a.credentials_file, base),
             })
         }
         (None, None) => None,
@@ -566,12 +567,12 @@ fn http_source(
                 "headers: {k} is reserved (promlet sets it, or it has its own key)"
             )));
         }
-        if !header_value_ok(&v.0) {
+        if !header_value_ok(v) {
             return Err(herr(format!(
                 "headers: the value of {k} holds control characters"
             )));
         }
-        headers.push((k.clone(), v.clone()));
+        headers.push((k.clone(), Redacted(v.clone())));
     }
     #[cfg(feature = "tls")]
     let tls = {
@@ -580,7 +581,7 @@ fn http_source(
             if o.ca_file.is_some() {
                 return Err(ctx("ca_file and tls_config.ca_file: give one"));
             }
-            o.ca_file = Some(ca.clone());
+            o.ca_file = Some(ca.into());
         }
         if https {
             let o = o.relative_to(base);
