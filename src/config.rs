@@ -3,7 +3,7 @@
 //! Every error names the file and, where known, the line, because a config error stops promlet
 //! at start and the user has to find it.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
 
@@ -97,6 +97,16 @@ fn key_at(t: &str, key: &str, value: Option<&str>) -> bool {
                 r.trim_matches(['"', '\'']) == v
             }
         }
+    }
+}
+
+/// `p` as given when absolute, else under `base` (the folder of the file that named it), as
+/// exporter-toolkit and Prometheus take the paths in their files.
+pub fn resolve(base: &Path, p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
     }
 }
 

@@ -116,7 +116,7 @@ pub fn web_config(data: &[u8]) {
     let _ = imp::base64_decode(&text);
     // The subject of a client certificate, read by a DER walk of promlet's own.
     #[cfg(feature = "tls")]
-    let _ = crate::webconfig::tls::subject_cn(&data.to_vec().into());
+    let _ = crate::tls::subject_cn(&data.to_vec().into());
 }
 
 /// The proxy's part of `--config.file`, read and validated as at start.

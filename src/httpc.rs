@@ -108,16 +108,12 @@ pub struct Fetched {
     pub body: Vec<u8>,
 }
 
-/// How an https server's certificate is checked.
-#[derive(Clone, Copy)]
-pub enum Tls<'a> {
-    /// Against this PEM file, else the system bundle (the proxy's `ca_file`).
-    CaFile(Option<&'a str>),
-    /// With a configuration the caller built (Packet SD: the system bundle plus its CA files).
-    #[cfg(feature = "tls")]
-    #[cfg_attr(not(feature = "packet-sd"), allow(dead_code))]
-    Config(&'a std::sync::Arc<rustls::ClientConfig>),
-}
+/// The TLS client an https URL is reached with ([`crate::tls::client_config`]); a build
+/// without `tls` has none, and its URLs are http only.
+#[cfg(feature = "tls")]
+pub use crate::tls::Client as Tls;
+#[cfg(not(feature = "tls"))]
+pub enum Tls {}
 
 /// A connection with a deadline: every read and write gets the time that is left.
 pub struct Conn {
@@ -212,10 +208,11 @@ fn dial(host: &str, port: u16, until: Instant) -> Result<TcpStream, String> {
 }
 
 /// Connects to `url`'s server (through `proxy` unless its `NO_PROXY` says otherwise) and,
-/// for https, sets up TLS; the handshake happens with the first write.
+/// for https, sets up TLS with `tls` (which an https URL needs); the handshake happens with
+/// the first write.
 pub fn connect(
     url: &Url,
-    tls: Tls<'_>,
+    tls: Option<&Tls>,
     proxy: Option<&Proxy>,
     until: Instant,
 ) -> Result<Conn, String> {
@@ -239,20 +236,15 @@ pub fn connect(
     }
     #[cfg(feature = "tls")]
     {
-        let c = match tls {
-            Tls::CaFile(f) => crate::webconfig::tls::client(&url.host, f)?,
-            Tls::Config(cfg) => {
-                let name = rustls::pki_types::ServerName::try_from(url.host.clone())
-                    .map_err(|e| format!("{}: {e}", url.host))?;
-                rustls::ClientConnection::new(cfg.clone(), name).map_err(|e| e.to_string())?
-            }
-        };
-        conn.tls = Some(Box::new(c));
+        let tls = tls.ok_or("https URL without a TLS client configuration")?;
+        conn.tls = Some(Box::new(tls.connection(&url.host)?));
         Ok(conn)
     }
     #[cfg(not(feature = "tls"))]
     {
-        let _ = tls;
+        if let Some(t) = tls {
+            match *t {}
+        }
         Err("https needs a build with the tls feature".into())
     }
 }
@@ -272,11 +264,16 @@ fn host_header(url: &Url) -> String {
     }
 }
 
-/// GETs `url` and returns a 200 answer's body; anything else is an error. `ca_file` replaces
-/// the system roots for https.
+/// GETs `url` with `headers` (the proxy's credentials and an exporter's own headers, besides
+/// promlet's) and returns a 200 answer's body; anything else is an error.
 #[cfg(feature = "proxy")]
-pub fn get(url: &Url, ca_file: Option<&str>, until: Instant) -> Result<Fetched, String> {
-    let mut conn = connect(url, Tls::CaFile(ca_file), None, until)?;
+pub fn get(
+    url: &Url,
+    tls: Option<&Tls>,
+    headers: &[(&str, &str)],
+    until: Instant,
+) -> Result<Fetched, String> {
+    let mut conn = connect(url, tls, None, until)?;
     let timeout_secs = until
         .saturating_duration_since(Instant::now())
         .as_secs_f64();
@@ -285,18 +282,44 @@ pub fn get(url: &Url, ca_file: Option<&str>, until: Instant) -> Result<Fetched, 
     let loopback = conn.tcp.peer_addr().is_ok_and(|a| a.ip().is_loopback());
     let gzip = cfg!(feature = "gzip") && !loopback;
     // Prefer 0.0.4 (no conversion needed), take OpenMetrics.
-    let req = format!(
+    let mut req = format!(
         "GET {} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: promlet/{}\r\n\
          Accept: text/plain;version=0.0.4;q=1,application/openmetrics-text;version=1.0.0;q=0.5,*/*;q=0.1\r\n\
-         {}X-Prometheus-Scrape-Timeout-Seconds: {timeout_secs:.3}\r\nConnection: close\r\n\r\n",
+         {}X-Prometheus-Scrape-Timeout-Seconds: {timeout_secs:.3}\r\n",
         url.target,
         env!("CARGO_PKG_VERSION"),
         if gzip { "Accept-Encoding: gzip\r\n" } else { "" },
     );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("Connection: close\r\n\r\n");
     conn.write_all(req.as_bytes())
         .and_then(|()| conn.flush())
         .map_err(|e| format!("send request: {e}"))?;
     read_fetched(io::BufReader::with_capacity(64 * 1024, conn), MAX_BODY).map_err(|e| e.to_string())
+}
+
+/// Standard base64 with padding (RFC 4648 §4), for `Authorization: Basic` and
+/// `Proxy-Authorization: Basic`.
+#[cfg(any(feature = "proxy", feature = "packet-sd"))]
+pub fn base64(b: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(b.len().div_ceil(3) * 4);
+    for c in b.chunks(3) {
+        let n = c
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &x)| n | (u32::from(x) << (16 - 8 * i)));
+        for i in 0..4 {
+            if i <= c.len() {
+                out.push(char::from(A[(n >> (18 - 6 * i)) as usize & 63]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 /// Reads a whole answer that must be a 200: its body at most `limit` bytes, gunzipped (to at
@@ -335,6 +358,14 @@ mod tests {
 
     fn dr(b: &[u8]) -> Result<Fetched, String> {
         read_fetched(b, 1 << 20).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn base64_pads() {
+        assert_eq!(base64(b"user:pass"), "dXNlcjpwYXNz");
+        assert_eq!(base64(b"a"), "YQ==");
+        assert_eq!(base64(b"ab"), "YWI=");
+        assert_eq!(base64(b""), "");
     }
 
     #[test]

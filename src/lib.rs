@@ -46,6 +46,8 @@ mod sd;
 // ---- optional pieces ----
 #[cfg(feature = "gzip")]
 mod gzip;
+#[cfg(feature = "tls")]
+mod tls;
 
 /// The features this binary was built with, for `promlet_build_info` and `--version`.
 pub fn features() -> String {

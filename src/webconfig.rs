@@ -22,9 +22,6 @@ use std::sync::Arc;
 
 use crate::server::Options;
 
-#[cfg(feature = "tls")]
-pub mod tls;
-
 #[cfg(any(feature = "tls", feature = "proxy"))]
 pub(crate) mod imp {
     use std::collections::{BTreeMap, HashMap, HashSet};
@@ -269,6 +266,9 @@ pub(crate) mod imp {
     }
 }
 
+#[cfg(any(feature = "tls", feature = "proxy"))]
+pub use imp::TlsServerConfig;
+
 /// Reads the web configuration and installs its TLS acceptor and authenticator in `opts`.
 #[cfg(any(feature = "tls", feature = "proxy"))]
 pub fn load(path: &Path, opts: &mut Options) -> Result<(), String> {
@@ -278,7 +278,7 @@ pub fn load(path: &Path, opts: &mut Options) -> Result<(), String> {
         let line = crate::config::line_of(&text, "tls_server_config", None, 0);
         #[cfg(feature = "tls")]
         {
-            let acceptor = tls::server(t, path.parent().unwrap_or(Path::new(".")))
+            let acceptor = crate::tls::acceptor(t, path.parent().unwrap_or(Path::new(".")))
                 .map_err(|m| crate::config::at(path, line_of_error(&text, &m).or(line), &m))?;
             opts.tls = Some(Arc::new(acceptor));
         }

@@ -538,6 +538,64 @@ fn https_refuses_an_api_certificate_from_an_unknown_ca() {
     assert!(!dir.join("packet.json").exists());
 }
 
+/// The roots come from `SSL_CERT_DIR` (a folder of PEM files, as `c_rehash` leaves them) when
+/// it is set, as OpenSSL and Go read it.
+#[test]
+fn https_trusts_the_roots_in_ssl_cert_dir() {
+    let ca = TestCa::new("packet-sd-ca-dir");
+    let api = FakeApi::start(account_api(Default::default()), Some(&ca));
+    let dir = tempdir("packet-sd-cert-dir");
+    let certs = dir.join("certs");
+    std::fs::create_dir(&certs).unwrap();
+    std::fs::copy(&ca.ca_cert, certs.join("5d5a0f3b.0")).unwrap();
+    let out = dir.join("packet.json");
+    let p = packet_sd(
+        &[
+            format!("--packet.api-url={}", api.url()),
+            format!("--packet.authtoken={TOKEN}"),
+            format!("--output.file={}", out.display()),
+            "--target.refresh=1h".into(),
+        ],
+        &[
+            ("SSL_CERT_DIR", certs.to_str().unwrap()),
+            ("SSL_CERT_FILE", ""),
+        ],
+    );
+    let body = wait_file(&out, &p);
+    assert!(groups_by_host(&body).contains_key("edge-01"));
+}
+
+/// No root anywhere: one message at start naming every place looked at.
+#[test]
+fn https_without_any_roots_says_where_it_looked() {
+    let dir = tempdir("packet-sd-no-roots");
+    let out = Command::new(promlet_bin())
+        .args([
+            "packet-sd".to_string(),
+            "--packet.api-url=https://127.0.0.1:9/metal/v1".into(),
+            format!("--packet.authtoken={TOKEN}"),
+            format!("--output.file={}", dir.join("packet.json").display()),
+            "--web.listen-address=127.0.0.1:0".into(),
+        ])
+        .env("SSL_CERT_FILE", dir.join("missing.pem"))
+        .env_remove("SSL_CERT_DIR")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let want = format!("SSL_CERT_FILE={}", dir.join("missing.pem").display());
+    assert!(
+        err.contains("no trusted CA certificates") && err.contains(&want),
+        "{err}"
+    );
+    assert!(err.contains("--packet.ca-file"), "{err}");
+    assert_eq!(
+        err.matches("no trusted CA certificates").count(),
+        1,
+        "{err}"
+    );
+}
+
 #[test]
 fn project_id_from_env_token_from_systemd_credential_public_addresses() {
     let api = FakeApi::start(account_api(Default::default()), None);

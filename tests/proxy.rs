@@ -766,3 +766,299 @@ fn scrape_addr(addr: SocketAddr) {
     let mut b = Vec::new();
     let _ = s.read_to_end(&mut b);
 }
+
+/// What a recording stub saw of one request.
+#[derive(Clone, Debug)]
+struct Seen {
+    head: String,
+    /// TLS only: the SNI name sent, and whether a client certificate was presented.
+    sni: Option<String>,
+    client_cert: bool,
+}
+
+impl Seen {
+    fn header(&self, name: &str) -> Option<String> {
+        self.head.split("\r\n").skip(1).find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| v.trim().to_string())
+        })
+    }
+}
+
+const STUB_BODY: &[u8] = b"# TYPE stub gauge\nstub 1\n";
+
+/// Reads one request head, answers [`STUB_BODY`]; the head, if complete.
+fn answer(s: &mut (impl Read + Write)) -> Option<String> {
+    let mut buf = [0u8; 4096];
+    let mut req = Vec::new();
+    while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => req.extend_from_slice(&buf[..n]),
+        }
+    }
+    let reply = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\n\r\n",
+        STUB_BODY.len()
+    );
+    let _ = s.write_all(reply.as_bytes());
+    let _ = s.write_all(STUB_BODY);
+    let _ = s.flush();
+    Some(String::from_utf8_lossy(&req).into_owned())
+}
+
+type SeenLog = std::sync::Arc<std::sync::Mutex<Vec<Seen>>>;
+
+/// A plain-HTTP upstream that records every request head.
+fn recording_stub() -> (SocketAddr, SeenLog) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let seen = SeenLog::default();
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { continue };
+            if let Some(head) = answer(&mut s) {
+                log.lock().unwrap().push(Seen {
+                    head,
+                    sni: None,
+                    client_cert: false,
+                });
+            }
+        }
+    });
+    (addr, seen)
+}
+
+/// An HTTPS upstream with the test CA's server certificate (for 127.0.0.1 and localhost)
+/// that requires a client certificate signed by the test CA, recording what each client sent.
+fn tls_stub(ca: &TestCa) -> (SocketAddr, SeenLog) {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    use std::sync::Arc;
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&ca.server_cert)
+        .unwrap()
+        .map(|c| c.unwrap())
+        .collect();
+    let key = PrivateKeyDer::from_pem_file(&ca.server_key).unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(&ca.ca_cert).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .build()
+    .unwrap();
+    let cfg = Arc::new(
+        rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(certs, key)
+            .unwrap(),
+    );
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let seen = SeenLog::default();
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for tcp in l.incoming() {
+            let Ok(tcp) = tcp else { continue };
+            let (cfg, log) = (cfg.clone(), log.clone());
+            std::thread::spawn(move || {
+                let conn = rustls::ServerConnection::new(cfg).unwrap();
+                let mut s = rustls::StreamOwned::new(conn, tcp);
+                if let Some(head) = answer(&mut s) {
+                    let sni = s.conn.server_name().map(str::to_string);
+                    let client_cert = s.conn.peer_certificates().is_some_and(|c| !c.is_empty());
+                    log.lock().unwrap().push(Seen {
+                        head,
+                        sni,
+                        client_cert,
+                    });
+                }
+                s.conn.send_close_notify();
+                let _ = s.flush();
+            });
+        }
+    });
+    (addr, seen)
+}
+
+/// Issue 13: basic_auth, a bearer token from a file and extra headers reach an `http`
+/// upstream; secret files are relative to the config and re-read at every scrape; no secret
+/// reaches the log.
+#[test]
+fn http_upstreams_get_credentials_and_headers() {
+    let dir = tempdir("proxy-credentials");
+    let (s, seen) = recording_stub();
+    std::fs::write(dir.join("pass"), "s3cret-pass\n").unwrap();
+    std::fs::write(dir.join("token"), "t0ken-one\n").unwrap();
+    let cfg = write_config(
+        &dir,
+        &format!(
+            "proxy:\n- path: /m\n  exporters:\n  - name: basic\n    http: http://{s}/basic\n    basic_auth:\n      username: prom\n      password_file: pass\n  - name: bearer\n    http: http://{s}/bearer\n    authorization:\n      credentials_file: token\n    headers:\n      X-Scope-OrgID: tenant-7\n  - name: custom\n    http: http://{s}/custom\n    authorization: {{type: Token, credentials: inline-cred}}\n"
+        ),
+    );
+    let p = promlet(&[&cfg]);
+    let by_path = |path: &str| -> Seen {
+        seen.lock()
+            .unwrap()
+            .iter()
+            .rev()
+            .find(|x| x.head.starts_with(&format!("GET {path} ")))
+            .cloned()
+            .unwrap_or_else(|| panic!("no request for {path}"))
+    };
+    let text = scrape(&p, "/m", "5").text();
+    for n in ["basic", "bearer", "custom"] {
+        assert_eq!(up(&text, n), Some(1.0), "{n}: {text}");
+    }
+    // "prom:s3cret-pass" in base64.
+    assert_eq!(
+        by_path("/basic").header("authorization").as_deref(),
+        Some("Basic cHJvbTpzM2NyZXQtcGFzcw==")
+    );
+    let bearer = by_path("/bearer");
+    assert_eq!(
+        bearer.header("authorization").as_deref(),
+        Some("Bearer t0ken-one")
+    );
+    assert_eq!(bearer.header("x-scope-orgid").as_deref(), Some("tenant-7"));
+    assert_eq!(
+        by_path("/custom").header("authorization").as_deref(),
+        Some("Token inline-cred")
+    );
+    // A rotated token is sent at the next scrape.
+    std::fs::write(dir.join("token"), "t0ken-two").unwrap();
+    let text = scrape(&p, "/m", "5").text();
+    assert_eq!(up(&text, "bearer"), Some(1.0), "{text}");
+    assert_eq!(
+        by_path("/bearer").header("authorization").as_deref(),
+        Some("Bearer t0ken-two")
+    );
+    // A token file that goes away fails that exporter alone, naming the file only.
+    std::fs::remove_file(dir.join("token")).unwrap();
+    let text = scrape(&p, "/m", "5").text();
+    assert_eq!(up(&text, "bearer"), Some(0.0), "{text}");
+    assert_eq!(up(&text, "basic"), Some(1.0), "{text}");
+    let log = p.log_text();
+    assert!(log.contains("token"), "{log}");
+    for secret in ["s3cret-pass", "t0ken-one", "t0ken-two", "inline-cred"] {
+        assert!(!log.contains(secret), "{secret} logged:\n{log}");
+    }
+}
+
+/// Issue 13: `tls_config` towards an https upstream that requires a client certificate: the
+/// certificate is presented, `server_name` is the name sent and verified, `ca_file` (also
+/// under its older place beside `http`) replaces the system roots, and
+/// `insecure_skip_verify` accepts a certificate no root vouches for.
+#[test]
+fn https_upstreams_with_tls_config() {
+    let ca = TestCa::new("proxy-tls-ca");
+    let (s, seen) = tls_stub(&ca);
+    let port = s.port();
+    // Relative names, from the config file's folder (the CA's), not promlet's working one.
+    let yaml = format!(
+        "proxy:\n- path: /m\n  exporters:\n\
+         \x20 - name: mtls\n    http: https://127.0.0.1:{port}/mtls\n    tls_config:\n      ca_file: ca.pem\n      cert_file: client.pem\n      key_file: client.key\n      server_name: localhost\n\
+         \x20 - name: alias\n    http: https://127.0.0.1:{port}/alias\n    ca_file: ca.pem\n    tls_config: {{cert_file: client.pem, key_file: client.key}}\n\
+         \x20 - name: wrong_name\n    http: https://127.0.0.1:{port}/wrong\n    tls_config: {{ca_file: ca.pem, cert_file: client.pem, key_file: client.key, server_name: other.example}}\n\
+         \x20 - name: no_cert\n    http: https://127.0.0.1:{port}/nocert\n    tls_config: {{ca_file: ca.pem}}\n\
+         \x20 - name: untrusted\n    http: https://127.0.0.1:{port}/untrusted\n    tls_config: {{cert_file: client.pem, key_file: client.key}}\n\
+         \x20 - name: insecure\n    http: https://127.0.0.1:{port}/insecure\n    tls_config: {{cert_file: client.pem, key_file: client.key, insecure_skip_verify: true}}\n"
+    );
+    let cfg = write_config(&ca.dir, &yaml);
+    let p = promlet(&[&cfg]);
+    let text = scrape(&p, "/m", "5").text();
+    promtool_check_metrics(&text);
+    for (n, want) in [
+        ("mtls", 1.0),
+        ("alias", 1.0),
+        ("wrong_name", 0.0),
+        ("no_cert", 0.0),
+        ("untrusted", 0.0),
+        ("insecure", 1.0),
+    ] {
+        assert_eq!(up(&text, n), Some(want), "{n}: {text}");
+    }
+    assert!(text.contains("stub{exporter_name=\"mtls\"} 1\n"), "{text}");
+    let seen = seen.lock().unwrap().clone();
+    let of = |path: &str| {
+        seen.iter()
+            .find(|x| x.head.starts_with(&format!("GET {path} ")))
+            .cloned()
+    };
+    let mtls = of("/mtls").expect("mtls request");
+    assert!(mtls.client_cert);
+    assert_eq!(mtls.sni.as_deref(), Some("localhost"));
+    // An IP address is never sent as SNI.
+    assert_eq!(of("/alias").expect("alias request").sni, None);
+    assert!(of("/insecure").expect("insecure request").client_cert);
+    for refused in ["/wrong", "/nocert", "/untrusted"] {
+        assert!(of(refused).is_none(), "{refused} got through");
+    }
+    let log = p.log_text();
+    // Each refusal is for the reason the test means.
+    for (n, why) in [
+        ("wrong_name", "not valid for name \\\"other.example\\\""),
+        ("no_cert", "CertificateRequired"),
+        ("untrusted", "UnknownIssuer"),
+    ] {
+        let line = log
+            .lines()
+            .find(|l| l.contains(&format!("exporter {n} failed")))
+            .unwrap_or_else(|| panic!("no failure logged for {n}: {log}"));
+        assert!(line.contains(why), "{n}: want {why:?} in {line}");
+    }
+    assert_eq!(
+        log.matches("insecure_skip_verify").count(),
+        1,
+        "warned once: {log}"
+    );
+}
+
+/// Issue 13: mistakes in an exporter's credentials or TLS settings stop promlet at start
+/// with the file and line.
+#[test]
+fn bad_upstream_credentials_stop_promlet_with_file_and_line() {
+    let dir = tempdir("proxy-credentials-config");
+    let cases = [
+        ("proxy:\n- path: /m\n  exporters:\n  - name: a\n    http: http://h/\n    headers:\n      Content-Length: '5'\n", ":7: exporter \"a\": headers: Content-Length is reserved"),
+        ("proxy:\n- path: /m\n  exporters:\n  - name: a\n    http: http://h/\n    basic_auth: {username: u, pasword: p}\n", ":6:"),
+        ("proxy:\n- path: /m\n  exporters:\n  - name: a\n    http: https://h/\n    tls_config: {cert_file: missing.pem, key_file: missing.key}\n", ":4: exporter \"a\": "),
+        ("proxy:\n- path: /m\n  exporters:\n  - name: a\n    http: https://h/\n    tls_config: {insecure_skip_verfy: true}\n", ":6:"),
+    ];
+    for (i, (yaml, want)) in cases.iter().enumerate() {
+        let f = dir.join(format!("c{i}.yml"));
+        std::fs::write(&f, yaml).unwrap();
+        let out = Command::new(promlet_bin())
+            .arg(format!("--config.file={}", f.display()))
+            .arg("--web.listen-address=127.0.0.1:0")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{yaml}\n{err}");
+        let want = format!("{}{want}", f.display());
+        assert!(err.contains(&want), "want {want:?} in:\n{err}");
+    }
+    // The missing certificate is named by its full path, under the config's folder.
+    let err = String::from_utf8_lossy(
+        &Command::new(promlet_bin())
+            .arg(format!("--config.file={}", dir.join("c2.yml").display()))
+            .arg("--web.listen-address=127.0.0.1:0")
+            .output()
+            .unwrap()
+            .stderr,
+    )
+    .into_owned();
+    assert!(
+        err.contains(&dir.join("missing.pem").display().to_string()),
+        "{err}"
+    );
+}

@@ -68,7 +68,7 @@ impl Proxy {
             let mut plain = percent_decode(user);
             plain.push(b':');
             plain.extend(percent_decode(pass));
-            base64(&plain)
+            super::base64(&plain)
         });
         Some(Proxy {
             host: url.host,
@@ -157,30 +157,10 @@ fn percent_decode(s: &str) -> Vec<u8> {
     out
 }
 
-/// Standard base64 with padding (RFC 4648 §4).
-#[cfg(feature = "packet-sd")]
-fn base64(data: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for c in data.chunks(3) {
-        let n = (u32::from(c[0]) << 16)
-            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
-            | u32::from(*c.get(2).unwrap_or(&0));
-        for i in 0..4 {
-            if i <= c.len() {
-                out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 #[cfg(all(test, feature = "packet-sd"))]
 mod tests {
     use super::*;
-    use crate::httpc::{open, Tls};
+    use crate::httpc::open;
     use std::io::{BufRead, Read};
     use std::net::TcpListener;
     use std::time::{Duration, Instant};
@@ -189,7 +169,7 @@ mod tests {
     fn base64_of_rfc_4648_vectors() {
         let v: Vec<String> = ["", "f", "fo", "foo", "foob", "fooba", "foobar"]
             .iter()
-            .map(|s| base64(s.as_bytes()))
+            .map(|s| super::super::base64(s.as_bytes()))
             .collect();
         assert_eq!(
             v,
@@ -201,7 +181,10 @@ mod tests {
     fn parses_proxy_urls_and_no_proxy() {
         let p = Proxy::parse("http://us%40r:p%3Ass@proxy.lan:3128/", "").unwrap();
         assert_eq!((p.host.as_str(), p.port), ("proxy.lan", 3128));
-        assert_eq!(p.auth.as_deref(), Some(base64(b"us@r:p:ss").as_str()));
+        assert_eq!(
+            p.auth.as_deref(),
+            Some(super::super::base64(b"us@r:p:ss").as_str())
+        );
         let p = Proxy::parse("proxy.lan", " .corp.example, 10.*,api.equinix.com ").unwrap();
         assert_eq!((p.port, p.auth.as_deref()), (80, None));
         assert!(p.bypass("db.Corp.example"));
@@ -249,7 +232,7 @@ mod tests {
         let p = Proxy::parse(&format!("http://user:pw@127.0.0.1:{port}"), "").unwrap();
         let url = Url::parse("http://api.example.invalid:8080/v1/projects").unwrap();
         let until = Instant::now() + Duration::from_secs(10);
-        let mut r = open(&url, &[], Tls::CaFile(None), Some(&p), until, 10).unwrap();
+        let mut r = open(&url, &[], None, Some(&p), until, 10).unwrap();
         let mut body = String::new();
         r.body.read_to_string(&mut body).unwrap();
         assert_eq!((r.status, body.as_str()), (200, "ok"));
@@ -261,7 +244,7 @@ mod tests {
         assert!(
             connect.contains(&format!(
                 "Proxy-Authorization: Basic {}\r\n",
-                base64(b"user:pw")
+                super::super::base64(b"user:pw")
             )),
             "{connect}"
         );
@@ -277,9 +260,7 @@ mod tests {
         let p = Proxy::parse(&format!("127.0.0.1:{port}"), "").unwrap();
         let url = Url::parse("http://api.example.invalid/").unwrap();
         let until = Instant::now() + Duration::from_secs(10);
-        let e = open(&url, &[], Tls::CaFile(None), Some(&p), until, 10)
-            .err()
-            .unwrap();
+        let e = open(&url, &[], None, Some(&p), until, 10).err().unwrap();
         assert!(e.contains("407"), "{e}");
         t.join().unwrap();
         // NO_PROXY names the host: the proxy (nothing listens there now) is not used.
@@ -292,7 +273,7 @@ mod tests {
             let _ = s.read(&mut b);
             s.write_all(b"HTTP/1.1 204 No Content\r\n\r\n").unwrap();
         });
-        let r = open(&url, &[], Tls::CaFile(None), Some(&p), until, 10).unwrap();
+        let r = open(&url, &[], None, Some(&p), until, 10).unwrap();
         assert_eq!(r.status, 204);
         t.join().unwrap();
     }

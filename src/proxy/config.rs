@@ -15,14 +15,31 @@
 //!       - name: slow
 //!         exec: [/usr/bin/slow-script]
 //!         interval: 60s
+//!       - name: remote
+//!         http: https://10.0.0.7:9100/metrics
+//!         basic_auth: {username: prom, password_file: secrets/remote.pass}
+//!         headers: {X-Scope-OrgID: r1}
+//!         tls_config:
+//!           ca_file: ca.pem
+//!           cert_file: client.pem
+//!           key_file: client.key
+//!           server_name: node7.example
 //! ```
+//!
+//! An `http` exporter reaches its upstream as Prometheus's scrape configs do, with the same
+//! keys: `basic_auth` (`username`, `password` or `password_file`), `authorization` (`type`,
+//! Bearer by default, and `credentials` or `credentials_file`), `headers`, and `tls_config`
+//! ([`crate::tls::ClientOptions`]; the older `ca_file` beside `http` is the same as
+//! `tls_config.ca_file`). Secret files are read at every scrape, so a rotated secret is used
+//! at once; no secret is ever logged. Relative paths are taken from the config file's folder.
 //!
 //! Validation happens here, at start, and every error names the file and line: a proxy that
 //! starts with a typo would silently serve less than the user thinks (reverse_exporter's
 //! failure mode).
 
 use std::collections::{BTreeMap, HashSet};
-use std::path::Path;
+use std::fmt;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -33,21 +50,21 @@ use crate::expfmt::is_label_name;
 /// Default per-exporter timeout; a scrape's own deadline can only shorten it.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
-#[derive(Deserialize, Debug)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawFile {
     #[serde(default)]
     proxy: Vec<RawPath>,
 }
 
-#[derive(Deserialize, Debug)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawPath {
     path: String,
     exporters: Vec<RawExporter>,
 }
 
-#[derive(Deserialize, Debug)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawExporter {
     name: String,
@@ -60,8 +77,230 @@ struct RawExporter {
     labels: BTreeMap<String, String>,
     #[serde(default)]
     no_rewrite: bool,
-    /// PEM file of the CA that signed an `https` upstream (instead of the system roots).
+    /// PEM file of the CA that signed an `https` upstream: `tls_config.ca_file`, under its
+    /// older name.
     ca_file: Option<String>,
+    basic_auth: Option<RawBasicAuth>,
+    authorization: Option<RawAuthorization>,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    tls_config: Option<TlsConfigKeys>,
+}
+
+/// `tls_config`: the keys every TLS client of promlet shares, or, in a build without TLS,
+/// anything (refused after parsing, with the line).
+#[cfg(feature = "tls")]
+type TlsConfigKeys = crate::tls::ClientOptions;
+#[cfg(not(feature = "tls"))]
+type TlsConfigKeys = serde::de::IgnoredAny;
+
+// Secrets stay plain strings while deserializing (serde's String code is shared with every
+// other key, a newtype would bring its own) and become [`Redacted`] in the checked config.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBasicAuth {
+    #[serde(default)]
+    username: String,
+    password: Option<String>,
+    password_file: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAuthorization {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    credentials: Option<String>,
+    credentials_file: Option<String>,
+}
+
+/// A string that is never printed: `Debug` shows `<secret>`.
+#[derive(Clone, PartialEq)]
+pub struct Redacted(pub String);
+
+impl fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<secret>")
+    }
+}
+
+/// A secret given in the config or read from a file at every use.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Secret {
+    Inline(Redacted),
+    File(PathBuf),
+}
+
+/// The largest secret file read.
+const MAX_SECRET: u64 = 64 * 1024;
+
+impl Secret {
+    fn new(inline: &Option<String>, file: &Option<String>, base: &Path) -> Option<Secret> {
+        match (inline, file) {
+            (Some(s), _) => Some(Secret::Inline(Redacted(s.clone()))),
+            (None, Some(f)) => Some(Secret::File(crate::config::resolve(base, Path::new(f)))),
+            (None, None) => None,
+        }
+    }
+
+    /// The secret now (a file is re-read, its surrounding blanks and newline trimmed, as
+    /// Prometheus does). Errors name the file, never the content.
+    pub fn read(&self) -> Result<String, String> {
+        let v = match self {
+            Secret::Inline(s) => s.0.clone(),
+            Secret::File(p) => {
+                use std::io::Read;
+                let f = std::fs::File::open(p).map_err(|e| format!("{}: {e}", p.display()))?;
+                let mut v = String::new();
+                f.take(MAX_SECRET + 1)
+                    .read_to_string(&mut v)
+                    .map_err(|e| format!("{}: {e}", p.display()))?;
+                if v.len() as u64 > MAX_SECRET {
+                    return Err(format!("{}: larger than {MAX_SECRET} bytes", p.display()));
+                }
+                v.trim().to_string()
+            }
+        };
+        if !header_value_ok(&v) {
+            return Err(match self {
+                Secret::File(p) => format!("{}: holds control characters", p.display()),
+                Secret::Inline(_) => "secret holds control characters".into(),
+            });
+        }
+        Ok(v)
+    }
+}
+
+/// What an `http` exporter sends as `Authorization`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Authorization {
+    Basic {
+        username: String,
+        password: Option<Secret>,
+    },
+    /// `type credentials`, e.g. `Bearer <token>`.
+    Scheme {
+        scheme: String,
+        credentials: Option<Secret>,
+    },
+}
+
+impl Authorization {
+    /// The header's value now (secret files re-read).
+    pub fn value(&self) -> Result<String, String> {
+        match self {
+            Authorization::Basic { username, password } => {
+                let pass = match password {
+                    Some(p) => p.read()?,
+                    None => String::new(),
+                };
+                Ok(format!(
+                    "Basic {}",
+                    crate::httpc::base64(format!("{username}:{pass}").as_bytes())
+                ))
+            }
+            Authorization::Scheme {
+                scheme,
+                credentials,
+            } => match credentials {
+                Some(c) => Ok(format!("{scheme} {}", c.read()?)),
+                None => Ok(scheme.clone()),
+            },
+        }
+    }
+}
+
+/// An `http` exporter: its URL and how it is reached.
+#[derive(Clone, PartialEq)]
+pub struct Http {
+    pub url: String,
+    pub authorization: Option<Authorization>,
+    /// Sent with every request (names checked, reserved ones refused).
+    pub headers: Vec<(String, Redacted)>,
+    /// For https: built at load, so a missing certificate stops promlet at start.
+    #[cfg(feature = "tls")]
+    pub tls: Option<crate::tls::Client>,
+}
+
+impl fmt::Debug for Http {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = self.headers.iter().map(|(k, _)| k.as_str()).collect();
+        let mut d = f.debug_struct("Http");
+        d.field("url", &self.url)
+            .field("authorization", &self.authorization)
+            .field("headers", &names);
+        #[cfg(feature = "tls")]
+        d.field("tls", &self.tls);
+        d.finish()
+    }
+}
+
+impl Http {
+    /// The TLS client for an https URL.
+    pub fn tls(&self) -> Option<&crate::httpc::Tls> {
+        #[cfg(feature = "tls")]
+        return self.tls.as_ref();
+        #[cfg(not(feature = "tls"))]
+        None
+    }
+
+    /// Calls `f` with this scrape's extra headers (secrets read now).
+    pub fn with_headers<T>(
+        &self,
+        f: impl FnOnce(&[(&str, &str)]) -> Result<T, String>,
+    ) -> Result<T, String> {
+        let auth = match &self.authorization {
+            Some(a) => Some(a.value()?),
+            None => None,
+        };
+        let mut h: Vec<(&str, &str)> = self
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.0.as_str()))
+            .collect();
+        if let Some(a) = &auth {
+            h.push(("Authorization", a));
+        }
+        f(&h)
+    }
+}
+
+/// Headers promlet writes itself, or that would change how the request is framed or
+/// authenticated: Prometheus's reserved list (`prometheus/common` config), and `Accept`,
+/// which promlet negotiates.
+const RESERVED_HEADERS: &[&str] = &[
+    "Authorization",
+    "Host",
+    "Content-Encoding",
+    "Content-Length",
+    "Content-Type",
+    "User-Agent",
+    "Connection",
+    "Keep-Alive",
+    "Proxy-Authenticate",
+    "Proxy-Authorization",
+    "Www-Authenticate",
+    "Accept",
+    "Accept-Encoding",
+    "X-Prometheus-Remote-Write-Version",
+    "X-Prometheus-Remote-Read-Version",
+    "X-Prometheus-Scrape-Timeout-Seconds",
+    "Transfer-Encoding",
+    "TE",
+    "Trailer",
+    "Upgrade",
+];
+
+/// An RFC 9110 token (a header name).
+fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// A header value without CR, LF or other control characters (tab allowed).
+fn header_value_ok(v: &str) -> bool {
+    !v.bytes().any(|b| (b < b' ' && b != b'\t') || b == 0x7f)
 }
 
 /// One served path.
@@ -74,10 +313,7 @@ pub struct PathConfig {
 /// Where an exporter's metrics come from.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Source {
-    Http {
-        url: String,
-        ca_file: Option<String>,
-    },
+    Http(Box<Http>),
     File(String),
     Exec(Vec<String>),
     /// Run every `interval` in the background; scrapes get the last good output.
@@ -183,11 +419,7 @@ fn validate(
                     if interval.is_some() {
                         return Err(ctx("interval is only for exec"));
                     }
-                    super::http::Url::parse(u).map_err(|m| ctx(&m))?;
-                    Source::Http {
-                        url: u.clone(),
-                        ca_file: e.ca_file.as_deref().map(rel),
-                    }
+                    Source::Http(Box::new(http_source(u, &e, file, text, eline, &ctx)?))
                 }
                 (None, Some(f), None) => {
                     if interval.is_some() {
@@ -218,8 +450,18 @@ fn validate(
                 }
                 _ => return Err(ctx("has more than one source (http, file, exec)")),
             };
-            if e.ca_file.is_some() && !matches!(source, Source::Http { .. }) {
-                return Err(ctx("ca_file is only for http"));
+            if !matches!(source, Source::Http(_)) {
+                for (set, key) in [
+                    (e.ca_file.is_some(), "ca_file"),
+                    (e.tls_config.is_some(), "tls_config"),
+                    (e.basic_auth.is_some(), "basic_auth"),
+                    (e.authorization.is_some(), "authorization"),
+                    (!e.headers.is_empty(), "headers"),
+                ] {
+                    if set {
+                        return Err(ctx(&format!("{key} is only for http")));
+                    }
+                }
             }
             let timeout = match &e.timeout {
                 None => DEFAULT_TIMEOUT,
@@ -264,6 +506,123 @@ fn validate(
         return Err(at(file, None, "no proxy paths configured (key `proxy`)"));
     }
     Ok(out)
+}
+
+/// An `http` exporter's URL, credentials, headers and TLS client, checked.
+fn http_source(
+    u: &str,
+    e: &RawExporter,
+    file: &Path,
+    text: &str,
+    eline: Option<usize>,
+    ctx: &dyn Fn(&str) -> String,
+) -> Result<Http, String> {
+    let https = super::http::Url::parse(u).map_err(|m| ctx(&m))?.https;
+    let base = file.parent().unwrap_or(Path::new("."));
+    let authorization = match (&e.basic_auth, &e.authorization) {
+        (Some(_), Some(_)) => return Err(ctx("basic_auth and authorization exclude each other")),
+        (Some(b), None) => {
+            if b.password.is_some() && b.password_file.is_some() {
+                return Err(ctx(
+                    "basic_auth: password and password_file exclude each other",
+                ));
+            }
+            if b.username.contains(':') || !header_value_ok(&b.username) {
+                return Err(ctx(
+                    "basic_auth: username may not hold ':' or control characters",
+                ));
+            }
+            Some(Authorization::Basic {
+                username: b.username.clone(),
+                password: Secret::new(&b.password, &b.password_file, base),
+            })
+        }
+        (None, Some(a)) => {
+            if a.credentials.is_some() && a.credentials_file.is_some() {
+                return Err(ctx(
+                    "authorization: credentials and credentials_file exclude each other",
+                ));
+            }
+            let scheme = a.kind.clone().unwrap_or_else(|| "Bearer".into());
+            if scheme.eq_ignore_ascii_case("basic") {
+                return Err(ctx("authorization: type Basic is set with basic_auth"));
+            }
+            if !is_token(&scheme) {
+                return Err(ctx(&format!("authorization: bad type {scheme:?}")));
+            }
+            Some(Authorization::Scheme {
+                scheme,
+                credentials: Secret::new(&a.credentials, &a.credentials_file, base),
+            })
+        }
+        (None, None) => None,
+    };
+    if let Some(
+        Authorization::Basic {
+            password: Some(p @ Secret::Inline(_)),
+            ..
+        }
+        | Authorization::Scheme {
+            credentials: Some(p @ Secret::Inline(_)),
+            ..
+        },
+    ) = &authorization
+    {
+        p.read().map_err(|m| ctx(&m))?;
+    }
+    let mut headers = Vec::new();
+    for (k, v) in &e.headers {
+        let hline = line_of(text, k, None, 0).or(eline);
+        let herr = |m: String| at(file, hline, &format!("exporter {:?}: {m}", e.name));
+        if !is_token(k) {
+            return Err(herr(format!("headers: bad header name {k:?}")));
+        }
+        if RESERVED_HEADERS.iter().any(|r| r.eq_ignore_ascii_case(k)) {
+            return Err(herr(format!(
+                "headers: {k} is reserved (promlet sets it, or it has its own key)"
+            )));
+        }
+        if !header_value_ok(v) {
+            return Err(herr(format!(
+                "headers: the value of {k} holds control characters"
+            )));
+        }
+        headers.push((k.clone(), Redacted(v.clone())));
+    }
+    #[cfg(feature = "tls")]
+    let tls = {
+        let mut o = e.tls_config.clone().unwrap_or_default();
+        if let Some(ca) = &e.ca_file {
+            if o.ca_file.is_some() {
+                return Err(ctx("ca_file and tls_config.ca_file: give one"));
+            }
+            o.ca_file = Some(ca.into());
+        }
+        if https {
+            let o = o.relative_to(base);
+            Some(crate::tls::client_config(&o).map_err(|m| ctx(&m))?)
+        } else if o != crate::tls::ClientOptions::default() {
+            return Err(ctx("tls_config (and ca_file) are for https:// URLs"));
+        } else {
+            None
+        }
+    };
+    // Url::parse refuses https:// in a build without TLS.
+    #[cfg(not(feature = "tls"))]
+    debug_assert!(!https);
+    #[cfg(not(feature = "tls"))]
+    if e.tls_config.is_some() || e.ca_file.is_some() {
+        return Err(ctx(
+            "tls_config needs a promlet built with the tls feature (this one has no TLS)",
+        ));
+    }
+    Ok(Http {
+        url: u.to_string(),
+        authorization,
+        headers,
+        #[cfg(feature = "tls")]
+        tls,
+    })
 }
 
 #[cfg(test)]
@@ -362,6 +721,107 @@ mod tests {
                 "bad timeout",
             ),
             ("proxy: []\n", "no proxy paths"),
+        ];
+        for (text, want) in cases {
+            let e = load_str(text).expect_err(text);
+            assert!(e.contains(want), "{text}\nwant {want:?}\ngot {e:?}");
+        }
+    }
+
+    #[cfg(feature = "yaml")]
+    #[test]
+    fn http_credentials_and_headers() {
+        let dir = std::env::temp_dir().join(format!("promlet-proxy-cred-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("token"), "t0k3n\n").unwrap();
+        let cfg = dir.join("c.yml");
+        let text = "proxy:\n- path: /m\n  exporters:\n  - name: a\n    http: http://127.0.0.1:1/metrics\n    basic_auth: {username: u, password: p}\n    headers: {X-Scope-OrgID: r1}\n  - name: b\n    http: http://127.0.0.1:1/metrics\n    authorization: {credentials_file: token}\n";
+        let c = parse(&cfg, text, &[]).unwrap();
+        let Source::Http(a) = &c[0].exporters[0].source else {
+            panic!("not http")
+        };
+        let Source::Http(b) = &c[0].exporters[1].source else {
+            panic!("not http")
+        };
+        let seen = |h: &Http| {
+            h.with_headers(|hs| {
+                Ok(hs
+                    .iter()
+                    .map(|(k, v)| format!("{k}: {v}"))
+                    .collect::<Vec<_>>())
+            })
+            .unwrap()
+        };
+        let basic = format!("Authorization: Basic {}", crate::httpc::base64(b"u:p"));
+        assert_eq!(seen(a), ["X-Scope-OrgID: r1", basic.as_str()]);
+        // The file is relative to the config's folder and read at each use.
+        assert_eq!(seen(b), ["Authorization: Bearer t0k3n"]);
+        std::fs::write(dir.join("token"), "rotated").unwrap();
+        assert_eq!(seen(b), ["Authorization: Bearer rotated"]);
+        // Debug never shows a secret.
+        let d = format!("{c:?}");
+        assert!(!d.contains("r1") && !d.contains("\"p\""), "{d}");
+    }
+
+    #[cfg(feature = "yaml")]
+    #[test]
+    fn bad_credentials_fail_at_load_with_the_line() {
+        let cases: &[(&str, &str)] = &[
+            (
+                "proxy:\n- path: /m\n  exporters:\n  - name: a\n    http: http://h/\n    headers:\n      Authorization: x\n",
+                "c.yml:7: exporter \"a\": headers: Authorization is reserved",
+            ),
+            (
+                "proxy:\n- path: /m\n  exporters:\n  - name: a\n    http: http://h/\n    headers:\n      host: x\n",
+                "c.yml:7: exporter \"a\": headers: host is reserved",
+            ),
+            (
+                "proxy:\n- path: /m\n  exporters:\n  - name: a\n    http: http://h/\n    basic_auth: {username: u, password: p}\n    authorization: {credentials: t}\n",
+                "c.yml:4: exporter \"a\": basic_auth and authorization exclude each other",
+            ),
+            (
+                "proxy:\n- path: /m\n  exporters:\n  - name: a\n    http: http://h/\n    basic_auth: {username: u, password: p, password_file: f}\n",
+                "password and password_file",
+            ),
+            (
+                "proxy:\n- path: /m\n  exporters:\n  - name: a\n    http: http://h/\n    authorization: {type: Basic, credentials: x}\n",
+                "type Basic",
+            ),
+            (
+                "proxy:\n- path: /m\n  exporters:\n  - name: a\n    http: http://h/\n    basic_auth: {user: u}\n",
+                "c.yml:6:",
+            ),
+            (
+                "proxy:\n- path: /m\n  exporters:\n  - name: a\n    file: /x\n    basic_auth: {username: u}\n",
+                "basic_auth is only for http",
+            ),
+        ];
+        for (text, want) in cases {
+            let e = load_str(text).expect_err(text);
+            assert!(e.contains(want), "{text}\nwant {want:?}\ngot {e:?}");
+        }
+    }
+
+    #[cfg(all(feature = "yaml", feature = "tls"))]
+    #[test]
+    fn tls_config_is_checked_at_load() {
+        let cases: &[(&str, &str)] = &[
+            (
+                "proxy:\n- path: /m\n  exporters:\n  - name: a\n    http: https://h/\n    tls_config: {cert_file: /nonexistent/c.pem, key_file: /nonexistent/k.pem}\n",
+                "c.yml:4: exporter \"a\": /nonexistent/c.pem:",
+            ),
+            (
+                "proxy:\n- path: /m\n  exporters:\n  - name: a\n    http: https://h/\n    tls_config: {ca_fil: x}\n",
+                "c.yml:6:",
+            ),
+            (
+                "proxy:\n- path: /m\n  exporters:\n  - name: a\n    http: http://h/\n    ca_file: /x.pem\n",
+                "are for https:// URLs",
+            ),
+            (
+                "proxy:\n- path: /m\n  exporters:\n  - name: a\n    http: https://h/\n    ca_file: /x.pem\n    tls_config: {ca_file: /y.pem}\n",
+                "give one",
+            ),
         ];
         for (text, want) in cases {
             let e = load_str(text).expect_err(text);

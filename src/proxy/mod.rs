@@ -125,7 +125,7 @@ impl Part for Proxy {
 }
 
 enum Fetcher {
-    Http(http::Url, Option<String>),
+    Http(http::Url, config::Http),
     File(String),
     Exec(Arc<exec::Shared>),
     Cached(Arc<exec::Cached>),
@@ -150,7 +150,7 @@ struct Exporter {
 impl Exporter {
     fn new(cfg: ExporterConfig) -> Result<Arc<Exporter>, String> {
         let fetcher = match &cfg.source {
-            Source::Http { url, ca_file } => Fetcher::Http(http::Url::parse(url)?, ca_file.clone()),
+            Source::Http(h) => Fetcher::Http(http::Url::parse(&h.url)?, (**h).clone()),
             Source::File(p) => Fetcher::File(p.clone()),
             Source::Exec(argv) => Fetcher::Exec(Arc::new(exec::Shared::new(
                 &cfg.name,
@@ -176,8 +176,8 @@ impl Exporter {
     /// Fetches and decodes this exporter's exposition; with the age of cached data.
     fn fetch(&self, until: Instant) -> Result<(Decoded, Option<Duration>), String> {
         match &self.fetcher {
-            Fetcher::Http(url, ca) => {
-                let r = http::get(url, ca.as_deref(), until)?;
+            Fetcher::Http(url, h) => {
+                let r = h.with_headers(|headers| http::get(url, h.tls(), headers, until))?;
                 if r.content_type.contains("protobuf") {
                     return Err("upstream answered protobuf, which promlet does not read".into());
                 }

@@ -17,14 +17,10 @@
 
 use std::fmt;
 use std::io::{BufReader, Read};
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::CertificateDer;
-
-use crate::httpc::{self, Proxy, Tls, Url};
+use crate::httpc::{self, Proxy, Url};
 
 use super::model::{self, Meta};
 
@@ -34,15 +30,6 @@ pub const MAX_WAIT: Duration = Duration::from_secs(60);
 const MAX_PAGES: u64 = 100_000;
 /// A page larger than this is refused (the spec's largest page is 1000 devices).
 const MAX_PAGE_BYTES: u64 = 256 << 20;
-
-/// Where system CA bundles live: Debian/Ubuntu/Alpine/OpenWrt (`ca-bundle`), Fedora/RHEL,
-/// openSUSE, and the one Alpine and the BSDs also ship. `SSL_CERT_FILE` overrides them.
-pub const SYSTEM_CA_FILES: &[&str] = &[
-    "/etc/ssl/certs/ca-certificates.crt",
-    "/etc/pki/tls/certs/ca-bundle.crt",
-    "/etc/ssl/ca-bundle.pem",
-    "/etc/ssl/cert.pem",
-];
 
 /// Why a call failed.
 #[derive(Debug)]
@@ -118,8 +105,8 @@ pub struct Settings {
 
 pub struct Client {
     settings: Settings,
-    /// For https: the system bundle plus `--packet.ca-file`.
-    tls: Option<Arc<rustls::ClientConfig>>,
+    /// For https: the system roots plus `--packet.ca-file`.
+    tls: Option<crate::tls::Client>,
     proxy: Option<Proxy>,
     /// When the API said the rate limit is used up (`X-RateLimit-Remaining: 0`), the time its
     /// window resets: the next request waits for it instead of earning a 429.
@@ -130,44 +117,27 @@ impl Client {
     pub fn new(settings: Settings) -> Result<Client, Error> {
         Url::parse(&settings.api_url)
             .map_err(|e| Error::Setup(format!("--packet.api-url: {e}")))?;
-        let mut roots: Vec<CertificateDer<'static>> = Vec::new();
         let mut tls = None;
         if settings.api_url.starts_with("https://") || !settings.ca_files.is_empty() {
-            if let Some(p) = system_ca_file() {
-                // A broken system bundle is the system's business: warn, keep going with the
-                // certificates that parsed and any --packet.ca-file.
-                if let Err(e) = load_pem_certs(&p, &mut roots) {
-                    crate::warn!("{e}");
-                }
-            }
-            for p in &settings.ca_files {
-                let before = roots.len();
-                load_pem_certs(p, &mut roots).map_err(Error::Setup)?;
-                if roots.len() == before {
+            let mut roots = match crate::tls::roots::system() {
+                Ok(r) => (*r).clone(),
+                // The CA files may be all the API needs.
+                Err(_) if !settings.ca_files.is_empty() => rustls::RootCertStore::empty(),
+                Err(e) => {
                     return Err(Error::Setup(format!(
-                        "{}: no certificate in the file",
-                        p.display()
-                    )));
+                        "{}: {e}, or pass --packet.ca-file",
+                        settings.api_url
+                    )))
+                }
+            };
+            for p in &settings.ca_files {
+                for c in crate::tls::load_certs(p).map_err(Error::Setup)? {
+                    roots
+                        .add(c)
+                        .map_err(|e| Error::Setup(format!("{}: {e}", p.display())))?;
                 }
             }
-            if roots.is_empty() {
-                return Err(Error::Setup(format!(
-                    "no CA certificates to check {} with: none of SSL_CERT_FILE, {} exists; \
-                     install ca-certificates (ca-bundle on OpenWrt) or pass --packet.ca-file",
-                    settings.api_url,
-                    SYSTEM_CA_FILES.join(", ")
-                )));
-            }
-            let mut store = rustls::RootCertStore::empty();
-            store.add_parsable_certificates(roots);
-            let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
-                rustls::crypto::ring::default_provider(),
-            ))
-            .with_safe_default_protocol_versions()
-            .map_err(|e| Error::Setup(e.to_string()))?
-            .with_root_certificates(store)
-            .with_no_client_auth();
-            tls = Some(Arc::new(cfg));
+            tls = Some(crate::tls::client_with_roots(roots).map_err(Error::Setup)?);
         }
         Ok(Client {
             settings,
@@ -181,10 +151,6 @@ impl Client {
     /// wherever it points, and the API never redirects, so one is an error, not a hop.
     fn call(&self, url: &str) -> Result<httpc::Response, String> {
         let u = Url::parse(url)?;
-        let tls = match &self.tls {
-            Some(c) => Tls::Config(c),
-            None => Tls::CaFile(None),
-        };
         httpc::open(
             &u,
             &[
@@ -195,7 +161,7 @@ impl Client {
                 ("X-Auth-Token", &self.settings.token),
                 ("Accept", "application/json"),
             ],
-            tls,
+            self.tls.as_ref(),
             self.proxy.as_ref(),
             Instant::now() + self.settings.timeout,
             MAX_PAGE_BYTES,
@@ -471,27 +437,6 @@ fn path_escape(s: &str) -> String {
         }
     }
     out
-}
-
-/// The first system CA bundle that exists (`SSL_CERT_FILE` first).
-pub fn system_ca_file() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("SSL_CERT_FILE").filter(|p| !p.is_empty()) {
-        return Some(PathBuf::from(p));
-    }
-    SYSTEM_CA_FILES
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.is_file())
-}
-
-/// Appends the certificates of a PEM file.
-/// Other PEM sections (keys, CRLs) are skipped.
-pub fn load_pem_certs(path: &Path, out: &mut Vec<CertificateDer<'static>>) -> Result<(), String> {
-    let pem = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    for c in CertificateDer::pem_slice_iter(&pem) {
-        out.push(c.map_err(|e| format!("{}: {e}", path.display()))?);
-    }
-    Ok(())
 }
 
 #[cfg(test)]

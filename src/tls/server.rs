@@ -1,57 +1,24 @@
-//! TLS with rustls (ring provider): the server side of `tls_server_config`, and the client
-//! side the proxy uses for `https://` upstreams. Go's names (client_auth_type, TLS12,
-//! cipher suite and curve names) are mapped here; what rustls cannot do is refused at start.
+//! The server side of the web config's `tls_server_config` (exporter-toolkit's keys): Go's
+//! names (client_auth_type, TLS12, cipher suite and curve names) are mapped to rustls here;
+//! what rustls cannot do is refused at start. The server's poller drives each handshake on
+//! the non-blocking socket ([`Conn::handshake`]).
 
-use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::path::Path;
+use std::sync::Arc;
 
 use rustls::client::danger::HandshakeSignatureValid;
-use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::crypto::WebPkiSupportedAlgorithms;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::WebPkiClientVerifier;
-use rustls::{DigitallySignedStruct, DistinguishedName, RootCertStore, SignatureScheme};
+use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
 
-use super::imp::TlsServerConfig;
+use super::{load_certs, load_key, load_roots};
+use crate::config::resolve;
 use crate::server::{Conn, TlsAcceptor};
-
-fn provider() -> CryptoProvider {
-    rustls::crypto::ring::default_provider()
-}
-
-fn resolve(base: &Path, p: &str) -> PathBuf {
-    let p = Path::new(p);
-    if p.is_absolute() {
-        p.to_path_buf()
-    } else {
-        base.join(p)
-    }
-}
-
-fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
-    let certs: Vec<_> = CertificateDer::pem_file_iter(path)
-        .map_err(|e| format!("{}: {e}", path.display()))?
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    if certs.is_empty() {
-        return Err(format!("{}: no certificate in the file", path.display()));
-    }
-    Ok(certs)
-}
-
-fn load_roots(path: &Path) -> Result<RootCertStore, String> {
-    let mut roots = RootCertStore::empty();
-    for c in load_certs(path)? {
-        roots
-            .add(c)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
-    }
-    Ok(roots)
-}
+use crate::webconfig::TlsServerConfig;
 
 fn version(s: &str) -> Result<u8, String> {
     match s {
@@ -66,7 +33,7 @@ fn version(s: &str) -> Result<u8, String> {
 
 /// The server side of a `tls_server_config`. Relative paths are relative to `base` (the web
 /// config file's folder), as in exporter-toolkit.
-pub fn server(c: &TlsServerConfig, base: &Path) -> Result<Acceptor, String> {
+pub fn acceptor(c: &TlsServerConfig, base: &Path) -> Result<Acceptor, String> {
     let cert_file = c
         .cert_file
         .as_deref()
@@ -77,10 +44,8 @@ pub fn server(c: &TlsServerConfig, base: &Path) -> Result<Acceptor, String> {
         .as_deref()
         .filter(|s| !s.is_empty())
         .ok_or("tls_server_config: missing key_file")?;
-    let certs = load_certs(&resolve(base, cert_file))?;
-    let key_path = resolve(base, key_file);
-    let key = PrivateKeyDer::from_pem_file(&key_path)
-        .map_err(|e| format!("{}: {e}", key_path.display()))?;
+    let certs = load_certs(&resolve(base, Path::new(cert_file)))?;
+    let key = load_key(&resolve(base, Path::new(key_file)))?;
 
     let min = version(c.min_version.as_deref().unwrap_or("TLS12"))?;
     let max = version(c.max_version.as_deref().unwrap_or("TLS13"))?;
@@ -95,7 +60,7 @@ pub fn server(c: &TlsServerConfig, base: &Path) -> Result<Acceptor, String> {
         versions.push(&rustls::version::TLS13);
     }
 
-    let mut prov = provider();
+    let mut prov = rustls::crypto::ring::default_provider();
     if let Some(names) = &c.cipher_suites {
         // As in Go, the list applies to TLS 1.2; TLS 1.3 suites are always on.
         let mut keep: Vec<rustls::SupportedCipherSuite> = prov
@@ -136,7 +101,7 @@ pub fn server(c: &TlsServerConfig, base: &Path) -> Result<Acceptor, String> {
     let prov = Arc::new(prov);
 
     let roots = match c.client_ca_file.as_deref().filter(|s| !s.is_empty()) {
-        Some(f) => Some(Arc::new(load_roots(&resolve(base, f))?)),
+        Some(f) => Some(Arc::new(load_roots(&resolve(base, Path::new(f)))?)),
         None => None,
     };
     let auth = c.client_auth_type.as_deref().unwrap_or("");
@@ -404,45 +369,6 @@ pub(crate) fn subject_cn(cert: &CertificateDer<'_>) -> Option<String> {
     }
     None
 }
-
-/// A client connection for an `https://` upstream, verified against `ca_file` or else the
-/// system's CA bundle (`SSL_CERT_FILE`, or Debian/OpenWrt's path).
-pub fn client(host: &str, ca_file: Option<&str>) -> Result<rustls::ClientConnection, String> {
-    static CONFIGS: OnceLock<Mutex<HashMap<Option<String>, Arc<rustls::ClientConfig>>>> =
-        OnceLock::new();
-    let map = CONFIGS.get_or_init(Default::default);
-    let key = ca_file.map(str::to_string);
-    let cached = map
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .get(&key)
-        .cloned();
-    let cfg = match cached {
-        Some(c) => c,
-        None => {
-            let path = match ca_file {
-                Some(f) => PathBuf::from(f),
-                None => std::env::var_os("SSL_CERT_FILE")
-                    .map(PathBuf::from)
-                    .unwrap_or_else(|| PathBuf::from("/etc/ssl/certs/ca-certificates.crt")),
-            };
-            let roots = load_roots(&path)?;
-            let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(provider()))
-                .with_safe_default_protocol_versions()
-                .map_err(|e| e.to_string())?
-                .with_root_certificates(roots)
-                .with_no_client_auth();
-            let cfg = Arc::new(cfg);
-            map.lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(key, cfg.clone());
-            cfg
-        }
-    };
-    let name = ServerName::try_from(host.to_string()).map_err(|e| format!("{host}: {e}"))?;
-    rustls::ClientConnection::new(cfg, name).map_err(|e| e.to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
