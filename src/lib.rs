@@ -37,6 +37,8 @@ mod hdhomerun;
 mod httpc;
 #[cfg(feature = "proxy")]
 mod proxy;
+#[cfg(feature = "push")]
+mod push;
 #[cfg(any(feature = "packet-sd", feature = "http-sd"))]
 mod sd;
 
