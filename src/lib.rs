@@ -17,7 +17,7 @@
 #[macro_use]
 mod log;
 mod atomic64;
-#[cfg(any(feature = "proxy", feature = "tls"))]
+#[cfg(any(feature = "proxy", feature = "tls", feature = "push"))]
 mod config;
 mod crc32;
 mod expfmt;
@@ -33,7 +33,7 @@ mod webconfig;
 mod collector;
 #[cfg(feature = "hdhomerun")]
 mod hdhomerun;
-#[cfg(any(feature = "proxy", feature = "packet-sd"))]
+#[cfg(any(feature = "proxy", feature = "packet-sd", feature = "push"))]
 mod httpc;
 #[cfg(feature = "proxy")]
 mod proxy;

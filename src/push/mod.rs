@@ -7,7 +7,9 @@
 //! series, staleness markers), [`queue`] (the bounded outage buffer, oldest dropped first),
 //! [`policy`] (retry, drop and backoff rules).
 
+pub mod config;
 pub mod policy;
 pub mod queue;
+pub mod run;
 pub mod series;
 pub mod wire;

@@ -17,6 +17,8 @@ pub struct Batch {
     pub max_ts_ms: i64,
     /// When it was built: a batch that keeps failing past the maximum age is dropped.
     pub created: Instant,
+    /// Set by [`Queue::push`]: tells batches apart.
+    pub id: u64,
 }
 
 /// What [`Queue::push`] had to drop to make room.
@@ -32,6 +34,7 @@ pub struct Queue {
     batches: VecDeque<Batch>,
     bytes: usize,
     max_bytes: usize,
+    next_id: u64,
 }
 
 impl Queue {
@@ -40,13 +43,16 @@ impl Queue {
             batches: VecDeque::new(),
             bytes: 0,
             max_bytes,
+            next_id: 0,
         }
     }
 
     /// Adds `b` at the end, dropping the oldest batches while the bound would be passed. A
     /// batch larger than the whole bound is dropped itself (nothing else could be kept).
-    pub fn push(&mut self, b: Batch) -> Dropped {
+    pub fn push(&mut self, mut b: Batch) -> Dropped {
         let mut d = Dropped::default();
+        self.next_id += 1;
+        b.id = self.next_id;
         if b.body.len() > self.max_bytes {
             d.batches = 1;
             d.samples = b.samples;
@@ -103,6 +109,7 @@ mod tests {
             samples,
             max_ts_ms: samples as i64,
             created: Instant::now(),
+            id: 0,
         }
     }
 
