@@ -15,6 +15,11 @@ pub trait Part: Send + Sync {
     fn routes(&self) -> Vec<Route>;
     /// The part's own metrics, appended to `/metrics`.
     fn write_metrics(&self, _enc: &mut Encoder) {}
+    /// Called once every route of every part is known, before serving (push mode gathers
+    /// through them). An `Err` stops promlet at start.
+    fn start(&self, _routes: &[Route]) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// Starts a part if its flags ask for it.
@@ -44,5 +49,7 @@ pub fn entries() -> Vec<Entry> {
     v.push(crate::sd::packet::PART);
     #[cfg(feature = "proxy")]
     v.push(crate::proxy::PART);
+    #[cfg(feature = "push")]
+    v.push(crate::push::PART);
     v
 }

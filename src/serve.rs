@@ -18,6 +18,8 @@ fn common_specs() -> Vec<Spec> {
         Spec::value("path.procfs", Some("/proc"), "procfs mountpoint."),
         Spec::value("path.sysfs", Some("/sys"), "sysfs mountpoint."),
         Spec::value("path.rootfs", Some("/"), "rootfs mountpoint."),
+        #[cfg(any(feature = "proxy", feature = "push"))]
+        Spec::value("config.file", None, "Configuration file (YAML, or JSON): the merging proxy's paths, push mode's remote_write."),
     ]
 }
 
@@ -134,6 +136,9 @@ pub fn start(flags: &Flags) -> Result<Server, String> {
     })];
     for p in &parts {
         routes.extend(p.routes());
+    }
+    for p in &parts {
+        p.start(&routes)?;
     }
     let listen = flags.value("web.listen-address").unwrap_or_default();
     let listener = server::bind(&listen)?;

@@ -151,7 +151,7 @@ impl Route {
             handler: Arc::new(handler),
         }
     }
-    fn matches(&self, path: &str) -> bool {
+    pub(crate) fn matches(&self, path: &str) -> bool {
         if self.prefix {
             path == self.path
                 || (path.starts_with(&self.path)

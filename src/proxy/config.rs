@@ -38,6 +38,13 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 struct RawFile {
     #[serde(default)]
     proxy: Vec<RawPath>,
+    // Push mode's sections, read by it.
+    #[allow(dead_code)]
+    global: Option<serde::de::IgnoredAny>,
+    #[allow(dead_code)]
+    remote_write: Option<serde::de::IgnoredAny>,
+    #[allow(dead_code)]
+    push: Option<serde::de::IgnoredAny>,
 }
 
 #[derive(Deserialize, Debug)]

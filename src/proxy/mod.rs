@@ -32,11 +32,7 @@ pub const PART: Entry = Entry {
 };
 
 fn specs() -> Vec<Spec> {
-    vec![Spec::value(
-        "config.file",
-        None,
-        "Configuration file (YAML, or JSON) for the merging proxy: paths that each merge several exporters.",
-    )]
+    Vec::new()
 }
 
 fn init(flags: &Flags) -> Result<Option<Arc<dyn Part>>, String> {
