@@ -1,12 +1,12 @@
-//! promlet's one HTTP/1.1 client (RFC 9112), for the proxy's upstreams and the Packet SD API:
-//! GET only, one request per connection (`Connection: close`), `Content-Length`, chunked or
+//! promlet's one HTTP/1.1 client (RFC 9112), for the proxy's upstreams, the Packet SD API and
+//! push mode's remote write: GET, or POST with a body; one request per connection (`Connection: close`), `Content-Length`, chunked or
 //! close-delimited bodies, and one deadline for the whole exchange (connect, TLS, request,
 //! head and body). HTTPS goes through rustls when the `tls` feature is built in. Redirects are
 //! never followed: a 3xx is an answer like any other, so a token sent to one host never
 //! reaches another.
 //!
 //! Two ways to use it: [`get`] (the proxy) reads a 200 answer whole, gunzipped, and calls
-//! anything else an error; [`open`] (Packet SD) returns any status with its headers and a
+//! anything else an error; [`open`] (Packet SD, push mode) returns any status with its headers and a
 //! body to stream, capped in size, optionally through an HTTP `CONNECT` proxy from the
 //! environment ([`Proxy::from_env`]).
 //!
@@ -18,12 +18,19 @@ use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
-#[cfg(feature = "packet-sd")]
+pub mod response;
+#[cfg(any(feature = "packet-sd", feature = "push"))]
+mod retry_after;
+#[cfg(any(feature = "packet-sd", feature = "push"))]
 mod stream;
 mod tunnel;
 
-#[cfg(feature = "packet-sd")]
-pub use stream::{open, Body, Response};
+#[cfg(any(feature = "packet-sd", feature = "push"))]
+pub use retry_after::parse_retry_after;
+#[cfg(any(feature = "packet-sd", feature = "push"))]
+pub use stream::{open, Body, Request, Response};
+#[cfg(any(feature = "packet-sd", feature = "push"))]
+pub use tunnel::base64;
 pub use tunnel::Proxy;
 
 /// Largest body accepted from an upstream (after gunzip).
@@ -292,168 +299,40 @@ pub fn get(url: &Url, ca_file: Option<&str>, until: Instant) -> Result<Fetched, 
         env!("CARGO_PKG_VERSION"),
         if gzip { "Accept-Encoding: gzip\r\n" } else { "" },
     );
-    let raw = exchange(&mut conn, req.as_bytes())?;
-    decode_response(raw)
+    conn.write_all(req.as_bytes())
+        .and_then(|()| conn.flush())
+        .map_err(|e| format!("send request: {e}"))?;
+    read_fetched(io::BufReader::with_capacity(64 * 1024, conn), MAX_BODY).map_err(|e| e.to_string())
 }
 
-/// Sends the request and reads until the server closes (or the body is complete).
+/// Reads a whole answer that must be a 200: its body at most `limit` bytes, gunzipped (to at
+/// most `limit` bytes) when it says `Content-Encoding: gzip`.
 #[cfg(feature = "proxy")]
-fn exchange<S: Read + Write>(s: &mut S, req: &[u8]) -> Result<Vec<u8>, String> {
-    s.write_all(req).map_err(|e| format!("send request: {e}"))?;
-    s.flush().map_err(|e| format!("send request: {e}"))?;
-    let mut raw: Vec<u8> = Vec::with_capacity(64 * 1024);
-    // Read through one zeroed scratch buffer and copy what arrived: zeroing spare capacity
-    // before every read would cost more than the copy.
-    let mut chunk = vec![0u8; 64 * 1024];
-    // Once the head is in: where the body starts and, if given, how long it is. Found once,
-    // so a large body is not rescanned on every read.
-    let mut head: Option<(usize, Option<usize>)> = None;
-    loop {
-        match s.read(&mut chunk) {
-            Ok(0) => break,
-            Ok(n) => {
-                let len = raw.len();
-                raw.extend_from_slice(&chunk[..n]);
-                if raw.len() > MAX_BODY + 64 * 1024 {
-                    return Err(format!("response larger than {MAX_BODY} bytes"));
-                }
-                if head.is_none() {
-                    let from = len.saturating_sub(3);
-                    if let Some(end) = find(&raw[from..], b"\r\n\r\n") {
-                        let end = from + end + 4;
-                        head = Some((end, content_length(&raw[..end])));
-                    }
-                }
-                if let Some((start, Some(n))) = head {
-                    if raw.len() >= start + n {
-                        break;
-                    }
-                }
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
-                return Err("timeout reading the response".into())
-            }
-            // rustls reports a peer that closes without close_notify this way; the length
-            // checks in decode_response still catch a truncated body.
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => break,
-            Err(e) => return Err(format!("read response: {e}")),
-        }
+pub fn read_fetched<R: io::BufRead>(mut r: R, limit: usize) -> Result<Fetched, response::Error> {
+    use response::Error;
+    let head = response::read_head(&mut r)?;
+    if head.status != 200 {
+        return Err(Error::Status(head.status));
     }
-    Ok(raw)
-}
-
-/// `Content-Length` of a response head, if present and valid.
-#[cfg(feature = "proxy")]
-fn content_length(head: &[u8]) -> Option<usize> {
-    let head = std::str::from_utf8(head).ok()?;
-    head.split("\r\n").skip(1).find_map(|l| {
-        let (k, v) = l.split_once(':')?;
-        k.trim()
-            .eq_ignore_ascii_case("content-length")
-            .then(|| v.trim().parse::<usize>().ok())?
-    })
-}
-
-#[cfg(feature = "proxy")]
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
-}
-
-/// Parses a complete raw response: status, headers, body (de-chunked, gunzipped).
-#[cfg(feature = "proxy")]
-pub fn decode_response(mut raw: Vec<u8>) -> Result<Fetched, String> {
-    let end = find(&raw, b"\r\n\r\n").ok_or("response ended inside its header")?;
-    let head = std::str::from_utf8(&raw[..end]).map_err(|_| "response header is not UTF-8")?;
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().unwrap_or("");
-    let mut parts = status_line.splitn(3, ' ');
-    let version = parts.next().unwrap_or("");
-    let status: u16 = parts
-        .next()
-        .and_then(|s| s.parse().ok())
-        .filter(|_| version.starts_with("HTTP/1."))
-        .ok_or_else(|| format!("malformed status line {status_line:?}"))?;
-    if status != 200 {
-        return Err(format!("HTTP status {status}"));
-    }
-    let mut content_type = String::new();
-    let mut length: Option<usize> = None;
-    let mut chunked = false;
-    let mut gzip = false;
-    for l in lines {
-        let Some((k, v)) = l.split_once(':') else {
-            continue;
-        };
-        let v = v.trim();
-        match k.trim().to_ascii_lowercase().as_str() {
-            "content-type" => content_type = v.to_string(),
-            "content-length" => {
-                length = Some(v.parse().map_err(|_| format!("bad Content-Length {v:?}"))?)
-            }
-            "transfer-encoding" => chunked = v.to_ascii_lowercase().contains("chunked"),
-            "content-encoding" => match v.to_ascii_lowercase().as_str() {
-                "gzip" | "x-gzip" => gzip = true,
-                "identity" | "" => {}
-                other => return Err(format!("unsupported Content-Encoding {other:?}")),
-            },
-            _ => {}
-        }
-    }
-    let body = if chunked {
-        dechunk(&raw[end + 4..])?
-    } else {
-        // Reuse the buffer: drop the head in place instead of copying the body out.
-        raw.drain(..end + 4);
-        if let Some(n) = length {
-            if raw.len() < n {
-                return Err(format!("body broke off after {} of {n} bytes", raw.len()));
-            }
-            raw.truncate(n);
-        }
-        raw
+    let content_type = head.field("content-type").unwrap_or_default().to_string();
+    let gzip = match head.field("content-encoding").map(str::to_ascii_lowercase) {
+        None => false,
+        Some(e) if e.is_empty() || e == "identity" => false,
+        Some(e) if e == "gzip" || e == "x-gzip" => true,
+        Some(e) => return Err(Error::ContentEncoding(e)),
     };
+    let body = response::read_all(r, &head, limit as u64)?;
     let body = if gzip {
         #[cfg(feature = "gzip")]
         {
-            crate::gzip::decompress(&body, MAX_BODY)?
+            crate::gzip::decompress(&body, limit).map_err(Error::Gzip)?
         }
         #[cfg(not(feature = "gzip"))]
-        return Err("gzip body but this build has no gzip feature".into());
+        return Err(Error::ContentEncoding("gzip (not in this build)".into()));
     } else {
         body
     };
     Ok(Fetched { content_type, body })
-}
-
-/// Decodes a chunked body; a missing last chunk means the body broke off.
-#[cfg(feature = "proxy")]
-fn dechunk(mut b: &[u8]) -> Result<Vec<u8>, String> {
-    let mut out = Vec::with_capacity(b.len());
-    loop {
-        let eol = find(b, b"\r\n").ok_or("chunked body broke off")?;
-        let size_text = std::str::from_utf8(&b[..eol]).map_err(|_| "bad chunk size")?;
-        let size_text = size_text.split(';').next().unwrap_or("").trim();
-        let size = usize::from_str_radix(size_text, 16)
-            .map_err(|_| format!("bad chunk size {size_text:?}"))?;
-        b = &b[eol + 2..];
-        if size == 0 {
-            return Ok(out);
-        }
-        if b.len() < size + 2 {
-            return Err("chunked body broke off".into());
-        }
-        out.extend_from_slice(&b[..size]);
-        if out.len() > MAX_BODY {
-            return Err(format!("response larger than {MAX_BODY} bytes"));
-        }
-        b = &b[size + 2..];
-    }
 }
 
 #[cfg(all(test, feature = "proxy"))]
@@ -461,7 +340,7 @@ mod tests {
     use super::*;
 
     fn dr(b: &[u8]) -> Result<Fetched, String> {
-        decode_response(b.to_vec())
+        read_fetched(b, 1 << 20).map_err(|e| e.to_string())
     }
 
     #[test]
@@ -514,6 +393,18 @@ mod tests {
         )
         .into_bytes();
         raw.extend_from_slice(&z);
-        assert_eq!(decode_response(raw).unwrap().body, b"a 1\n");
+        assert_eq!(read_fetched(&raw[..], 100).unwrap().body, b"a 1\n");
+        // The gunzipped size is capped too.
+        let z = crate::gzip::compress(&[b'0'; 1000]);
+        let mut raw = format!(
+            "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\n\r\n",
+            z.len()
+        )
+        .into_bytes();
+        raw.extend_from_slice(&z);
+        assert!(matches!(
+            read_fetched(&raw[..], 100),
+            Err(response::Error::Gzip(_))
+        ));
     }
 }

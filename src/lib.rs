@@ -17,6 +17,7 @@
 #[macro_use]
 mod log;
 mod atomic64;
+mod children;
 #[cfg(any(feature = "proxy", feature = "tls", feature = "push"))]
 mod config;
 mod crc32;

@@ -20,6 +20,9 @@ pub trait Part: Send + Sync {
     fn start(&self, _routes: &[Route]) -> Result<(), String> {
         Ok(())
     }
+    /// Called when promlet stops cleanly (SIGTERM, SIGINT): finish what must be finished
+    /// before `deadline` (push mode delivers its last batches).
+    fn stop(&self, _deadline: std::time::Instant) {}
 }
 
 /// Starts a part if its flags ask for it.

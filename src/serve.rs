@@ -50,14 +50,28 @@ pub fn main(args: &[String]) -> i32 {
         eprintln!("promlet: unknown command {cmd:?}{}", commands_help());
         return 2;
     }
+    // Caught before anything starts a child; children of ours are ended at the stop.
+    let stop = match crate::children::catch_stop() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("promlet: {e}");
+            return 1;
+        }
+    };
     match start(&flags) {
-        Ok(server) => {
+        Ok((server, parts)) => {
             crate::info!("listening on {}", server.local_addr());
-            loop {
-                std::thread::park();
+            let sig = stop.wait();
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+            for p in &parts {
+                p.stop(deadline);
             }
+            let n = crate::children::stop(std::time::Duration::from_secs(2));
+            crate::info!("stopping on signal {sig}; killed {n} child process groups");
+            0
         }
         Err(e) => {
+            crate::children::stop(std::time::Duration::from_secs(2));
             crate::error!("{e}");
             eprintln!("promlet: {e}");
             1
@@ -79,8 +93,8 @@ fn commands_help() -> String {
     s
 }
 
-/// Builds everything the flags ask for and starts the server.
-pub fn start(flags: &Flags) -> Result<Server, String> {
+/// Builds everything the flags ask for and starts the server; returns it and the parts.
+pub fn start(flags: &Flags) -> Result<(Server, Vec<Arc<dyn Part>>), String> {
     raise_fd_limit();
     let telemetry = flags.value("web.telemetry-path").unwrap_or_default();
     if !telemetry.starts_with('/') {
@@ -142,7 +156,9 @@ pub fn start(flags: &Flags) -> Result<Server, String> {
     }
     let listen = flags.value("web.listen-address").unwrap_or_default();
     let listener = server::bind(&listen)?;
-    Server::start(listener, routes, opts, stats).map_err(|e| format!("start server: {e}"))
+    let server =
+        Server::start(listener, routes, opts, stats).map_err(|e| format!("start server: {e}"))?;
+    Ok((server, parts))
 }
 
 /// The `/metrics` handler.

@@ -611,3 +611,157 @@ fn config_errors_stop_promlet_with_file_and_line() {
         assert!(err.contains(&want), "want {want:?} in:\n{err}");
     }
 }
+
+/// Regression (issue 14): an upstream answering `Transfer-Encoding: chunked` with a chunk size
+/// of `ffffffffffffffff` aborted promlet (`range end index 18446744073709551615 out of
+/// range`). Now that exporter fails alone and promlet keeps serving.
+#[test]
+fn a_hostile_chunk_size_fails_one_exporter_not_promlet() {
+    let dir = tempdir("proxy-chunk");
+    let s = stub(vec![
+        (
+            "/good",
+            ok("text/plain; version=0.0.4", b"# TYPE good gauge\ngood 1\n"),
+        ),
+        (
+            "/huge",
+            Reply::Raw(
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffff\r\nabc\r\n0\r\n\r\n"
+                    .to_vec(),
+            ),
+        ),
+        (
+            "/long",
+            Reply::Raw(
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1ffffffffffffffff\r\nabc\r\n"
+                    .to_vec(),
+            ),
+        ),
+        (
+            "/twolengths",
+            Reply::Raw(
+                b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\nContent-Length: 24\r\n\r\ngood 2\n# TYPE x gauge\nx 1\n"
+                    .to_vec(),
+            ),
+        ),
+    ]);
+    let cfg = write_config(
+        &dir,
+        &format!(
+            "proxy:\n- path: /m\n  exporters:\n  - name: good\n    http: http://{s}/good\n  - name: huge\n    http: http://{s}/huge\n  - name: long\n    http: http://{s}/long\n  - name: twolengths\n    http: http://{s}/twolengths\n"
+        ),
+    );
+    let mut p = promlet(&[&cfg]);
+    for _ in 0..2 {
+        let text = scrape(&p, "/m", "5").text();
+        promtool_check_metrics(&text);
+        assert_eq!(up(&text, "good"), Some(1.0), "{text}");
+        for n in ["huge", "long", "twolengths"] {
+            assert_eq!(up(&text, n), Some(0.0), "{n}: {text}");
+        }
+    }
+    assert!(p.child.try_wait().unwrap().is_none(), "promlet died");
+    let log = p.log_text();
+    assert!(
+        log.contains("exporter huge failed: answer larger than"),
+        "{log}"
+    );
+    assert!(
+        log.contains("exporter long failed: bad chunk size"),
+        "{log}"
+    );
+    assert!(
+        log.contains("exporter twolengths failed: bad or conflicting content-length"),
+        "{log}"
+    );
+}
+
+/// `X-Prometheus-Scrape-Timeout-Seconds` only shortens an exporter's `timeout`: a file
+/// exporter that hangs (a FIFO nobody writes) with `timeout: 1s` is given up after 1 s even
+/// when the scraper allows an hour (the answer used to wait for the hour, so the client here
+/// gave up first).
+#[test]
+fn the_scrape_timeout_header_never_lengthens_an_exporters_timeout() {
+    let dir = tempdir("proxy-longer");
+    let fifo = dir.join("never.prom");
+    let st = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(st.success());
+    let good = dir.join("good.prom");
+    std::fs::write(&good, "good 1\n").unwrap();
+    let cfg = write_config(
+        &dir,
+        &format!(
+            "proxy:\n- path: /m\n  exporters:\n  - name: good\n    file: {}\n  - name: hung\n    file: {}\n    timeout: 1s\n",
+            good.display(),
+            fifo.display()
+        ),
+    );
+    let p = promlet(&[&cfg]);
+    let text = scrape(&p, "/m", "3600").text();
+    assert_eq!(up(&text, "good"), Some(1.0), "{text}");
+    assert_eq!(up(&text, "hung"), Some(0.0), "{text}");
+}
+
+/// Whether `pid` has ended: gone, or a zombie of init's (orphaned when its group was killed).
+fn ended(pid: &str) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(s) => s.contains(") Z "),
+        Err(_) => true,
+    }
+}
+
+/// promlet's stop (SIGTERM) kills and reaps an `exec` exporter still running, and what it
+/// started; they used to be left behind.
+#[test]
+fn sigterm_ends_running_exec_children() {
+    let dir = tempdir("proxy-sigterm");
+    let pids = dir.join("pids");
+    let slow = script(
+        &dir,
+        "slow.sh",
+        &format!(
+            "sleep 300 & echo $! >> {p}; echo $$ >> {p}; sleep 300",
+            p = pids.display()
+        ),
+    );
+    let cfg = write_config(
+        &dir,
+        &format!(
+            "proxy:\n- path: /m\n  exporters:\n  - name: slow\n    exec: [{slow}]\n    timeout: 120s\n"
+        ),
+    );
+    let mut p = promlet(&[&cfg]);
+    let addr = p.addr;
+    // The scrape waits for the command; the promlet it talks to stops under it.
+    std::thread::spawn(move || {
+        let _ = std::panic::catch_unwind(|| scrape_addr(addr));
+    });
+    let listed = wait_for(Duration::from_secs(20), || {
+        std::fs::read_to_string(&pids)
+            .ok()
+            .filter(|s| s.lines().count() == 2)
+    })
+    .expect("the exec exporter did not start");
+    // SAFETY: kill(2) on the promlet child this test started.
+    unsafe { libc::kill(p.child.id() as libc::pid_t, libc::SIGTERM) };
+    let status = wait_for(Duration::from_secs(20), || p.child.try_wait().unwrap())
+        .expect("promlet did not stop on SIGTERM");
+    assert!(status.success(), "{status}");
+    let gone = wait_for(Duration::from_secs(10), || {
+        listed.lines().all(ended).then_some(())
+    });
+    assert!(gone.is_some(), "left behind: {listed}\n{}", p.log_text());
+    assert!(
+        p.log_text().contains("killed 1 child process groups"),
+        "{}",
+        p.log_text()
+    );
+}
+
+fn scrape_addr(addr: SocketAddr) {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.write_all(b"GET /m HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut b = Vec::new();
+    let _ = s.read_to_end(&mut b);
+}

@@ -67,11 +67,7 @@ fn prometheus_receiver_stores_the_series_with_target_and_external_labels() {
         &["--web.enable-remote-write-receiver"],
     );
     let dir = tempdir("push-prom");
-    let cfg = config(
-        &dir,
-        &format!("http://{}/api/v1/write", prom.proc.addr),
-        "",
-    );
+    let cfg = config(&dir, &format!("http://{}/api/v1/write", prom.proc.addr), "");
     let p = start_promlet(&cfg);
     let got = prom.wait_query(
         "node_load1{job=\"node\",instance=\"box\",site=\"lab\"}",
@@ -93,7 +89,10 @@ fn prometheus_receiver_stores_the_series_with_target_and_external_labels() {
         "promlet_remote_write_samples_sent_total{remote=\"test\",job=\"node\"} > 0",
         Duration::from_secs(30),
     );
-    assert_eq!(own(&p, "promlet_remote_write_samples_dropped_total", ""), 0.0);
+    assert_eq!(
+        own(&p, "promlet_remote_write_samples_dropped_total", ""),
+        0.0
+    );
 }
 
 /// Debian's VictoriaMetrics single-node, on a port and data directory of its own.
@@ -136,9 +135,19 @@ impl Victoria {
         v
     }
 
+    /// SIGTERM, so it writes what it holds in memory to disk, as a service stop would.
     fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        if wait_for(Duration::from_secs(20), || {
+            self.child.try_wait().ok().flatten()
+        })
+        .is_none()
+        {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 
     /// Raw samples of the series matching `selector`: (labels JSON, timestamps ms).
@@ -188,12 +197,21 @@ fn outage_of_victoria_metrics_loses_nothing() {
     let cfg = config(&dir, &format!("http://{addr}/api/v1/write"), "");
     let p = start_promlet(&cfg);
     wait_for(Duration::from_secs(30), || {
-        (!vm.export("up{job=\"node\",instance=\"box\",site=\"lab\"}").is_empty()).then_some(())
+        (!vm.export("up{job=\"node\",instance=\"box\",site=\"lab\"}")
+            .is_empty())
+        .then_some(())
     })
     .expect("no samples reached victoria-metrics");
     // The receiver goes away for several push intervals, then comes back.
+    let wall_ms = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64
+    };
     vm.stop();
     let down = Instant::now();
+    let down_ms = wall_ms();
     wait_for(Duration::from_secs(30), || {
         (own(&p, "promlet_remote_write_samples_retried_total", "") > 0.0
             && down.elapsed() > Duration::from_secs(6))
@@ -203,22 +221,42 @@ fn outage_of_victoria_metrics_loses_nothing() {
     let queued = own(&p, "promlet_remote_write_queue_samples", "");
     assert!(queued > 0.0, "nothing queued during the outage");
     let vm = Victoria::start(addr, &dir);
+    let up_ms = wall_ms();
     wait_for(Duration::from_secs(30), || {
         (own(&p, "promlet_remote_write_queue_samples", "") == 0.0).then_some(())
     })
     .expect("queue never drained");
-    let up = vm.export("up{job=\"node\",instance=\"box\"}");
+    // Until a sample gathered after the receiver came back is stored.
+    let up = wait_for(Duration::from_secs(30), || {
+        let up = vm.export("up{job=\"node\",instance=\"box\"}");
+        let newest = up.first().and_then(|(_, ts)| ts.last().copied());
+        newest.filter(|t| *t > up_ms).map(|_| up)
+    })
+    .expect("nothing stored after the receiver came back");
     assert_eq!(up.len(), 1, "{up:?}");
     let ts = &up[0].1;
     // One sample per second from the first to the last, the outage included: no gap.
-    let gaps: Vec<i64> = ts.windows(2).map(|w| w[1] - w[0]).filter(|d| *d > 1600).collect();
+    let gaps: Vec<i64> = ts
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .filter(|d| *d > 1600)
+        .collect();
     assert!(gaps.is_empty(), "gaps (ms) in up: {gaps:?} of {ts:?}");
+    // ... and they span the outage, every second of it.
     assert!(
-        ts.len() >= 8,
-        "only {} samples of up over the outage: {ts:?}",
-        ts.len()
+        ts[0] < down_ms && *ts.last().unwrap() > up_ms,
+        "samples {ts:?} do not cover the outage {down_ms}..{up_ms}"
     );
-    assert_eq!(own(&p, "promlet_remote_write_samples_dropped_total", ""), 0.0);
+    let during = ts.iter().filter(|t| (down_ms..up_ms).contains(t)).count() as i64;
+    assert!(
+        during >= (up_ms - down_ms) / 1000 - 1,
+        "{during} samples during an outage of {} ms: {ts:?}",
+        up_ms - down_ms
+    );
+    assert_eq!(
+        own(&p, "promlet_remote_write_samples_dropped_total", ""),
+        0.0
+    );
 }
 
 /// A stub receiver: answers every request with `answer` (None: reads it and never answers),
@@ -293,9 +331,22 @@ fn rejected_batches_are_dropped_and_not_retried() {
     for (i, b) in bodies.iter().enumerate() {
         assert!(!bodies[..i].contains(b), "batch {i} was sent twice");
     }
-    assert!(own(&p, "promlet_remote_write_samples_dropped_total", "reason=\"rejected\"") > 0.0);
-    assert_eq!(own(&p, "promlet_remote_write_samples_retried_total", ""), 0.0);
-    assert!(p.log_text().contains("out of order sample"), "{}", p.log_text());
+    assert!(
+        own(
+            &p,
+            "promlet_remote_write_samples_dropped_total",
+            "reason=\"rejected\""
+        ) > 0.0
+    );
+    assert_eq!(
+        own(&p, "promlet_remote_write_samples_retried_total", ""),
+        0.0
+    );
+    assert!(
+        p.log_text().contains("out of order sample"),
+        "{}",
+        p.log_text()
+    );
 }
 
 #[test]
@@ -312,14 +363,22 @@ fn failing_batches_are_dropped_after_the_maximum_age() {
     );
     let p = start_promlet(&cfg);
     wait_for(Duration::from_secs(30), || {
-        (own(&p, "promlet_remote_write_samples_dropped_total", "reason=\"too_old\"") > 0.0)
+        (own(
+            &p,
+            "promlet_remote_write_samples_dropped_total",
+            "reason=\"too_old\"",
+        ) > 0.0)
             .then_some(())
     })
     .expect("a failing batch was never given up");
     // The queue moves on: later batches are tried too.
     wait_for(Duration::from_secs(30), || {
         let b = s.bodies.lock().unwrap();
-        let distinct = b.iter().enumerate().filter(|(i, x)| !b[..*i].contains(x)).count();
+        let distinct = b
+            .iter()
+            .enumerate()
+            .filter(|(i, x)| !b[..*i].contains(x))
+            .count();
         (distinct >= 3).then_some(())
     })
     .expect("the queue is stuck behind the first batch");
@@ -342,4 +401,45 @@ fn receiver_that_never_answers_is_bounded_by_remote_timeout() {
     .expect("promlet waited for an answer for ever");
     assert!(own(&p, "promlet_remote_write_samples_retried_total", "") > 0.0);
     assert_eq!(http_get(p.addr, "/metrics").status, 200);
+}
+
+#[test]
+fn clean_stop_marks_every_series_stale() {
+    let prom = Prometheus::start_with(
+        "global:\n  scrape_interval: 15s\n",
+        &["--web.enable-remote-write-receiver"],
+    );
+    let dir = tempdir("push-stale");
+    let cfg = config(&dir, &format!("http://{}/api/v1/write", prom.proc.addr), "");
+    let mut p = start_promlet(&cfg);
+    prom.wait_query(
+        "up{job=\"node\",instance=\"box\"} == 1",
+        Duration::from_secs(30),
+    );
+    let st = Command::new("kill")
+        .args(["-TERM", &p.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let exit = wait_for(Duration::from_secs(20), || {
+        p.child.try_wait().ok().flatten()
+    })
+    .expect("promlet did not stop on SIGTERM");
+    assert!(exit.success(), "{exit}: {}", p.log_text());
+    // A stale marker ends a series at once: an instant query no longer returns it.
+    let gone = wait_for(Duration::from_secs(20), || {
+        (prom.query("up{job=\"node\",instance=\"box\"}").is_empty()
+            && prom
+                .query("node_load1{job=\"node\",instance=\"box\"}")
+                .is_empty())
+        .then_some(())
+    });
+    assert!(
+        gone.is_some(),
+        "series still there after the stop:\n{}",
+        p.log_text()
+    );
+    // It was the markers, not the 5-minute lookback: the samples are still stored.
+    let stored = prom.query("count_over_time(up{job=\"node\",instance=\"box\"}[5m])");
+    assert_eq!(stored.len(), 1, "{stored:?}");
 }

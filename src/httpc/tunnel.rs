@@ -2,7 +2,7 @@
 //! environment (`HTTPS_PROXY`, `NO_PROXY`, …), as curl and ureq read it. Only Packet SD uses
 //! one; the proxy part's upstreams are always reached directly.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 
 use super::{Conn, Url};
 
@@ -103,8 +103,7 @@ impl Proxy {
         })
     }
 
-    /// Asks the proxy for a tunnel to `url`'s server and reads its answer byte by byte, so
-    /// nothing that belongs to the tunnel is taken.
+    /// Asks the proxy for a tunnel to `url`'s server and reads its answer.
     pub(super) fn tunnel(&self, conn: &mut Conn, url: &Url) -> Result<(), String> {
         let name = format!("proxy {}:{}", self.host, self.port);
         let target = if url.host.contains(':') {
@@ -123,23 +122,12 @@ impl Proxy {
         conn.write_all(req.as_bytes())
             .and_then(|()| conn.flush())
             .map_err(|e| format!("{name}: {e}"))?;
-        let mut head = Vec::new();
-        let mut b = [0u8; 1];
-        while !head.ends_with(b"\r\n\r\n") {
-            if head.len() > 16 * 1024 {
-                return Err(format!("{name}: answer header too long"));
-            }
-            match conn.read(&mut b) {
-                Ok(0) => return Err(format!("{name}: closed the connection")),
-                Ok(_) => head.push(b[0]),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(format!("{name}: {e}")),
-            }
-        }
-        let head = String::from_utf8_lossy(&head);
-        let line = head.lines().next().unwrap_or("");
-        if line.split(' ').nth(1) != Some("200") {
-            return Err(format!("{name} answered {line:?}"));
+        // A one-byte buffer: the head is read byte by byte, so nothing that belongs to the
+        // tunnel is taken (the answer to CONNECT has no body to skip).
+        let mut r = io::BufReader::with_capacity(1, &mut *conn);
+        let head = super::response::read_head(&mut r).map_err(|e| format!("{name}: {e}"))?;
+        if !(200..300).contains(&head.status) {
+            return Err(format!("{name} answered {}", head.status));
         }
         Ok(())
     }
@@ -170,8 +158,8 @@ fn percent_decode(s: &str) -> Vec<u8> {
 }
 
 /// Standard base64 with padding (RFC 4648 §4).
-#[cfg(feature = "packet-sd")]
-fn base64(data: &[u8]) -> String {
+#[cfg(any(feature = "packet-sd", feature = "push"))]
+pub fn base64(data: &[u8]) -> String {
     const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
     for c in data.chunks(3) {
@@ -193,7 +181,7 @@ fn base64(data: &[u8]) -> String {
 mod tests {
     use super::*;
     use crate::httpc::{open, Tls};
-    use std::io::BufRead;
+    use std::io::{BufRead, Read};
     use std::net::TcpListener;
     use std::time::{Duration, Instant};
 

@@ -41,7 +41,6 @@ struct RawFile {
     // Push mode's sections, read by it.
     #[allow(dead_code)]
     global: Option<serde::de::IgnoredAny>,
-    #[allow(dead_code)]
     remote_write: Option<serde::de::IgnoredAny>,
     #[allow(dead_code)]
     push: Option<serde::de::IgnoredAny>,
@@ -122,6 +121,7 @@ fn validate(
     raw: RawFile,
     reserved: &[&str],
 ) -> Result<Vec<PathConfig>, String> {
+    let has_remote_write = raw.remote_write.is_some();
     let mut out = Vec::new();
     let mut paths: Vec<String> = Vec::new();
     let mut name_seen: BTreeMap<String, usize> = BTreeMap::new();
@@ -252,8 +252,13 @@ fn validate(
             exporters,
         });
     }
-    if out.is_empty() {
-        return Err(at(file, None, "no proxy paths configured (key `proxy`)"));
+    // A file for push mode alone has no proxy paths; one with neither is a mistake.
+    if out.is_empty() && !has_remote_write {
+        return Err(at(
+            file,
+            None,
+            "no proxy paths configured (key `proxy`), and no `remote_write`",
+        ));
     }
     Ok(out)
 }

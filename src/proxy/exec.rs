@@ -32,7 +32,8 @@ pub fn run(name: &str, argv: &[String], until: Instant) -> Result<Vec<u8>, Strin
         .process_group(0)
         .spawn()
         .map_err(|e| format!("start {:?}: {e}", argv[0]))?;
-    let pid = child.id() as libc::pid_t;
+    // Registered until reaped, so that promlet's stop ends it too.
+    let group = crate::children::Group::new(&child);
     let (tx, rx) = mpsc::channel::<Result<Vec<u8>, String>>();
     if let Some(mut out) = child.stdout.take() {
         let spawned = std::thread::Builder::new()
@@ -54,7 +55,7 @@ pub fn run(name: &str, argv: &[String], until: Instant) -> Result<Vec<u8>, Strin
                 let _ = tx.send(r);
             });
         if spawned.is_err() {
-            kill_group(pid);
+            group.kill();
             let _ = child.wait();
             return Err("cannot start a reader thread".into());
         }
@@ -95,7 +96,7 @@ pub fn run(name: &str, argv: &[String], until: Instant) -> Result<Vec<u8>, Strin
         None => {
             // Still running past the deadline, or we stopped reading: kill the whole group
             // (it cannot have been reaped yet, so the pid is still ours), then reap it.
-            kill_group(pid);
+            group.kill();
             let _ = child.wait();
             if let Some(t) = stderr_thread {
                 let _ = t.join();
@@ -107,7 +108,7 @@ pub fn run(name: &str, argv: &[String], until: Instant) -> Result<Vec<u8>, Strin
         }
     };
     // Grandchildren may still hold the pipes; they belong to the group, so end them too.
-    kill_group(pid);
+    group.kill();
     if let Some(t) = stderr_thread {
         let _ = t.join();
     }
@@ -116,13 +117,6 @@ pub fn run(name: &str, argv: &[String], until: Instant) -> Result<Vec<u8>, Strin
         return Err(format!("exited with {status}"));
     }
     Ok(out)
-}
-
-fn kill_group(pid: libc::pid_t) {
-    // SAFETY: kill(2) with a negative pid signals the process group we created for the child.
-    unsafe {
-        libc::kill(-pid, libc::SIGKILL);
-    }
 }
 
 /// A run in flight (or finished) that scrapes wait on.

@@ -43,6 +43,9 @@ fn init(flags: &Flags) -> Result<Option<Arc<dyn Part>>, String> {
         .value("web.telemetry-path")
         .unwrap_or_else(|| "/metrics".into());
     let paths = config::load(Path::new(&file), &[telemetry.as_str()])?;
+    if paths.is_empty() {
+        return Ok(None);
+    }
     limit_malloc_arenas();
     Ok(Some(Arc::new(Proxy::new(paths)?)))
 }
@@ -256,8 +259,9 @@ impl Endpoint {
             .map(|e| e.cfg.timeout)
             .max()
             .unwrap_or(config::DEFAULT_TIMEOUT);
+        // The scraper's timeout may shorten the exporters' own, never lengthen them.
         let deadline = match req.scrape_timeout() {
-            Some(t) => start + t - margin(t),
+            Some(t) => (start + t - margin(t)).min(start + longest),
             None => start + longest,
         };
         let body = self.scrape(start, deadline);
@@ -268,8 +272,11 @@ impl Endpoint {
     fn scrape(&self, start: Instant, deadline: Instant) -> Vec<u8> {
         self.scrapes.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel::<(usize, Outcome)>();
+        // Each exporter's own deadline: its timeout, shortened by the scrape's.
+        let until_of = move |e: &Exporter| deadline.min(start + e.cfg.timeout);
+        let untils: Vec<Instant> = self.exporters.iter().map(|e| until_of(e)).collect();
         let fetch = move |i: usize, e: &Arc<Exporter>, tx: &mpsc::Sender<(usize, Outcome)>| {
-            let until = deadline.min(start + e.cfg.timeout);
+            let until = until_of(e);
             let t = Instant::now();
             let result = e.fetch(until);
             let _ = tx.send((
@@ -316,10 +323,18 @@ impl Endpoint {
         let mut outcomes: Vec<Option<Outcome>> = (0..self.exporters.len()).map(|_| None).collect();
         let mut pending = self.exporters.len();
         while pending > 0 {
-            // A little past the deadline: fetchers give up at it themselves, and their answer
-            // (with the real error) is worth the wait.
-            let left =
-                (deadline + Duration::from_millis(50)).saturating_duration_since(Instant::now());
+            // Until the latest deadline of the exporters still out (a hung file exporter
+            // with a short timeout is not waited for past it), and a little past it:
+            // fetchers give up at it themselves, and their answer (with the real error) is
+            // worth the wait.
+            let last = outcomes
+                .iter()
+                .zip(&untils)
+                .filter(|(o, _)| o.is_none())
+                .map(|(_, u)| *u)
+                .max()
+                .unwrap_or(deadline);
+            let left = (last + Duration::from_millis(50)).saturating_duration_since(Instant::now());
             match rx.recv_timeout(left) {
                 Ok((i, o)) => {
                     outcomes[i] = Some(o);

@@ -378,6 +378,11 @@ fn validate(file: &Path, text: &str, raw: RawFile, host: &str) -> Result<Config,
         if tls.cert_file.is_some() != tls.key_file.is_some() {
             return Err(err("tls_config: cert_file and key_file go together".into()));
         }
+        if tls.cert_file.is_some() || tls.server_name.is_some() || tls.insecure_skip_verify {
+            return Err(err(
+                "tls_config: only ca_file is supported for remote_write so far".into(),
+            ));
+        }
         if !url.https && (tls != RawTls::default()) {
             return Err(err(format!(
                 "tls_config given for a plain http url {:?}",

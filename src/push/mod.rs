@@ -8,8 +8,12 @@
 //! [`policy`] (retry, drop and backoff rules).
 
 pub mod config;
+mod http;
+mod part;
 pub mod policy;
 pub mod queue;
 pub mod run;
 pub mod series;
 pub mod wire;
+
+pub use part::PART;

@@ -68,7 +68,10 @@ impl Part for PushPart {
             handlers.push((p.path.clone(), r.handler.clone()));
         }
         // A gather may take at most one interval, as a scrape may take its timeout.
-        let timeout = format!("{:.3}", self.cfg.interval.min(Duration::from_secs(60)).as_secs_f64());
+        let timeout = format!(
+            "{:.3}",
+            self.cfg.interval.min(Duration::from_secs(60)).as_secs_f64()
+        );
         let gather: Gather = Box::new(move |path| {
             let (_, h) = handlers
                 .iter()
@@ -80,7 +83,10 @@ impl Part for PushPart {
                 query: String::new(),
                 headers: vec![
                     ("accept".into(), "text/plain;version=0.0.4".into()),
-                    ("x-prometheus-scrape-timeout-seconds".into(), timeout.clone()),
+                    (
+                        "x-prometheus-scrape-timeout-seconds".into(),
+                        timeout.clone(),
+                    ),
                 ],
                 client_cert: None,
             };
@@ -102,5 +108,11 @@ impl Part for PushPart {
         }
         let _ = self.running.set(push);
         Ok(())
+    }
+
+    fn stop(&self, deadline: std::time::Instant) {
+        if let Some(p) = self.running.get() {
+            p.stop(deadline);
+        }
     }
 }

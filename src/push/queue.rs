@@ -89,14 +89,6 @@ impl Queue {
     pub fn samples(&self) -> usize {
         self.batches.iter().map(|b| b.samples).sum()
     }
-
-    pub fn len(&self) -> usize {
-        self.batches.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.batches.is_empty()
-    }
 }
 
 #[cfg(test)]
@@ -129,7 +121,7 @@ mod tests {
         assert_eq!(q.samples(), 5);
         assert_eq!(q.pop().unwrap().samples, 2);
         assert_eq!(q.pop().unwrap().samples, 3);
-        assert!(q.is_empty());
+        assert!(q.front().is_none());
         assert_eq!(q.bytes(), 0);
     }
 
@@ -144,7 +136,7 @@ mod tests {
                 samples: 7
             }
         );
-        assert_eq!(q.len(), 1);
+        assert_eq!(q.samples(), 1);
         assert_eq!(q.front().unwrap().samples, 1);
     }
 }

@@ -91,12 +91,10 @@ pub fn run(mut cmd: Command, timeout: Duration, what: &str) -> Result<Vec<u8>, E
     let mut child = cmd
         .spawn()
         .map_err(|e| Error::Spawn(format!("{what}: {e}")))?;
-    let pid = child.id() as libc::pid_t;
-    let kill_group = || {
-        // SAFETY: kill(2) with a negative pid signals the process group the child leads; the
-        // child is not reaped yet, so the group id cannot have been reused.
-        unsafe { libc::kill(-pid, libc::SIGKILL) };
-    };
+    // Registered until reaped, so that promlet's stop ends it too. Killed only before it is
+    // reaped, so the group id cannot have been reused.
+    let group = crate::children::Group::new(&child);
+    let kill_group = || group.kill();
     let deadline = Instant::now() + timeout;
     let (mut out, mut err) = (Vec::new(), Vec::new());
     let read = match (child.stdout.take(), child.stderr.take()) {
