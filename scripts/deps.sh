@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what promlet's tests and tools need on a fresh Debian machine, skipping what is
 # already there: the real peers (Prometheus and promtool, node_exporter, exporter_exporter,
-# hdhomerun_config, qemu-user-static, python3-prometheus-client), load tools, rustup targets,
+# hdhomerun_config, victoria-metrics and vmagent, qemu-user-static, python3-prometheus-client), load tools, rustup targets,
 # and zig for the mipsel cross build. Safe to run again.
 set -euo pipefail
 
@@ -14,6 +14,9 @@ check promtool prometheus
 check prometheus-node-exporter prometheus-node-exporter
 check prometheus-exporter-exporter prometheus-exporter-exporter
 check hdhomerun_config hdhomerun-config
+# The remote-write receiver and vmagent, the push peer.
+check victoria-metrics victoria-metrics
+check vmagent victoria-metrics
 check qemu-aarch64-static qemu-user-static
 check qemu-mipsel-static qemu-user-static
 check qemu-arm-static qemu-user-static

@@ -97,7 +97,7 @@ pub fn packet_page(data: &[u8]) {
     });
     let text = String::from_utf8_lossy(data);
     let now = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_800_000_000);
-    let _ = api::parse_retry_after(&text, now);
+    let _ = crate::httpc::parse_retry_after(&text, now);
     let (remaining, reset) = text.split_once('\n').unwrap_or((&text, ""));
     let _ = api::rate_limit_wait(Some(remaining), Some(reset), now);
     let _ = model::id_from_href(&text);

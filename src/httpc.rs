@@ -1,12 +1,12 @@
-//! promlet's one HTTP/1.1 client (RFC 9112), for the proxy's upstreams and the Packet SD API:
-//! GET only, one request per connection (`Connection: close`), `Content-Length`, chunked or
+//! promlet's one HTTP/1.1 client (RFC 9112), for the proxy's upstreams, the Packet SD API and
+//! push mode's remote write: GET, or POST with a body; one request per connection (`Connection: close`), `Content-Length`, chunked or
 //! close-delimited bodies, and one deadline for the whole exchange (connect, TLS, request,
 //! head and body). HTTPS goes through rustls when the `tls` feature is built in. Redirects are
 //! never followed: a 3xx is an answer like any other, so a token sent to one host never
 //! reaches another.
 //!
 //! Two ways to use it: [`get`] (the proxy) reads a 200 answer whole, gunzipped, and calls
-//! anything else an error; [`open`] (Packet SD) returns any status with its headers and a
+//! anything else an error; [`open`] (Packet SD, push mode) returns any status with its headers and a
 //! body to stream, capped in size, optionally through an HTTP `CONNECT` proxy from the
 //! environment ([`Proxy::from_env`]).
 //!
@@ -19,12 +19,16 @@ use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
 pub mod response;
-#[cfg(feature = "packet-sd")]
+#[cfg(any(feature = "packet-sd", feature = "push"))]
+mod retry_after;
+#[cfg(any(feature = "packet-sd", feature = "push"))]
 mod stream;
 mod tunnel;
 
-#[cfg(feature = "packet-sd")]
-pub use stream::{open, Body, Response};
+#[cfg(any(feature = "packet-sd", feature = "push"))]
+pub use retry_after::parse_retry_after;
+#[cfg(any(feature = "packet-sd", feature = "push"))]
+pub use stream::{open, Body, Request, Response};
 pub use tunnel::Proxy;
 
 /// Largest body accepted from an upstream (after gunzip).
@@ -302,7 +306,7 @@ pub fn get(
 
 /// Standard base64 with padding (RFC 4648 §4), for `Authorization: Basic` and
 /// `Proxy-Authorization: Basic`.
-#[cfg(any(feature = "proxy", feature = "packet-sd"))]
+#[cfg(any(feature = "proxy", feature = "packet-sd", feature = "push"))]
 pub fn base64(b: &[u8]) -> String {
     const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(b.len().div_ceil(3) * 4);

@@ -18,7 +18,7 @@
 mod log;
 mod atomic64;
 mod children;
-#[cfg(any(feature = "proxy", feature = "tls"))]
+#[cfg(any(feature = "proxy", feature = "tls", feature = "push"))]
 mod config;
 mod crc32;
 mod expfmt;
@@ -34,12 +34,14 @@ mod webconfig;
 mod collector;
 #[cfg(feature = "hdhomerun")]
 mod hdhomerun;
-#[cfg(any(feature = "proxy", feature = "packet-sd"))]
+#[cfg(any(feature = "proxy", feature = "packet-sd", feature = "push"))]
 mod httpc;
 #[cfg(feature = "node")]
 pub(crate) mod netlink;
 #[cfg(feature = "proxy")]
 mod proxy;
+#[cfg(feature = "push")]
+mod push;
 #[cfg(any(feature = "packet-sd", feature = "http-sd"))]
 mod sd;
 

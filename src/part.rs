@@ -15,6 +15,14 @@ pub trait Part: Send + Sync {
     fn routes(&self) -> Vec<Route>;
     /// The part's own metrics, appended to `/metrics`.
     fn write_metrics(&self, _enc: &mut Encoder) {}
+    /// Called once every route of every part is known, before serving (push mode gathers
+    /// through them). An `Err` stops promlet at start.
+    fn start(&self, _routes: &[Route]) -> Result<(), String> {
+        Ok(())
+    }
+    /// Called when promlet stops cleanly (SIGTERM, SIGINT): finish what must be finished
+    /// before `deadline` (push mode delivers its last batches).
+    fn stop(&self, _deadline: std::time::Instant) {}
 }
 
 /// Starts a part if its flags ask for it.
@@ -47,5 +55,7 @@ pub fn entries() -> Vec<Entry> {
     v.push(crate::sd::packet::PART);
     #[cfg(feature = "proxy")]
     v.push(crate::proxy::PART);
+    #[cfg(feature = "push")]
+    v.push(crate::push::PART);
     v
 }

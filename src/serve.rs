@@ -21,6 +21,8 @@ fn common_specs() -> Vec<Spec> {
         Spec::value("path.udev.data", Some("/run/udev/data"), "udev data path."),
         Spec::value("log.level", Some("info"), "Only log messages with the given severity or above. One of: [debug, info, warn, error]"),
         Spec::value("log.format", Some("logfmt"), "Output format of log messages. One of: [logfmt, json]"),
+        #[cfg(any(feature = "proxy", feature = "push"))]
+        Spec::value("config.file", None, "Configuration file (YAML, or JSON): the merging proxy's paths, push mode's remote_write."),
     ]
 }
 
@@ -234,6 +236,11 @@ pub fn start(flags: &Flags) -> Result<Serving, String> {
         stats: Arc::new(Stats::default()),
     };
     let routes = build_routes(&base, &parts)?;
+    for r in &parts {
+        r.part
+            .start(&routes)
+            .map_err(|m| format!("{}: {m}", r.name))?;
+    }
     let router = Arc::new(Router {
         routes: RwLock::new(Arc::new(routes)),
     });
@@ -357,6 +364,16 @@ fn serve_until_stopped(
                 }
             }
             continue;
+        }
+        // Parts finish first (push mode delivers its last batches and staleness markers).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let parts = serving
+            .parts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        for r in &parts {
+            r.part.stop(deadline);
         }
         let n = crate::children::stop(std::time::Duration::from_secs(2));
         crate::info!("stopping on signal {sig}; killed {n} child process groups");

@@ -10,7 +10,7 @@ mod decoded;
 mod encode;
 mod parse;
 
-#[cfg(feature = "proxy")]
+#[cfg(any(feature = "proxy", feature = "push"))]
 pub use decoded::{decode_text, Decoded, DecodedFamily, DecodedSample};
 #[cfg(feature = "proxy")]
 pub use encode::{label_pair, write_labels, write_sample_end, Label};

@@ -1,5 +1,6 @@
-//! [`open`]: a GET whose answer, of any status, is handed back once its head is in, with a
-//! body to stream (Packet SD decodes pages device by device, never holding a whole page).
+//! [`open`]: a request (Packet SD's GETs, push mode's POSTs) whose answer, of any status, is
+//! handed back once its head is in, with a body to stream (Packet SD decodes pages device by
+//! device, never holding a whole page).
 
 use std::io::{self, Write};
 use std::time::Instant;
@@ -25,29 +26,52 @@ impl Response {
     }
 }
 
-/// GETs `url` with `headers` (besides `Host` and `Connection: close`) and returns the answer
-/// once its head is in, whatever its status; the body is read from [`Response::body`], at
-/// most `limit` bytes of it, before `until`. No `Accept-Encoding` is sent, so the body comes
-/// as it is.
+/// What to send: the method, headers besides `Host`, `Content-Length` and
+/// `Connection: close`, and a body.
+pub struct Request<'a> {
+    pub method: &'a str,
+    pub headers: &'a [(&'a str, &'a str)],
+    pub body: Option<&'a [u8]>,
+}
+
+impl<'a> Request<'a> {
+    /// A GET with these headers.
+    pub fn get(headers: &'a [(&'a str, &'a str)]) -> Request<'a> {
+        Request {
+            method: "GET",
+            headers,
+            body: None,
+        }
+    }
+}
+
+/// Sends `req` to `url` and returns the answer once its head is in, whatever its status; the
+/// body is read from [`Response::body`], at most `limit` bytes of it, before `until`. No
+/// `Accept-Encoding` is sent, so the body comes as it is.
 pub fn open(
     url: &Url,
-    headers: &[(&str, &str)],
+    req: &Request<'_>,
     tls: Option<&Tls>,
     proxy: Option<&Proxy>,
     until: Instant,
     limit: u64,
 ) -> Result<Response, String> {
     let mut conn = connect(url, tls, proxy, until)?;
-    let mut req = format!(
-        "GET {} HTTP/1.1\r\nHost: {}\r\n",
+    let mut head = format!(
+        "{} {} HTTP/1.1\r\nHost: {}\r\n",
+        req.method,
         url.target,
         host_header(url)
     );
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
+    for (k, v) in req.headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
     }
-    req.push_str("Connection: close\r\n\r\n");
-    conn.write_all(req.as_bytes())
+    if let Some(b) = req.body {
+        head.push_str(&format!("Content-Length: {}\r\n", b.len()));
+    }
+    head.push_str("Connection: close\r\n\r\n");
+    conn.write_all(head.as_bytes())
+        .and_then(|()| conn.write_all(req.body.unwrap_or_default()))
         .and_then(|()| conn.flush())
         .map_err(|e| format!("send request: {e}"))?;
     let mut r = io::BufReader::with_capacity(16 * 1024, conn);
@@ -87,7 +111,14 @@ mod tests {
     fn get(answer: &'static [u8], limit: u64) -> (Result<Response, String>, String) {
         let (url, t) = serve(answer, Duration::ZERO);
         let until = Instant::now() + Duration::from_secs(10);
-        let r = open(&url, &[("X-Auth-Token", "t0k")], None, None, until, limit);
+        let r = open(
+            &url,
+            &Request::get(&[("X-Auth-Token", "t0k")]),
+            None,
+            None,
+            until,
+            limit,
+        );
         (r, t.join().unwrap())
     }
 
@@ -172,7 +203,7 @@ mod tests {
             Duration::from_secs(3),
         );
         let until = Instant::now() + Duration::from_millis(500);
-        let r = open(&url, &[], None, None, until, 100).unwrap();
+        let r = open(&url, &Request::get(&[]), None, None, until, 100).unwrap();
         let e = body(r).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::TimedOut);
         assert_eq!(e.to_string(), "timeout");

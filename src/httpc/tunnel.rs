@@ -232,7 +232,15 @@ mod tests {
         let p = Proxy::parse(&format!("http://user:pw@127.0.0.1:{port}"), "").unwrap();
         let url = Url::parse("http://api.example.invalid:8080/v1/projects").unwrap();
         let until = Instant::now() + Duration::from_secs(10);
-        let mut r = open(&url, &[], None, Some(&p), until, 10).unwrap();
+        let mut r = open(
+            &url,
+            &crate::httpc::Request::get(&[]),
+            None,
+            Some(&p),
+            until,
+            10,
+        )
+        .unwrap();
         let mut body = String::new();
         r.body.read_to_string(&mut body).unwrap();
         assert_eq!((r.status, body.as_str()), (200, "ok"));
@@ -260,7 +268,16 @@ mod tests {
         let p = Proxy::parse(&format!("127.0.0.1:{port}"), "").unwrap();
         let url = Url::parse("http://api.example.invalid/").unwrap();
         let until = Instant::now() + Duration::from_secs(10);
-        let e = open(&url, &[], None, Some(&p), until, 10).err().unwrap();
+        let e = open(
+            &url,
+            &crate::httpc::Request::get(&[]),
+            None,
+            Some(&p),
+            until,
+            10,
+        )
+        .err()
+        .unwrap();
         assert!(e.contains("407"), "{e}");
         t.join().unwrap();
         // NO_PROXY names the host: the proxy (nothing listens there now) is not used.
@@ -273,7 +290,15 @@ mod tests {
             let _ = s.read(&mut b);
             s.write_all(b"HTTP/1.1 204 No Content\r\n\r\n").unwrap();
         });
-        let r = open(&url, &[], None, Some(&p), until, 10).unwrap();
+        let r = open(
+            &url,
+            &crate::httpc::Request::get(&[]),
+            None,
+            Some(&p),
+            until,
+            10,
+        )
+        .unwrap();
         assert_eq!(r.status, 204);
         t.join().unwrap();
     }

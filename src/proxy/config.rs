@@ -55,6 +55,12 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 struct RawFile {
     #[serde(default)]
     proxy: Vec<RawPath>,
+    // Push mode's sections, read by it.
+    #[allow(dead_code)]
+    global: Option<serde::de::IgnoredAny>,
+    remote_write: Option<serde::de::IgnoredAny>,
+    #[allow(dead_code)]
+    push: Option<serde::de::IgnoredAny>,
 }
 
 #[derive(Deserialize)]
@@ -360,6 +366,7 @@ fn validate(
             base.join(p).to_string_lossy().into_owned()
         }
     };
+    let has_remote_write = raw.remote_write.is_some();
     let mut out = Vec::new();
     let mut paths: Vec<String> = Vec::new();
     let mut name_seen: BTreeMap<String, usize> = BTreeMap::new();
@@ -502,8 +509,13 @@ fn validate(
             exporters,
         });
     }
-    if out.is_empty() {
-        return Err(at(file, None, "no proxy paths configured (key `proxy`)"));
+    // A file for push mode alone has no proxy paths; one with neither is a mistake.
+    if out.is_empty() && !has_remote_write {
+        return Err(at(
+            file,
+            None,
+            "no proxy paths configured (key `proxy`), and no `remote_write`",
+        ));
     }
     Ok(out)
 }

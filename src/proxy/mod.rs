@@ -33,11 +33,7 @@ pub const PART: Entry = Entry {
 };
 
 fn specs() -> Vec<Spec> {
-    vec![Spec::value(
-        "config.file",
-        None,
-        "Configuration file (YAML, or JSON) for the merging proxy: paths that each merge several exporters.",
-    )]
+    Vec::new()
 }
 
 fn init(flags: &Flags) -> Result<Option<Arc<dyn Part>>, String> {
@@ -48,6 +44,9 @@ fn init(flags: &Flags) -> Result<Option<Arc<dyn Part>>, String> {
         .value("web.telemetry-path")
         .unwrap_or_else(|| "/metrics".into());
     let paths = config::load(Path::new(&file), &[telemetry.as_str()])?;
+    if paths.is_empty() {
+        return Ok(None);
+    }
     limit_malloc_arenas();
     Ok(Some(Arc::new(Proxy::new(paths)?)))
 }

@@ -298,6 +298,11 @@ pub struct Prometheus {
 
 impl Prometheus {
     pub fn start(config: &str) -> Prometheus {
+        Prometheus::start_with(config, &[])
+    }
+
+    /// [`Prometheus::start`] with more flags (`--web.enable-remote-write-receiver`).
+    pub fn start_with(config: &str, extra: &[&str]) -> Prometheus {
         let bin = require_tool("prometheus", "prometheus");
         let dir = tempdir("prometheus");
         std::fs::write(dir.join("prometheus.yml"), config).unwrap();
@@ -314,12 +319,13 @@ impl Prometheus {
             String::from_utf8_lossy(&check.stderr)
         );
         let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-        let args = vec![
+        let mut args = vec![
             format!("--config.file={}", dir.join("prometheus.yml").display()),
             format!("--storage.tsdb.path={}", dir.join("data").display()),
             format!("--web.listen-address={addr}"),
             "--web.enable-lifecycle".to_string(),
         ];
+        args.extend(extra.iter().map(|s| s.to_string()));
         let proc = spawn_listening(&bin, &args, addr, "prometheus");
         // It listens before it is ready (503 from /-/ready while the TSDB opens).
         wait_for(Duration::from_secs(60), || {

@@ -1,0 +1,446 @@
+//! Push mode against real receivers started here: Debian's Prometheus 2.42 with
+//! `--web.enable-remote-write-receiver` and Debian's VictoriaMetrics, whose HTTP APIs show
+//! what promlet pushed (so the encoder is proven by real decoders, not by promlet's own);
+//! an outage of the receiver that must lose nothing; and stub receivers that answer 400, 500
+//! or never answer.
+#![cfg(feature = "push")]
+
+mod common;
+use common::*;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A small, quick collector set, so each push is a few dozen samples.
+const COLLECTORS: &[&str] = &[
+    "--collector.disable-defaults",
+    "--collector.loadavg",
+    "--collector.meminfo",
+];
+
+/// A config pushing every second to `remote`; `extra` is more JSON keys of the remote
+/// (starting with a comma), `queue` more keys of its queue_config.
+fn config_with(dir: &Path, remote: &str, queue: &str, extra: &str) -> PathBuf {
+    let f = dir.join("promlet.json");
+    std::fs::write(
+        &f,
+        format!(
+            r#"{{"global": {{"scrape_interval": "1s", "external_labels": {{"site": "lab"}}}},
+                "remote_write": [{{"url": "{remote}", "name": "test",
+                    "queue_config": {{"min_backoff": "50ms", "max_backoff": "500ms"{queue}}}{extra}}}],
+                "push": {{"instance": "box"}}}}"#
+        ),
+    )
+    .unwrap();
+    f
+}
+
+fn config(dir: &Path, remote: &str, extra: &str) -> PathBuf {
+    config_with(dir, remote, "", extra)
+}
+
+fn start_promlet(cfg: &Path) -> Proc {
+    let flag = format!("--config.file={}", cfg.display());
+    let mut args: Vec<&str> = COLLECTORS.to_vec();
+    args.push(&flag);
+    promlet(&args)
+}
+
+/// One of promlet's own metrics, summed over its series.
+fn own(p: &Proc, name: &str, labels: &str) -> f64 {
+    http_get(p.addr, "/metrics")
+        .text()
+        .lines()
+        .filter(|l| l.starts_with(name) && l.contains(labels))
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum()
+}
+
+#[test]
+fn prometheus_receiver_stores_the_series_with_target_and_external_labels() {
+    let prom = Prometheus::start_with(
+        "global:\n  scrape_interval: 15s\n",
+        &["--web.enable-remote-write-receiver"],
+    );
+    let dir = tempdir("push-prom");
+    let cfg = config(&dir, &format!("http://{}/api/v1/write", prom.proc.addr), "");
+    let p = start_promlet(&cfg);
+    let got = prom.wait_query(
+        "node_load1{job=\"node\",instance=\"box\",site=\"lab\"}",
+        Duration::from_secs(30),
+    );
+    assert_eq!(got.len(), 1, "{got:?}\n{}", p.log_text());
+    let up = prom.wait_query(
+        "up{job=\"node\",instance=\"box\",site=\"lab\"} == 1",
+        Duration::from_secs(30),
+    );
+    assert_eq!(up.len(), 1);
+    let n = prom.wait_query(
+        "scrape_samples_scraped{job=\"node\",instance=\"box\"} > 10",
+        Duration::from_secs(30),
+    );
+    assert_eq!(n.len(), 1);
+    promtool_check_metrics(&http_get(p.addr, "/metrics").text());
+    // promlet's own metrics are pushed too (they are on /metrics).
+    prom.wait_query(
+        "promlet_remote_write_samples_sent_total{remote=\"test\",job=\"node\"} > 0",
+        Duration::from_secs(30),
+    );
+    assert_eq!(
+        own(&p, "promlet_remote_write_samples_dropped_total", ""),
+        0.0
+    );
+}
+
+/// Debian's VictoriaMetrics single-node, on a port and data directory of its own.
+struct Victoria {
+    child: Child,
+    addr: SocketAddr,
+    dir: PathBuf,
+}
+
+impl Victoria {
+    fn start(addr: SocketAddr, dir: &Path) -> Victoria {
+        let bin = require_tool("victoria-metrics", "victoria-metrics");
+        let log = std::fs::File::create(dir.join("vm.log")).unwrap();
+        let child = Command::new(bin)
+            .arg(format!("-httpListenAddr={addr}"))
+            .arg(format!("-storageDataPath={}", dir.join("data").display()))
+            // Answer queries with the newest data, not with data 30 s old.
+            .arg("-search.latencyOffset=0s")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .unwrap();
+        let v = Victoria {
+            child,
+            addr,
+            dir: dir.to_path_buf(),
+        };
+        wait_for(Duration::from_secs(30), || {
+            TcpStream::connect(addr)
+                .ok()
+                .and_then(|_| (http_get(addr, "/health").status == 200).then_some(()))
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "victoria-metrics did not start:\n{}",
+                std::fs::read_to_string(dir.join("vm.log")).unwrap_or_default()
+            )
+        });
+        v
+    }
+
+    /// SIGTERM, so it writes what it holds in memory to disk, as a service stop would.
+    fn stop(&mut self) {
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        if wait_for(Duration::from_secs(20), || {
+            self.child.try_wait().ok().flatten()
+        })
+        .is_none()
+        {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    /// Raw samples of the series matching `selector`: (labels JSON, timestamps ms).
+    fn export(&self, selector: &str) -> Vec<(serde_json::Value, Vec<i64>)> {
+        let _ = http_get(self.addr, "/internal/force_flush");
+        let enc: String = selector
+            .bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect();
+        let r = http_get(self.addr, &format!("/api/v1/export?match[]={enc}"));
+        assert_eq!(r.status, 200, "{}", r.text());
+        r.text()
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                let ts = v["timestamps"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|t| t.as_i64().unwrap())
+                    .collect();
+                (v["metric"].clone(), ts)
+            })
+            .collect()
+    }
+}
+
+impl Drop for Victoria {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = &self.dir;
+    }
+}
+
+#[test]
+fn outage_of_victoria_metrics_loses_nothing() {
+    let dir = tempdir("push-vm");
+    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let mut vm = Victoria::start(addr, &dir);
+    let cfg = config(&dir, &format!("http://{addr}/api/v1/write"), "");
+    let p = start_promlet(&cfg);
+    wait_for(Duration::from_secs(30), || {
+        (!vm.export("up{job=\"node\",instance=\"box\",site=\"lab\"}")
+            .is_empty())
+        .then_some(())
+    })
+    .expect("no samples reached victoria-metrics");
+    // The receiver goes away for several push intervals, then comes back.
+    let wall_ms = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64
+    };
+    vm.stop();
+    let down = Instant::now();
+    let down_ms = wall_ms();
+    wait_for(Duration::from_secs(30), || {
+        (own(&p, "promlet_remote_write_samples_retried_total", "") > 0.0
+            && down.elapsed() > Duration::from_secs(6))
+        .then_some(())
+    })
+    .expect("promlet never retried");
+    let queued = own(&p, "promlet_remote_write_queue_samples", "");
+    assert!(queued > 0.0, "nothing queued during the outage");
+    let vm = Victoria::start(addr, &dir);
+    let up_ms = wall_ms();
+    wait_for(Duration::from_secs(30), || {
+        (own(&p, "promlet_remote_write_queue_samples", "") == 0.0).then_some(())
+    })
+    .expect("queue never drained");
+    // Until a sample gathered after the receiver came back is stored.
+    let up = wait_for(Duration::from_secs(30), || {
+        let up = vm.export("up{job=\"node\",instance=\"box\"}");
+        let newest = up.first().and_then(|(_, ts)| ts.last().copied());
+        newest.filter(|t| *t > up_ms).map(|_| up)
+    })
+    .expect("nothing stored after the receiver came back");
+    assert_eq!(up.len(), 1, "{up:?}");
+    let ts = &up[0].1;
+    // One sample per second from the first to the last, the outage included: no gap.
+    let gaps: Vec<i64> = ts
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .filter(|d| *d > 1600)
+        .collect();
+    assert!(gaps.is_empty(), "gaps (ms) in up: {gaps:?} of {ts:?}");
+    // ... and they span the outage, every second of it.
+    assert!(
+        ts[0] < down_ms && *ts.last().unwrap() > up_ms,
+        "samples {ts:?} do not cover the outage {down_ms}..{up_ms}"
+    );
+    let during = ts.iter().filter(|t| (down_ms..up_ms).contains(t)).count() as i64;
+    assert!(
+        during >= (up_ms - down_ms) / 1000 - 1,
+        "{during} samples during an outage of {} ms: {ts:?}",
+        up_ms - down_ms
+    );
+    assert_eq!(
+        own(&p, "promlet_remote_write_samples_dropped_total", ""),
+        0.0
+    );
+}
+
+/// A stub receiver: answers every request with `answer` (None: reads it and never answers),
+/// keeps every request body.
+struct Stub {
+    addr: SocketAddr,
+    bodies: Arc<Mutex<Vec<Vec<u8>>>>,
+    connections: Arc<Mutex<usize>>,
+}
+
+fn stub(answer: Option<&'static str>) -> Stub {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let bodies = Arc::new(Mutex::new(Vec::new()));
+    let connections = Arc::new(Mutex::new(0));
+    let (b, c) = (bodies.clone(), connections.clone());
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(s) = s else { continue };
+            *c.lock().unwrap() += 1;
+            let b = b.clone();
+            std::thread::spawn(move || {
+                let mut r = BufReader::new(s.try_clone().unwrap());
+                let mut len = 0usize;
+                loop {
+                    let mut line = String::new();
+                    if r.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        len = v.trim().parse().unwrap_or(0);
+                    }
+                    if line == "\r\n" {
+                        break;
+                    }
+                }
+                let mut body = vec![0; len];
+                if r.read_exact(&mut body).is_err() {
+                    return;
+                }
+                b.lock().unwrap().push(body);
+                match answer {
+                    Some(a) => {
+                        let _ = (&s).write_all(a.as_bytes());
+                    }
+                    None => std::thread::sleep(Duration::from_secs(30)),
+                }
+            });
+        }
+    });
+    Stub {
+        addr,
+        bodies,
+        connections,
+    }
+}
+
+#[test]
+fn rejected_batches_are_dropped_and_not_retried() {
+    let s = stub(Some(
+        "HTTP/1.1 400 Bad Request\r\nContent-Length: 21\r\nConnection: close\r\n\r\nout of order sample\r\n",
+    ));
+    let dir = tempdir("push-400");
+    let cfg = config(&dir, &format!("http://{}/api/v1/write", s.addr), "");
+    let p = start_promlet(&cfg);
+    wait_for(Duration::from_secs(20), || {
+        (s.bodies.lock().unwrap().len() >= 4).then_some(())
+    })
+    .expect("no requests");
+    let bodies = s.bodies.lock().unwrap().clone();
+    // Every request is a new batch: none was sent again.
+    for (i, b) in bodies.iter().enumerate() {
+        assert!(!bodies[..i].contains(b), "batch {i} was sent twice");
+    }
+    assert!(
+        own(
+            &p,
+            "promlet_remote_write_samples_dropped_total",
+            "reason=\"rejected\""
+        ) > 0.0
+    );
+    assert_eq!(
+        own(&p, "promlet_remote_write_samples_retried_total", ""),
+        0.0
+    );
+    assert!(
+        p.log_text().contains("out of order sample"),
+        "{}",
+        p.log_text()
+    );
+}
+
+#[test]
+fn failing_batches_are_dropped_after_the_maximum_age() {
+    let s = stub(Some(
+        "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 15\r\nConnection: close\r\n\r\ntoo old sample\n",
+    ));
+    let dir = tempdir("push-500");
+    let cfg = config_with(
+        &dir,
+        &format!("http://{}/api/v1/write", s.addr),
+        r#", "max_sample_age": "2s""#,
+        "",
+    );
+    let p = start_promlet(&cfg);
+    wait_for(Duration::from_secs(30), || {
+        (own(
+            &p,
+            "promlet_remote_write_samples_dropped_total",
+            "reason=\"too_old\"",
+        ) > 0.0)
+            .then_some(())
+    })
+    .expect("a failing batch was never given up");
+    // The queue moves on: later batches are tried too.
+    wait_for(Duration::from_secs(30), || {
+        let b = s.bodies.lock().unwrap();
+        let distinct = b
+            .iter()
+            .enumerate()
+            .filter(|(i, x)| !b[..*i].contains(x))
+            .count();
+        (distinct >= 3).then_some(())
+    })
+    .expect("the queue is stuck behind the first batch");
+}
+
+#[test]
+fn receiver_that_never_answers_is_bounded_by_remote_timeout() {
+    let s = stub(None);
+    let dir = tempdir("push-hang");
+    let cfg = config(
+        &dir,
+        &format!("http://{}/api/v1/write", s.addr),
+        r#", "remote_timeout": "1s""#,
+    );
+    let p = start_promlet(&cfg);
+    // Each attempt gives up after a second and the next one opens a new connection.
+    wait_for(Duration::from_secs(20), || {
+        (*s.connections.lock().unwrap() >= 3).then_some(())
+    })
+    .expect("promlet waited for an answer for ever");
+    assert!(own(&p, "promlet_remote_write_samples_retried_total", "") > 0.0);
+    assert_eq!(http_get(p.addr, "/metrics").status, 200);
+}
+
+#[test]
+fn clean_stop_marks_every_series_stale() {
+    let prom = Prometheus::start_with(
+        "global:\n  scrape_interval: 15s\n",
+        &["--web.enable-remote-write-receiver"],
+    );
+    let dir = tempdir("push-stale");
+    let cfg = config(&dir, &format!("http://{}/api/v1/write", prom.proc.addr), "");
+    let mut p = start_promlet(&cfg);
+    prom.wait_query(
+        "up{job=\"node\",instance=\"box\"} == 1",
+        Duration::from_secs(30),
+    );
+    let st = Command::new("kill")
+        .args(["-TERM", &p.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let exit = wait_for(Duration::from_secs(20), || {
+        p.child.try_wait().ok().flatten()
+    })
+    .expect("promlet did not stop on SIGTERM");
+    assert!(exit.success(), "{exit}: {}", p.log_text());
+    // A stale marker ends a series at once: an instant query no longer returns it.
+    let gone = wait_for(Duration::from_secs(20), || {
+        (prom.query("up{job=\"node\",instance=\"box\"}").is_empty()
+            && prom
+                .query("node_load1{job=\"node\",instance=\"box\"}")
+                .is_empty())
+        .then_some(())
+    });
+    assert!(
+        gone.is_some(),
+        "series still there after the stop:\n{}",
+        p.log_text()
+    );
+    // It was the markers, not the 5-minute lookback: the samples are still stored.
+    let stored = prom.query("count_over_time(up{job=\"node\",instance=\"box\"}[5m])");
+    assert_eq!(stored.len(), 1, "{stored:?}");
+}
