@@ -53,13 +53,14 @@ mod tls;
 
 /// The features this binary was built with, for `promlet_build_info` and `--version`.
 pub fn features() -> String {
-    let all: [(&str, bool); 9] = [
+    let all: [(&str, bool); 10] = [
         ("node", cfg!(feature = "node")),
         ("router", cfg!(feature = "router")),
         ("hdhomerun", cfg!(feature = "hdhomerun")),
         ("packet-sd", cfg!(feature = "packet-sd")),
         ("http-sd", cfg!(feature = "http-sd")),
         ("proxy", cfg!(feature = "proxy")),
+        ("push", cfg!(feature = "push")),
         ("tls", cfg!(feature = "tls")),
         ("yaml", cfg!(feature = "yaml")),
         ("gzip", cfg!(feature = "gzip")),

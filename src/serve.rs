@@ -10,7 +10,7 @@ use crate::server::{self, Handler, Options, Request, Response, Route, Server, St
 
 fn common_specs() -> Vec<Spec> {
     vec![
-        Spec::value("web.listen-address", Some(":9100"), "Address on which to expose metrics and web interface."),
+        listen_spec(),
         Spec::value("web.telemetry-path", Some("/metrics"), "Path under which to expose metrics."),
         Spec::switch("web.disable-exporter-metrics", false, "Exclude metrics about promlet itself (process_*, promlet_build_info)."),
         Spec::value("web.max-requests", Some("40"), "Maximum number of requests served in parallel."),
@@ -24,6 +24,16 @@ fn common_specs() -> Vec<Spec> {
         #[cfg(any(feature = "proxy", feature = "push"))]
         Spec::value("config.file", None, "Configuration file (YAML, or JSON): the merging proxy's paths, push mode's remote_write."),
     ]
+}
+
+/// `--web.listen-address`, repeatable as in node_exporter: every address given is bound.
+fn listen_spec() -> Spec {
+    let mut s = Spec::repeated(
+        "web.listen-address",
+        "Addresses on which to expose metrics and web interface. Repeatable for multiple addresses.",
+    );
+    s.default = Some(":9100".into());
+    s
 }
 
 /// Every flag `promlet` (serve) accepts, in `--help` order.

@@ -664,15 +664,15 @@ fn a_hostile_chunk_size_fails_one_exporter_not_promlet() {
     assert!(p.child.try_wait().unwrap().is_none(), "promlet died");
     let log = p.log_text();
     assert!(
-        log.contains("exporter huge failed: answer larger than"),
+        log.contains("exporter huge of path /m is down: answer larger than"),
         "{log}"
     );
     assert!(
-        log.contains("exporter long failed: bad chunk size"),
+        log.contains("exporter long of path /m is down: bad chunk size"),
         "{log}"
     );
     assert!(
-        log.contains("exporter twolengths failed: bad or conflicting content-length"),
+        log.contains("exporter twolengths of path /m is down: bad or conflicting content-length"),
         "{log}"
     );
 }
@@ -1012,7 +1012,7 @@ fn https_upstreams_with_tls_config() {
     ] {
         let line = log
             .lines()
-            .find(|l| l.contains(&format!("exporter {n} failed")))
+            .find(|l| l.contains(&format!("exporter {n} of path")) && l.contains("is down"))
             .unwrap_or_else(|| panic!("no failure logged for {n}: {log}"));
         assert!(line.contains(why), "{n}: want {why:?} in {line}");
     }
@@ -1042,7 +1042,8 @@ fn bad_upstream_credentials_stop_promlet_with_file_and_line() {
             .arg("--web.listen-address=127.0.0.1:0")
             .output()
             .unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
+        // The log line is logfmt: its quotes are escaped.
+        let err = String::from_utf8_lossy(&out.stderr).replace("\\\"", "\"");
         assert_eq!(out.status.code(), Some(1), "{yaml}\n{err}");
         let want = format!("{}{want}", f.display());
         assert!(err.contains(&want), "want {want:?} in:\n{err}");

@@ -292,7 +292,7 @@ fn bad_web_configs_refuse_to_start_with_file_and_line() {
         (
             "tls_server_config:\n  cert_file: /nonexistent.pem\n  key_file: /nonexistent.key\n",
             "nonexistent",
-            ":1:",
+            ":2:",
         ),
         (
             "http_server_config:\n  headers:\n    X-Frame-Options: deny\n",
