@@ -21,7 +21,7 @@ impl Proxy {
     /// The first of `ALL_PROXY`, `HTTPS_PROXY`, `HTTP_PROXY` (or their lower-case spelling)
     /// that is an `http://` proxy URL (the scheme may be left out), with `NO_PROXY`. Others
     /// (`socks5://`, `https://`) are ignored with a warning.
-    #[cfg(feature = "packet-sd")]
+    #[cfg(any(feature = "packet-sd", feature = "push"))]
     pub fn from_env() -> Option<Proxy> {
         let var = |names: &[&str]| {
             names
@@ -49,7 +49,7 @@ impl Proxy {
     }
 
     /// `[http://][user[:password]@]host[:port][/]`; `None` for anything else.
-    #[cfg(feature = "packet-sd")]
+    #[cfg(any(feature = "packet-sd", feature = "push"))]
     fn parse(s: &str, no_proxy: &str) -> Option<Proxy> {
         let s = s.trim();
         let rest = match s.split_once("://") {
@@ -133,7 +133,7 @@ impl Proxy {
     }
 }
 
-#[cfg(feature = "packet-sd")]
+#[cfg(any(feature = "packet-sd", feature = "push"))]
 fn percent_decode(s: &str) -> Vec<u8> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());

@@ -487,7 +487,10 @@ mod tests {
 
     /// A remote-write body back into (labels, samples) per series: a test-only reading of the
     /// few fields `wire` writes.
-    fn decode(body: &[u8]) -> Vec<(Vec<(String, String)>, Vec<(i64, f64)>)> {
+    /// One decoded series: its labels and samples.
+    type Decoded = (Vec<(String, String)>, Vec<(i64, f64)>);
+
+    fn decode(body: &[u8]) -> Vec<Decoded> {
         fn varint(b: &[u8], i: &mut usize) -> u64 {
             let (mut v, mut shift) = (0u64, 0);
             loop {
