@@ -118,6 +118,7 @@ expect "Packet SD token file, HDHomeRun targets and log level options" "$(run "c
 	option log_level 'warn'" "$NET")" \
 'procd_open_instance
 procd_set_param [command] [/usr/bin/promlet] [--web.listen-address=127.0.0.1:9100]
+procd_append_param [command] [--collector.wifi]
 procd_append_param [command] [--packet-sd.enable]
 procd_append_param [command] [--packet.authtoken-file=/etc/promlet/packet-authtoken]
 procd_append_param [command] [--packet.projectid=p-1]
@@ -329,7 +330,7 @@ PROMLET_REVISION=v0.1.0-1
 expect "package Makefile, variant full (package promlet-full)" "$(pkgmk full)" \
 "package promlet-full: variant=full default= depends=@(aarch64||arm||mips||mipsel||x86_64) +ca-bundle conflicts=prometheus-node-exporter-lua provides=promlet userid=promlet=9100:promlet=9100
 conffiles: /etc/config/promlet
-cargo [install] [-v] [--profile] [release] [--features] [node,router,hdhomerun,packet-sd,http-sd,proxy,tls,yaml,gzip] [--root] [TMP/stage/ipkg-install] [--path] [$B/src/] [--locked] [--no-default-features]
+cargo [install] [-v] [--profile] [release] [--features] [node,router,hdhomerun,packet-sd,http-sd,proxy,push,tls,yaml,gzip] [--root] [TMP/stage/ipkg-install] [--path] [$B/src/] [--locked] [--no-default-features]
 PROMLET_REVISION=v0.1.0-1
 ./promlet-full/etc/config/promlet 600
 ./promlet-full/etc/init.d/promlet 755
