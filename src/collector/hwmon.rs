@@ -345,13 +345,7 @@ impl Hwmon {
 
 impl Collector for Hwmon {
     fn update(&self, enc: &mut Encoder) -> Result<(), Error> {
-        let entries = match sysfs::list_dir(&self.dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(Error::NoData(self.dir.display().to_string()))
-            }
-            Err(e) => return Err(sysfs::io_err(&self.dir, e)),
-        };
+        let entries = sysfs::list_class(&self.dir, &[libc::ENOENT])?;
         let mut out = Families::default();
         let mut last_err = None;
         for (name, ft) in entries {

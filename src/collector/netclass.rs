@@ -128,13 +128,7 @@ impl NetClass {
 
 impl Collector for NetClass {
     fn update(&self, enc: &mut Encoder) -> Result<(), Error> {
-        let entries = match sysfs::list_dir(&self.dir) {
-            Ok(e) => e,
-            Err(e) if sysfs::errno_in(&e, &[libc::ENOENT, libc::EACCES]) => {
-                return Err(Error::NoData(self.dir.display().to_string()))
-            }
-            Err(e) => return Err(sysfs::io_err(&self.dir, e)),
-        };
+        let entries = sysfs::list_class(&self.dir, &[libc::ENOENT, libc::EACCES])?;
         let mut ifaces = Vec::new();
         for (name, ft) in entries {
             // bonding_masters is a regular file among the interface links.

@@ -20,13 +20,7 @@ struct Nvme {
 
 impl Collector for Nvme {
     fn update(&self, enc: &mut Encoder) -> Result<(), Error> {
-        let entries = match sysfs::list_dir(&self.dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(Error::NoData(self.dir.display().to_string()))
-            }
-            Err(e) => return Err(sysfs::io_err(&self.dir, e)),
-        };
+        let entries = sysfs::list_class(&self.dir, &[libc::ENOENT])?;
         let mut rows = Vec::new();
         for (name, _) in entries {
             let d = self.dir.join(&name);

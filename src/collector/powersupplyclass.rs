@@ -123,13 +123,7 @@ fn optional(path: &std::path::Path) -> Result<Option<String>, Error> {
 
 impl Collector for PowerSupply {
     fn update(&self, enc: &mut Encoder) -> Result<(), Error> {
-        let entries = match sysfs::list_dir(&self.dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(Error::NoData(self.dir.display().to_string()))
-            }
-            Err(e) => return Err(sysfs::io_err(&self.dir, e)),
-        };
+        let entries = sysfs::list_class(&self.dir, &[libc::ENOENT])?;
         let mut out = Families::default();
         for (name, _) in entries {
             if self.ignored.is_match(&name) {

@@ -82,13 +82,7 @@ pub fn sanitize(name: &str) -> String {
 
 impl Collector for Rapl {
     fn update(&self, enc: &mut Encoder) -> Result<(), Error> {
-        let entries = match sysfs::list_dir(&self.dir) {
-            Ok(e) => e,
-            Err(e) if sysfs::errno_in(&e, &[libc::ENOENT, libc::EACCES]) => {
-                return Err(Error::NoData(self.dir.display().to_string()))
-            }
-            Err(e) => return Err(sysfs::io_err(&self.dir, e)),
-        };
+        let entries = sysfs::list_class(&self.dir, &[libc::ENOENT, libc::EACCES])?;
         let mut seen = std::collections::HashMap::new();
         // (name, index, path, joules)
         let mut zones = Vec::new();

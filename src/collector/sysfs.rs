@@ -83,6 +83,17 @@ pub fn glob(dir: &Path, prefix: &str, digit: bool) -> Result<Vec<(String, PathBu
         .collect())
 }
 
+/// The entries of a class directory (`/sys/class/hwmon`, ...), or [`Error::NoData`] when the
+/// listing fails with one of `no_data` (the class does not exist on this machine: node_exporter
+/// reports that as "no data", not as a failure). `ENOENT` also covers `NotFound`.
+pub fn list_class(dir: &Path, no_data: &[i32]) -> Result<Vec<(String, FileType)>, Error> {
+    match list_dir(dir) {
+        Ok(e) => Ok(e),
+        Err(e) if errno_in(&e, no_data) => Err(Error::NoData(dir.display().to_string())),
+        Err(e) => Err(io_err(dir, e)),
+    }
+}
+
 /// The I/O error as a collector error naming the path.
 pub fn io_err(path: &Path, err: io::Error) -> Error {
     Error::Io {
