@@ -18,6 +18,8 @@ use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
+#[cfg(any(feature = "proxy", feature = "push"))]
+pub mod auth;
 pub mod response;
 #[cfg(any(feature = "packet-sd", feature = "push"))]
 mod retry_after;

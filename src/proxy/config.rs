@@ -39,13 +39,17 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use serde::Deserialize;
 
 use crate::config::{at, line_of};
 use crate::expfmt::is_label_name;
+use crate::httpc::auth::{
+    header_value_ok, is_reserved_header, is_token, Authorization, RawAuthorization, RawBasicAuth,
+    Redacted, Secret,
+};
 
 /// Default per-exporter timeout; a scrape's own deadline can only shorten it.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -100,122 +104,6 @@ type TlsConfigKeys = crate::tls::ClientOptions;
 #[cfg(not(feature = "tls"))]
 type TlsConfigKeys = serde::de::IgnoredAny;
 
-// Secrets stay plain strings while deserializing (serde's String code is shared with every
-// other key, a newtype would bring its own) and become [`Redacted`] in the checked config.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawBasicAuth {
-    #[serde(default)]
-    username: String,
-    password: Option<String>,
-    password_file: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawAuthorization {
-    #[serde(rename = "type")]
-    kind: Option<String>,
-    credentials: Option<String>,
-    credentials_file: Option<String>,
-}
-
-/// A string that is never printed: `Debug` shows `<secret>`.
-#[derive(Clone, PartialEq)]
-pub struct Redacted(pub String);
-
-impl fmt::Debug for Redacted {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<secret>")
-    }
-}
-
-/// A secret given in the config or read from a file at every use.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Secret {
-    Inline(Redacted),
-    File(PathBuf),
-}
-
-/// The largest secret file read.
-const MAX_SECRET: u64 = 64 * 1024;
-
-impl Secret {
-    fn new(inline: &Option<String>, file: &Option<String>, base: &Path) -> Option<Secret> {
-        match (inline, file) {
-            (Some(s), _) => Some(Secret::Inline(Redacted(s.clone()))),
-            (None, Some(f)) => Some(Secret::File(crate::config::resolve(base, Path::new(f)))),
-            (None, None) => None,
-        }
-    }
-
-    /// The secret now (a file is re-read, its surrounding blanks and newline trimmed, as
-    /// Prometheus does). Errors name the file, never the content.
-    pub fn read(&self) -> Result<String, String> {
-        let v = match self {
-            Secret::Inline(s) => s.0.clone(),
-            Secret::File(p) => {
-                use std::io::Read;
-                let f = std::fs::File::open(p).map_err(|e| format!("{}: {e}", p.display()))?;
-                let mut v = String::new();
-                f.take(MAX_SECRET + 1)
-                    .read_to_string(&mut v)
-                    .map_err(|e| format!("{}: {e}", p.display()))?;
-                if v.len() as u64 > MAX_SECRET {
-                    return Err(format!("{}: larger than {MAX_SECRET} bytes", p.display()));
-                }
-                v.trim().to_string()
-            }
-        };
-        if !header_value_ok(&v) {
-            return Err(match self {
-                Secret::File(p) => format!("{}: holds control characters", p.display()),
-                Secret::Inline(_) => "secret holds control characters".into(),
-            });
-        }
-        Ok(v)
-    }
-}
-
-/// What an `http` exporter sends as `Authorization`.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Authorization {
-    Basic {
-        username: String,
-        password: Option<Secret>,
-    },
-    /// `type credentials`, e.g. `Bearer <token>`.
-    Scheme {
-        scheme: String,
-        credentials: Option<Secret>,
-    },
-}
-
-impl Authorization {
-    /// The header's value now (secret files re-read).
-    pub fn value(&self) -> Result<String, String> {
-        match self {
-            Authorization::Basic { username, password } => {
-                let pass = match password {
-                    Some(p) => p.read()?,
-                    None => String::new(),
-                };
-                Ok(format!(
-                    "Basic {}",
-                    crate::httpc::base64(format!("{username}:{pass}").as_bytes())
-                ))
-            }
-            Authorization::Scheme {
-                scheme,
-                credentials,
-            } => match credentials {
-                Some(c) => Ok(format!("{scheme} {}", c.read()?)),
-                None => Ok(scheme.clone()),
-            },
-        }
-    }
-}
-
 /// An `http` exporter: its URL and how it is reached.
 #[derive(Clone, PartialEq)]
 pub struct Http {
@@ -269,44 +157,6 @@ impl Http {
         }
         f(&h)
     }
-}
-
-/// Headers promlet writes itself, or that would change how the request is framed or
-/// authenticated: Prometheus's reserved list (`prometheus/common` config), and `Accept`,
-/// which promlet negotiates.
-const RESERVED_HEADERS: &[&str] = &[
-    "Authorization",
-    "Host",
-    "Content-Encoding",
-    "Content-Length",
-    "Content-Type",
-    "User-Agent",
-    "Connection",
-    "Keep-Alive",
-    "Proxy-Authenticate",
-    "Proxy-Authorization",
-    "Www-Authenticate",
-    "Accept",
-    "Accept-Encoding",
-    "X-Prometheus-Remote-Write-Version",
-    "X-Prometheus-Remote-Read-Version",
-    "X-Prometheus-Scrape-Timeout-Seconds",
-    "Transfer-Encoding",
-    "TE",
-    "Trailer",
-    "Upgrade",
-];
-
-/// An RFC 9110 token (a header name).
-fn is_token(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
-}
-
-/// A header value without CR, LF or other control characters (tab allowed).
-fn header_value_ok(v: &str) -> bool {
-    !v.bytes().any(|b| (b < b' ' && b != b'\t') || b == 0x7f)
 }
 
 /// One served path.
@@ -569,18 +419,8 @@ fn http_source(
         }
         (None, None) => None,
     };
-    if let Some(
-        Authorization::Basic {
-            password: Some(p @ Secret::Inline(_)),
-            ..
-        }
-        | Authorization::Scheme {
-            credentials: Some(p @ Secret::Inline(_)),
-            ..
-        },
-    ) = &authorization
-    {
-        p.read().map_err(|m| ctx(&m))?;
+    if let Some(a) = &authorization {
+        a.check_inline().map_err(|m| ctx(&m))?;
     }
     let mut headers = Vec::new();
     for (k, v) in &e.headers {
@@ -589,7 +429,7 @@ fn http_source(
         if !is_token(k) {
             return Err(herr(format!("headers: bad header name {k:?}")));
         }
-        if RESERVED_HEADERS.iter().any(|r| r.eq_ignore_ascii_case(k)) {
+        if is_reserved_header(k) {
             return Err(herr(format!(
                 "headers: {k} is reserved (promlet sets it, or it has its own key)"
             )));

@@ -34,7 +34,7 @@
 //! directory. Every error names the file and line.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use serde::de::IgnoredAny;
@@ -43,8 +43,12 @@ use serde::Deserialize;
 use crate::config::{at, line_of};
 use crate::expfmt::is_label_name;
 use crate::flags::parse_duration;
+use crate::httpc::auth::{
+    header_value_ok, is_reserved_header, is_token, Authorization, RawAuthorization, RawBasicAuth,
+    Secret,
+};
 
-#[derive(Deserialize, Debug, Default)]
+#[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawFile {
     #[serde(default)]
@@ -70,7 +74,8 @@ struct RawGlobal {
     evaluation_interval: Option<IgnoredAny>,
 }
 
-#[derive(Deserialize, Debug)]
+// No Debug: it holds secrets.
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawRemote {
     url: String,
@@ -83,23 +88,6 @@ struct RawRemote {
     tls_config: Option<RawTls>,
     #[serde(default)]
     queue_config: RawQueue,
-}
-
-#[derive(Deserialize, Debug)]
-#[serde(deny_unknown_fields)]
-struct RawBasicAuth {
-    username: String,
-    password: Option<String>,
-    password_file: Option<String>,
-}
-
-#[derive(Deserialize, Debug)]
-#[serde(deny_unknown_fields)]
-struct RawAuthorization {
-    #[serde(rename = "type")]
-    typ: Option<String>,
-    credentials: Option<String>,
-    credentials_file: Option<String>,
 }
 
 /// `tls_config`: the one TLS client's options (`ca_file`, `cert_file`, `key_file`,
@@ -142,43 +130,6 @@ struct RawPushPath {
     job: Option<String>,
 }
 
-/// How a remote is authenticated; secrets are read from their files at each send, so a
-/// rotated token is picked up without a restart.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Auth {
-    None,
-    Basic { username: String, password: Secret },
-    Authorization { typ: String, credentials: Secret },
-}
-
-/// A secret given inline or in a file (never logged).
-#[derive(Clone, PartialEq)]
-pub enum Secret {
-    Inline(String),
-    File(PathBuf),
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Secret::Inline(_) => f.write_str("<secret>"),
-            Secret::File(p) => write!(f, "file {}", p.display()),
-        }
-    }
-}
-
-impl Secret {
-    /// The secret's text (a file's content without its final newline).
-    pub fn read(&self) -> Result<String, String> {
-        match self {
-            Secret::Inline(s) => Ok(s.clone()),
-            Secret::File(p) => std::fs::read_to_string(p)
-                .map(|s| s.trim_end_matches(['\n', '\r']).to_string())
-                .map_err(|e| format!("{}: {e}", p.display())),
-        }
-    }
-}
-
 #[derive(Debug, Clone, PartialEq)]
 pub struct Remote {
     pub url: String,
@@ -186,7 +137,9 @@ pub struct Remote {
     pub name: String,
     pub timeout: Duration,
     pub headers: Vec<(String, String)>,
-    pub auth: Auth,
+    /// `Authorization`, from basic_auth or authorization (secret files are read at each send,
+    /// so a rotated token is picked up without a restart).
+    pub auth: Option<Authorization>,
     /// The TLS client for an https url.
     #[cfg(feature = "tls")]
     pub tls: Option<crate::tls::Client>,
@@ -212,28 +165,6 @@ pub struct Config {
     pub paths: Vec<PushPath>,
     pub remotes: Vec<Remote>,
 }
-
-/// Headers a user may not set: the protocol's own and the connection's (Prometheus 2.42's
-/// `reservedHeaders`), and Authorization, which has its own keys.
-const RESERVED_HEADERS: &[&str] = &[
-    "host",
-    "content-encoding",
-    "content-length",
-    "content-type",
-    "user-agent",
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "www-authenticate",
-    "accept-encoding",
-    "x-prometheus-remote-write-version",
-    "x-prometheus-remote-read-version",
-    "x-amz-date",
-    "x-amz-security-token",
-    "x-amz-content-sha256",
-    "authorization",
-];
 
 /// Reads the push configuration from `path`; `host` is the default `instance`.
 pub fn load(path: &Path, host: &str) -> Result<Config, String> {
@@ -268,7 +199,6 @@ fn duration(
 
 fn validate(file: &Path, text: &str, raw: RawFile, host: &str) -> Result<Config, String> {
     let dir = file.parent().unwrap_or(Path::new("."));
-    let rel = |p: &str| dir.join(p);
     let interval = duration(
         file,
         text,
@@ -307,7 +237,7 @@ fn validate(file: &Path, text: &str, raw: RawFile, host: &str) -> Result<Config,
         }
         let mut headers = Vec::new();
         for (k, v) in r.headers {
-            if RESERVED_HEADERS.contains(&k.to_ascii_lowercase().as_str()) {
+            if is_reserved_header(&k) {
                 return Err(at(
                     file,
                     line_of(text, &k, None, 0),
@@ -318,7 +248,7 @@ fn validate(file: &Path, text: &str, raw: RawFile, host: &str) -> Result<Config,
                 || !k
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b))
-                || v.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0)
+                || !header_value_ok(&v)
             {
                 return Err(at(
                     file,
@@ -334,38 +264,44 @@ fn validate(file: &Path, text: &str, raw: RawFile, host: &str) -> Result<Config,
                     "at most one of basic_auth and authorization may be set".into(),
                 ))
             }
-            (Some(b), None) => Auth::Basic {
-                username: b.username,
-                password: match (b.password, b.password_file) {
-                    (Some(_), Some(_)) => {
-                        return Err(err(
-                            "basic_auth: at most one of password and password_file".into()
-                        ))
-                    }
-                    (Some(p), None) => Secret::Inline(p),
-                    (None, Some(f)) => Secret::File(rel(&f)),
-                    (None, None) => Secret::Inline(String::new()),
-                },
-            },
-            (None, Some(a)) => Auth::Authorization {
-                typ: a.typ.unwrap_or_else(|| "Bearer".into()),
-                credentials: match (a.credentials, a.credentials_file) {
-                    (Some(_), Some(_)) => {
-                        return Err(err(
-                            "authorization: at most one of credentials and credentials_file".into(),
-                        ))
-                    }
-                    (Some(c), None) => Secret::Inline(c),
-                    (None, Some(f)) => Secret::File(rel(&f)),
-                    (None, None) => {
-                        return Err(err(
-                            "authorization: credentials or credentials_file is needed".into(),
-                        ))
-                    }
-                },
-            },
-            (None, None) => Auth::None,
+            (Some(b), None) => {
+                if b.password.is_some() && b.password_file.is_some() {
+                    return Err(err(
+                        "basic_auth: at most one of password and password_file".into()
+                    ));
+                }
+                Some(Authorization::Basic {
+                    username: b.username,
+                    password: Secret::new(&b.password, &b.password_file, dir),
+                })
+            }
+            (None, Some(a)) => {
+                if a.credentials.is_some() && a.credentials_file.is_some() {
+                    return Err(err(
+                        "authorization: at most one of credentials and credentials_file".into(),
+                    ));
+                }
+                let scheme = a.kind.unwrap_or_else(|| "Bearer".into());
+                if !is_token(&scheme) {
+                    return Err(err(format!("authorization: bad type {scheme:?}")));
+                }
+                let credentials = Secret::new(&a.credentials, &a.credentials_file, dir);
+                if credentials.is_none() {
+                    return Err(err(
+                        "authorization: credentials or credentials_file is needed".into(),
+                    ));
+                }
+                Some(Authorization::Scheme {
+                    scheme,
+                    credentials,
+                })
+            }
+            (None, None) => None,
         };
+        // An inline secret is checked now (a file is read, and checked, at each send).
+        if let Some(a) = &auth {
+            a.check_inline().map_err(&err)?;
+        }
         if !url.https && r.tls_config.is_some() {
             return Err(err(format!(
                 "tls_config given for a plain http url {:?}",
@@ -503,7 +439,7 @@ mod tests {
         assert_eq!(r.max_backoff, Duration::from_secs(5));
         assert_eq!(r.max_samples_per_send, 500);
         assert_eq!(r.name, "127.0.0.1:9090/api/v1/write");
-        assert_eq!(r.auth, Auth::None);
+        assert_eq!(r.auth, None);
     }
 
     #[test]
@@ -524,10 +460,10 @@ mod tests {
         let r = &c.remotes[0];
         assert_eq!(
             r.auth,
-            Auth::Basic {
+            Some(Authorization::Basic {
                 username: "u".into(),
-                password: Secret::File("/etc/promlet/rw.pass".into())
-            }
+                password: Some(Secret::File("/etc/promlet/rw.pass".into()))
+            })
         );
         assert_eq!(r.headers, [("X-Scope-OrgID".to_string(), "t1".to_string())]);
         assert_eq!(r.max_sample_age, Duration::from_secs(600));
@@ -592,6 +528,10 @@ mod tests {
         std::fs::write(&f, "s3cret\n").unwrap();
         let s = Secret::File(f);
         assert_eq!(s.read().unwrap(), "s3cret");
-        assert!(!format!("{:?}", Secret::Inline("s3cret".into())).contains("s3cret"));
+        assert!(!format!(
+            "{:?}",
+            Secret::Inline(crate::httpc::auth::Redacted("s3cret".into()))
+        )
+        .contains("s3cret"));
     }
 }

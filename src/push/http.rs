@@ -10,7 +10,7 @@ use std::time::{Instant, SystemTime};
 
 use crate::httpc::{self, Url};
 
-use super::config::{Auth, Remote};
+use super::config::Remote;
 use super::policy::Attempt;
 use super::run::{Sent, Transport};
 
@@ -25,25 +25,13 @@ fn transport(message: String) -> Sent {
     }
 }
 
-/// The `Authorization` header's value, read from its file at each send.
-fn authorization(auth: &Auth) -> Result<Option<String>, String> {
-    Ok(match auth {
-        Auth::None => None,
-        Auth::Basic { username, password } => {
-            let pair = format!("{username}:{}", password.read()?);
-            Some(format!("Basic {}", httpc::base64(pair.as_bytes())))
-        }
-        Auth::Authorization { typ, credentials } => Some(format!("{typ} {}", credentials.read()?)),
-    })
-}
-
 impl Transport for Http {
     fn send(&self, r: &Remote, body: &[u8], until: Instant) -> Sent {
         let url = match Url::parse(&r.url) {
             Ok(u) => u,
             Err(e) => return transport(e),
         };
-        let auth = match authorization(&r.auth) {
+        let auth = match r.auth.as_ref().map(|a| a.value()).transpose() {
             Ok(a) => a,
             Err(e) => return transport(format!("credentials: {e}")),
         };

@@ -483,7 +483,7 @@ fn pop_sent(r: &RemoteState, id: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::push::config::{Auth, PushPath};
+    use crate::push::config::PushPath;
 
     /// A remote-write body back into (labels, samples) per series: a test-only reading of the
     /// few fields `wire` writes.
@@ -594,7 +594,7 @@ mod tests {
                 name: "r".into(),
                 timeout: Duration::from_secs(1),
                 headers: vec![],
-                auth: Auth::None,
+                auth: None,
                 #[cfg(feature = "tls")]
                 tls: None,
                 max_samples_per_send: max_samples,
