@@ -261,7 +261,8 @@ pub fn pattern_agrees(re: &str, hays: &[&str], reference: Reference) -> Result<u
 /// - `\<` `\>`: literal `<` `>` in Go, word-boundary assertions in regex-lite.
 /// - `[` inside a class and the class operators `&&` `--` `~~`: literal characters in Go,
 ///   nested classes and set operations in regex-lite.
-/// - a count with a leading zero (`x{01}`): literal text in Go, a count in regex-lite.
+/// - a count with a leading zero (`x{01}`) or with white space in it (`x{ 2}`, `x{\n0,}`):
+///   literal text in Go, a count in regex-lite (which skips white space inside the braces).
 /// - `-` after a class escape in a class (`[\d-z]`): a literal `-` in Go, an invalid range
 ///   in regex-lite.
 /// - `\s` `\S`: Go's `\s` is `[\t\n\f\r ]`, regex-lite's adds `\v` (so only haystacks holding a
@@ -308,8 +309,11 @@ fn go_only_constructs(re: &str) -> (bool, bool) {
             '{' if !in_class => {
                 let body: String = c[i + 1..]
                     .iter()
-                    .take_while(|c| c.is_ascii_digit() || **c == ',')
+                    .take_while(|c| c.is_ascii_digit() || **c == ',' || c.is_whitespace())
                     .collect();
+                if body.contains(char::is_whitespace) {
+                    return (true, vt);
+                }
                 if body.split(',').any(|n| n.len() > 1 && n.starts_with('0')) {
                     return (true, vt);
                 }

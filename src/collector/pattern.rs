@@ -814,6 +814,10 @@ mod tests {
             "[[:alpha:]]",
             r"\<",
             "x{2}{3}",
+            // White space in a count: literal in Go, a count in regex-lite (the fuzz target
+            // found this one).
+            "(?:a|b{2,3}?)*[^\\s\\d]\\.x{\n0,}$",
+            "x{ 2}",
         ] {
             compared += crate::fuzzing::pattern_agrees(re, HAYSTACKS, &regex_lite)
                 .unwrap_or_else(|e| panic!("{e}"));
@@ -826,6 +830,9 @@ mod tests {
         // A count with a leading zero is literal text in Go.
         assert!(m("^x{01}$", "x{01}") && !m("^x{01}$", "x"));
         assert!(m("^x{1,02}$", "x{1,02}"));
+        // So is a count with white space in it.
+        assert!(m("^x{ 2}$", "x{ 2}") && !m("^x{ 2}$", "xx"));
+        assert!(m("x{\n0,}$", "x{\n0,}") && !m("x{\n0,}$", "bb-.xx"));
         // A count where an atom should be repeats nothing: refused, as Go refuses it.
         for bad in [
             "{2}",
