@@ -27,6 +27,7 @@ mod part;
 mod process;
 mod serve;
 mod server;
+mod spare;
 mod webconfig;
 
 // ---- parts ----

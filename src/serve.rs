@@ -443,7 +443,9 @@ impl Metrics {
             let mut enc = cell.borrow_mut();
             enc.clear();
             self.write(&mut enc, &wanted);
-            Response::new(200, expfmt::CONTENT_TYPE, enc.as_bytes().to_vec())
+            let mut body = crate::spare::take();
+            body.extend_from_slice(enc.as_bytes());
+            Response::new(200, expfmt::CONTENT_TYPE, body)
         })
     }
 

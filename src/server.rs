@@ -789,6 +789,7 @@ fn serve_request(shared: &Shared, mut p: Pending) -> Option<Pending> {
         http10,
         opts.write_timeout,
     );
+    crate::spare::give_back(resp.body);
     if wrote.is_err() || p.conn.tcp().set_nonblocking(true).is_err() {
         return None;
     }
@@ -1110,10 +1111,18 @@ fn write_response(
         head.push_str("Connection: keep-alive\r\n");
     }
     head.push_str("\r\n");
-    let mut out = head.into_bytes();
+    let mut out = crate::spare::take();
+    out.extend_from_slice(head.as_bytes());
     if method != "HEAD" {
         out.extend_from_slice(body);
     }
+    let wrote = send(conn, &out, write_timeout);
+    crate::spare::give_back(out);
+    wrote
+}
+
+/// Writes `out` whole within `write_timeout`, then flushes.
+fn send(conn: &mut dyn Conn, out: &[u8], write_timeout: Duration) -> io::Result<()> {
     // One deadline for the whole answer, not per write: a client that reads a byte now and
     // then holds the worker for `write_timeout` at most.
     let deadline = Instant::now() + write_timeout;

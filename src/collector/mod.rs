@@ -118,13 +118,119 @@ impl std::fmt::Display for Error {
 /// Reads a whole file, with the path in the error. procfs and sysfs files report size 0, so
 /// rather than `fs::read_to_string` (a statx for a size hint, then reads growing from a small
 /// buffer) this reads 8 KiB at a time: two read calls for the usual /proc file.
+///
+/// procfs files are opened once and re-read from offset 0 on later scrapes (see [`held`]);
+/// everything else (sysfs, /etc, a fixture tree under `--path.procfs`) is opened every time.
 pub fn read(path: &Path) -> Result<String, Error> {
     let io = |err| Error::Io {
         path: path.to_path_buf(),
         err,
     };
-    let mut f = std::fs::File::open(path).map_err(io)?;
+    if let Some(f) = held::get(path) {
+        if let Ok(text) = held::read(&f, path) {
+            return Ok(text);
+        }
+        // Gone or failing (a module unloaded, a proc entry removed): open it afresh.
+        held::forget(path);
+    }
+    let mut f = sysfs::open_at(rustix::fs::CWD, path).map_err(io)?;
+    if held::under_root(path) && held::is_procfs(&f) {
+        let f = held::keep(path, f);
+        return held::read(&f, path);
+    }
     read_from(&mut f, path)
+}
+
+/// procfs files held open across scrapes. A scrape reads about 40 of them, and opening one
+/// costs more than reading it: the path walk (`/proc/net` is a symlink to `self/net`, so
+/// every `/proc/net/*` open resolves the process too) and the open and close were a third of
+/// a scrape's CPU time. A procfs file (a seq_file or a sysctl) builds its text afresh when
+/// read from offset 0, which is what `pread` at 0 does; procps reads /proc/stat the same way.
+/// Only procfs (checked with fstatfs, once): a regular file, as in a fixture tree, may be
+/// replaced by a rename, and the held descriptor would go on reading the old one. The
+/// `/proc/net` files belong to promlet's network namespace, which does not change.
+mod held {
+    use std::fs::File;
+    use std::os::unix::fs::FileExt;
+    use std::path::{Path, PathBuf};
+    use std::sync::{Arc, Mutex, PoisonError};
+
+    use super::Error;
+
+    /// At most this many (the default set holds about 40); past it files are not kept.
+    const MAX: usize = 256;
+
+    /// Each file with its own lock: a text longer than one read is read in several `pread`s,
+    /// and two scrapes interleaving them on one seq_file would mix two versions of it.
+    type Held = Arc<Mutex<File>>;
+
+    static FILES: Mutex<Vec<(PathBuf, Held)>> = Mutex::new(Vec::new());
+    /// `--path.procfs`: only files under it are checked for procfs (an fstatfs each).
+    static ROOT: Mutex<PathBuf> = Mutex::new(PathBuf::new());
+
+    pub fn set_root(root: &Path) {
+        *ROOT.lock().unwrap_or_else(PoisonError::into_inner) = root.to_path_buf();
+    }
+
+    pub fn under_root(path: &Path) -> bool {
+        let root = ROOT.lock().unwrap_or_else(PoisonError::into_inner);
+        !root.as_os_str().is_empty() && path.starts_with(&*root)
+    }
+
+    fn files() -> std::sync::MutexGuard<'static, Vec<(PathBuf, Held)>> {
+        FILES.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn get(path: &Path) -> Option<Held> {
+        files()
+            .iter()
+            .find(|(p, _)| p == path)
+            .map(|(_, f)| f.clone())
+    }
+
+    pub fn forget(path: &Path) {
+        files().retain(|(p, _)| p != path);
+    }
+
+    pub fn is_procfs(f: &File) -> bool {
+        const PROC_SUPER_MAGIC: u64 = 0x9fa0;
+        rustix::fs::fstatfs(f).is_ok_and(|s| s.f_type as u64 == PROC_SUPER_MAGIC)
+    }
+
+    /// Holds `f` (unless [`MAX`] are held already) and returns it.
+    pub fn keep(path: &Path, f: File) -> Held {
+        let f = Arc::new(Mutex::new(f));
+        let mut files = files();
+        if files.len() < MAX && !files.iter().any(|(p, _)| p == path) {
+            files.push((path.to_path_buf(), f.clone()));
+        }
+        f
+    }
+
+    /// The whole text, read from offset 0 (8 KiB at a time, as [`super::read_from`]).
+    pub fn read(f: &Held, path: &Path) -> Result<String, Error> {
+        let f = f.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut out = Vec::new();
+        let mut chunk = [0u8; 8192];
+        loop {
+            let off = out.len() as u64;
+            match f.read_at(&mut chunk, off) {
+                Ok(0) => break,
+                Ok(n) => out.extend_from_slice(chunk.get(..n).unwrap_or_default()),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(err) => {
+                    return Err(Error::Io {
+                        path: path.to_path_buf(),
+                        err,
+                    })
+                }
+            }
+        }
+        String::from_utf8(out).map_err(|_| Error::Parse {
+            path: path.to_path_buf(),
+            msg: "not UTF-8".into(),
+        })
+    }
 }
 
 /// Like [`read`], but a file that does not exist is `None`: the collectors whose source is
@@ -411,6 +517,7 @@ pub struct Node {
 
 impl Node {
     pub fn new(paths: &Paths, flags: &Flags) -> Result<Node, String> {
+        held::set_root(&paths.procfs);
         let mut collectors = Vec::new();
         let defaults_off = flags.switch("collector.disable-defaults");
         for e in entries() {
