@@ -8,8 +8,9 @@
 #                                         key, what, promlet, peer, ratio, target, verdict;
 #                                         the date (UTC) and COMMAND are added. Only the keys
 #                                         given are touched (a script replaces its own rows);
-#                                         a new key goes after the last row of its part (the
-#                                         key up to the first dot), or at the end. Then renders.
+#                                         a new key goes after the key given before it, the
+#                                         first one after the last row of its part (the key up
+#                                         to the first dot), or at the end. Then renders.
 #   bench/figures.sh render               rewrite the README table from the file
 #   bench/figures.sh check                exit 1 if the file is malformed or the README's table
 #                                         is not what the file renders (make lint runs this)
@@ -109,6 +110,7 @@ put() {
       k = $1
       line[++nl] = (k in row) ? row[k] : $0
       if (k in row) done[k] = 1
+      pos[k] = nl
       p = k; sub(/\..*/, "", p); last[p] = nl
     }
     END {
@@ -117,10 +119,10 @@ put() {
         k = order[i]
         if (k in done) continue
         p = k; sub(/\..*/, "", p)
-        at = (p in last) ? last[p] : nl
+        if (i > 1) at = pos[order[i - 1]]
+        else at = (p in last) ? last[p] : nl
         after[at] = after[at] row[k] "\n"
-        if (p in last) continue
-        last[p] = nl # later new rows of this part follow this one
+        pos[k] = at
       }
       for (i = 1; i <= nl; i++) { print line[i]; if (i in after) printf "%s", after[i] }
     }' <(printf '%s\n' "$rows") "$FIGURES" >"$tmp" || { rm -f "$tmp"; die "put: rows refused ($command)"; }
@@ -156,6 +158,10 @@ selftest() {
   grep -q $'^node.a\tnode: a\t3 ms\t.*\tN=5 bash bench/node.sh$' "$t/f.tsv" || fail "put did not replace node.a"
   grep -q $'^size.x\t.*\t2026-01-01\tbash cross/size.sh$' "$t/f.tsv" || fail "put touched another script's row"
   "${run[@]}" check || fail "check failed after put"
+  printf '%s\n' $'size.w\tsize: w\t8 B\t\t\t\t' $'size.x\tsize: x\t9 B\t\t\t\t' $'size.y\tsize: y\t7 B\t\t\t\t' |
+    "${run[@]}" put 'bash cross/size.sh' 2>/dev/null
+  [ "$(cut -f1 "$t/f.tsv" | tr '\n' ' ')" = "key node.a node.b size.x size.w size.y " ] ||
+    fail "put ordered new rows wrongly: $(cut -f1 "$t/f.tsv" | tr '\n' ' ')"
   printf 'node.c\tonly three\tfields\n' | "${run[@]}" put x 2>/dev/null && fail "put took a malformed row"
   printf '%s\tx\n' "$(sed -n 2p "$t/f.tsv")" >>"$t/f.tsv"
   "${run[@]}" check 2>/dev/null && fail "check passed on a malformed file"
