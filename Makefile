@@ -56,8 +56,7 @@ cross:
 
 # Static binaries run under qemu-user-static; their /metrics must pass promtool. x86_64 and
 # aarch64 (stable, prebuilt std) are built with everything; mipsel and armv7 (nightly
-# -Zbuild-std, zig) with the router set, the one routers get, which keeps CI shorter (cold, on
-# 2 cores: x86_64 31 s, aarch64 24 s, mipsel 41 s, armv7 47 s, smoke 2 s).
+# -Zbuild-std, zig) with the router set, the one routers get, which keeps CI shorter.
 ROUTER_FEATURES := node,router,hdhomerun,proxy,gzip
 test-cross:
 	bash cross/build.sh x86_64 aarch64
