@@ -7,7 +7,7 @@ fig_int() { awk -v n="$1" 'BEGIN {
   out = ""; while (length(s) > 3) { out = "," substr(s, length(s) - 2) out; s = substr(s, 1, length(s) - 3) }
   print (neg ? "-" : "") s out }'; }
 # Milliseconds: two decimals below 10, one below 100, grouped integers above.
-fig_ms() { awk -v m="$1" 'BEGIN { if (m < 10) printf "%.2f ms", m; else if (m < 100) printf "%.1f ms", m; else exit 1 }' ||
+fig_ms() { awk -v m="$1" 'BEGIN { if (m < 10) printf "%.2f ms\n", m; else if (m < 100) printf "%.1f ms\n", m; else exit 1 }' ||
   echo "$(fig_int "$1") ms"; }
 # KiB -> "x.y MiB".
 fig_mib() { awk -v k="$1" 'BEGIN { printf "%.1f MiB", k / 1024 }'; }
