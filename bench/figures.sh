@@ -84,6 +84,23 @@ check() {
   if ! diff -u <(current) <(table) >&2; then
     die "$README's figures table is not what $FIGURES renders (above: - README, + file); run: bash bench/figures.sh render"
   fi
+  copies
+}
+
+# A figure of the file (a promlet or peer value with a unit, like "2.34 ms" or "1,069,280 B")
+# written again outside the table is a copy that will go stale: refused.
+copies() {
+  B=$BEGIN E=$END awk -F'\t' '
+    FNR == NR {
+      if (FNR > 1) for (i = 3; i <= 4; i++) {
+        n = split($i, part, / \/ |, | \(|\)/)
+        for (j = 1; j <= n; j++) if (part[j] ~ /[0-9][0-9.,]* ?(ms|s|µs|MiB|KiB|B|fds)$/ && length(part[j]) >= 6) fig[part[j]] = $1
+      }
+      next
+    }
+    $0 == ENVIRON["B"] { on = 1 } $0 == ENVIRON["E"] { on = 0; next } on { next }
+    { for (f in fig) if (index($0, f)) { printf "%s:%d: %s is a figure of the table (%s); point to its row instead\n", FILENAME, FNR, f, fig[f]; bad = 1 } }
+    END { exit bad }' "$FIGURES" "$README" >&2 || die "figures copied outside the table"
 }
 
 put() {
@@ -137,7 +154,7 @@ selftest() {
   t=$(mktemp -d)
   trap 'rm -rf "$t"' RETURN
   printf '%s\n' "$HEADER" \
-    $'node.a\tnode: a\t1 ms\t2 ms\t0.50\t≤ 0.25\tmissed\t2026-01-01\tbash bench/node.sh' \
+    $'node.a\tnode: a\t1.25 ms\t2.50 ms\t0.50\t≤ 0.25\tmissed\t2026-01-01\tbash bench/node.sh' \
     $'size.x\tsize: x\t9 B\t\t\t\t\t2026-01-01\tbash cross/size.sh' >"$t/f.tsv"
   printf 'intro\n%s\nstale\n%s\nafter\n' "$BEGIN" "$END" >"$t/README.md"
   local run=(env FIGURES="$t/f.tsv" README="$t/README.md" bash "$0")
@@ -146,11 +163,16 @@ selftest() {
   "${run[@]}" render
   "${run[@]}" check || fail "check failed right after render"
   grep -qx 'intro' "$t/README.md" && grep -qx 'after' "$t/README.md" || fail "render lost the text around the table"
-  grep -qF '| node: a | 1 ms | 2 ms | 0.50 | ≤ 0.25 | **missed** | 2026-01-01, `bash bench/node.sh` |' "$t/README.md" ||
+  grep -qF '| node: a | 1.25 ms | 2.50 ms | 0.50 | ≤ 0.25 | **missed** | 2026-01-01, `bash bench/node.sh` |' "$t/README.md" ||
     fail "render wrote an unexpected row"
-  sed -i 's/| 1 ms |/| 0.9 ms |/' "$t/README.md"
+  sed -i 's/| 1.25 ms |/| 0.9 ms |/' "$t/README.md"
   "${run[@]}" check 2>/dev/null && fail "check passed on a hand-edited figure"
   "${run[@]}" render
+  echo 'Scrapes take 2 ms here.' >>"$t/README.md"
+  "${run[@]}" check || fail "check refused a figure that is not the table's"
+  echo 'Each scrape takes 1.25 ms median.' >>"$t/README.md"
+  "${run[@]}" check 2>/dev/null && fail "check passed on a figure copied out of the table"
+  sed -i '$d' "$t/README.md"
   # put: replaces node.a in place, adds node.b after it (its part), leaves size.x alone.
   printf '%s\n' $'node.a\tnode: a\t3 ms\t2 ms\t1.50\t≤ 0.25\tmissed' $'node.b\tnode: b\t4\t\t\t\t' |
     "${run[@]}" put 'N=5 bash bench/node.sh' 2>/dev/null
