@@ -12,8 +12,9 @@
 #                                         first one after the last row of its part (the key up
 #                                         to the first dot), or at the end. Then renders.
 #   bench/figures.sh render               rewrite the README table from the file
-#   bench/figures.sh check                exit 1 if the file is malformed or the README's table
-#                                         is not what the file renders (make lint runs this)
+#   bench/figures.sh check                exit 1 if the file is malformed, the README's table is
+#                                         not what the file renders, or one of its figures is
+#                                         written again elsewhere in the README (make lint)
 #   bench/figures.sh selftest             check that check, put and render do their job
 #
 # FIGURES=path and README=path use other files (the self-test does).
