@@ -8,9 +8,10 @@
 #                                         key, what, promlet, peer, ratio, target, verdict;
 #                                         the date (UTC) and COMMAND are added. Only the keys
 #                                         given are touched (a script replaces its own rows);
-#                                         a new key goes after the key given before it, the
-#                                         first one after the last row of its part (the key up
-#                                         to the first dot), or at the end. Then renders.
+#                                         a new key goes after the key given before it (the
+#                                         first one before the next given key in the file, else
+#                                         after the last row of its part: the key up to the
+#                                         first dot; else at the end). Then renders.
 #   bench/figures.sh render               rewrite the README table from the file
 #   bench/figures.sh check                exit 1 if the file is malformed, the README's table is
 #                                         not what the file renders, or one of its figures is
@@ -128,7 +129,7 @@ put() {
       k = $1
       line[++nl] = (k in row) ? row[k] : $0
       if (k in row) done[k] = 1
-      pos[k] = nl
+      pos[k] = nl; side[k] = "after"
       p = k; sub(/\..*/, "", p); last[p] = nl
     }
     END {
@@ -137,12 +138,19 @@ put() {
         k = order[i]
         if (k in done) continue
         p = k; sub(/\..*/, "", p)
-        if (i > 1) at = pos[order[i - 1]]
-        else at = (p in last) ? last[p] : nl
-        after[at] = after[at] row[k] "\n"
+        if (i > 1) { at = pos[order[i - 1]]; side[k] = side[order[i - 1]] }
+        else {
+          # Before the next given key that is in the file, else after its part.
+          at = 0
+          for (j = 2; j <= n && !at; j++) if (order[j] in done) at = pos[order[j]]
+          side[k] = at ? "before" : "after"
+          if (!at) at = (p in last) ? last[p] : nl
+        }
+        if (side[k] == "before") before[at] = before[at] row[k] "\n"
+        else after[at] = after[at] row[k] "\n"
         pos[k] = at
       }
-      for (i = 1; i <= nl; i++) { print line[i]; if (i in after) printf "%s", after[i] }
+      for (i = 1; i <= nl; i++) { printf "%s", before[i]; print line[i]; printf "%s", after[i] }
     }' <(printf '%s\n' "$rows") "$FIGURES" >"$tmp" || { rm -f "$tmp"; die "put: rows refused ($command)"; }
   cat "$tmp" >"$FIGURES"
   rm -f "$tmp"
@@ -183,7 +191,7 @@ selftest() {
   "${run[@]}" check || fail "check failed after put"
   printf '%s\n' $'size.w\tsize: w\t8 B\t\t\t\t' $'size.x\tsize: x\t9 B\t\t\t\t' $'size.y\tsize: y\t7 B\t\t\t\t' |
     "${run[@]}" put 'bash cross/size.sh' 2>/dev/null
-  [ "$(cut -f1 "$t/f.tsv" | tr '\n' ' ')" = "key node.a node.b size.x size.w size.y " ] ||
+  [ "$(cut -f1 "$t/f.tsv" | tr '\n' ' ')" = "key node.a node.b size.w size.x size.y " ] ||
     fail "put ordered new rows wrongly: $(cut -f1 "$t/f.tsv" | tr '\n' ' ')"
   printf 'node.c\tonly three\tfields\n' | "${run[@]}" put x 2>/dev/null && fail "put took a malformed row"
   printf '%s\tx\n' "$(sed -n 2p "$t/f.tsv")" >>"$t/f.tsv"
