@@ -295,6 +295,12 @@ if [ -x "$real" ]; then
     echo "FAIL collector list from the real binary's --help: $known collectors found"
     failed=$((failed + 1))
   fi
+  # The full build lists HTTP SD and Packet SD, so their options become flags.
+  parts=$(run "config promlet 'main'
+	option http_sd_directory '/etc/promlet/http-sd'
+	option packet_authtoken_file '/etc/promlet/packet-authtoken'" "$NET" "$PWD/$real" |
+    grep -c -e '\[--http-sd.directory=/etc/promlet/http-sd\]' -e '\[--packet-sd.enable\]')
+  expect "HTTP SD and Packet SD options found in the real binary's --help" "$parts" 2
 else
   echo "FAIL no $real to read collectors from: cargo build first (or set PROMLET_BIN)"
   failed=$((failed + 1))
