@@ -20,6 +20,7 @@
 #
 # FIGURES=path and README=path use other files (the self-test does).
 set -euo pipefail
+SELF=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
 cd "$(dirname "$0")/.."
 FIGURES=${FIGURES:-bench/figures.tsv}
 README=${README:-README.md}
@@ -166,7 +167,7 @@ selftest() {
     $'node.a\tnode: a\t1.25 ms\t2.50 ms\t0.50\t≤ 0.25\tmissed\t2026-01-01\tbash bench/node.sh' \
     $'size.x\tsize: x\t9 B\t\t\t\t\t2026-01-01\tbash cross/size.sh' >"$t/f.tsv"
   printf 'intro\n%s\nstale\n%s\nafter\n' "$BEGIN" "$END" >"$t/README.md"
-  local run=(env FIGURES="$t/f.tsv" README="$t/README.md" bash "$0")
+  local run=(env FIGURES="$t/f.tsv" README="$t/README.md" bash "$SELF")
   fail() { echo "figures selftest: $*" >&2; return 1; }
   "${run[@]}" check 2>/dev/null && fail "check passed on a stale table"
   "${run[@]}" render
