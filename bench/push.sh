@@ -5,9 +5,12 @@
 # receiver. For each sender over D seconds: peak RSS (VmHWM), CPU time (utime+stime from
 # /proc/PID/stat; vmagent's does not include node_exporter's collecting, promlet's includes its
 # own), samples the receiver stored for it, and CPU per stored sample. Loopback only; bounded.
+# The figures go into the README's table as the push.* rows (bench/figures.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/figures-lib.sh
 D=${D:-60}
+cmd="D=$D${PROMLET:+ PROMLET=$PROMLET} bash bench/push.sh"
 for t in victoria-metrics vmagent prometheus-node-exporter curl python3; do
   command -v "$t" >/dev/null || { echo "push bench: $t missing (make deps)" >&2; exit 1; }
 done
@@ -75,9 +78,10 @@ stored() { # job -> samples the receiver stored for it between t0 and t1
     python3 -c 'import sys, json; print(sum(len(json.loads(l)["values"]) for l in sys.stdin if l.strip()))'
 }
 s_va=$(stored vmagent-node); s_pl=$(stored promlet-node)
-awk -v d="$D" -v cva="$(awk -v a="$c_va1" -v b="$c_va0" 'BEGIN{print a-b}')" \
-    -v cpl="$(awk -v a="$c_pl1" -v b="$c_pl0" 'BEGIN{print a-b}')" \
-    -v sva="$s_va" -v spl="$s_pl" -v rva="$(hwm_kb $VAPID)" -v rpl="$(hwm_kb $PLPID)" 'BEGIN {
+vars=(-v d="$D" -v cva="$(awk -v a="$c_va1" -v b="$c_va0" 'BEGIN{print a-b}')"
+  -v cpl="$(awk -v a="$c_pl1" -v b="$c_pl0" 'BEGIN{print a-b}')"
+  -v sva="$s_va" -v spl="$s_pl" -v rva="$(hwm_kb $VAPID)" -v rpl="$(hwm_kb $PLPID)")
+awk "${vars[@]}" 'BEGIN {
   printf "| push (%d s, 1 s interval, one VictoriaMetrics receiver) | promlet | vmagent + node_exporter | ratio | target |\n", d
   printf "|---|---|---|---|---|\n"
   printf "| samples stored per push | %.0f | %.0f | | |\n", spl / d, sva / d
@@ -85,3 +89,11 @@ awk -v d="$D" -v cva="$(awk -v a="$c_va1" -v b="$c_va0" 'BEGIN{print a-b}')" \
   printf "| CPU per push | %.2f ms | %.2f ms | | |\n", cpl / d, cva / d
   printf "| CPU per stored sample | %.2f us | %.2f us | %.2f | <= 0.25 |\n", cpl * 1000 / spl, cva * 1000 / sva, (cpl / spl) / (cva / sva)
 }'
+awk "${vars[@]}" 'BEGIN {
+  OFS = "\t"
+  print "push.samples", sprintf("push: samples stored per push (%d s, 1 s interval, one VictoriaMetrics receiver; peer: vmagent scraping node_exporter)", d), sprintf("%.0f", spl / d), sprintf("%.0f", sva / d), "", "", ""
+  print "push.rss", "push: peak RSS", sprintf("%.1f MiB", rpl / 1024), sprintf("%.1f MiB", rva / 1024), sprintf("%.2f", rpl / rva), "≤ 0.10", (rpl / rva <= 0.10) ? "ok" : "missed"
+  print "push.cpu", "push: CPU per push", sprintf("%.2f ms", cpl / d), sprintf("%.2f ms", cva / d), "", "", ""
+  r = (cpl / spl) / (cva / sva)
+  print "push.cpu-sample", "push: CPU per stored sample", sprintf("%.2f µs", cpl * 1000 / spl), sprintf("%.2f µs", cva * 1000 / sva), sprintf("%.2f", r), "≤ 0.25", (r <= 0.25) ? "ok" : "missed"
+}' | fig_put "$cmd"

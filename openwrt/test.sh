@@ -265,6 +265,23 @@ procd_close_instance
 procd_add_reload_trigger [promlet]
 procd_add_reload_interface_trigger [loopback]'
 
+# The router variant has no HTTP SD and no Packet SD (not in its --help): their options are
+# logged and left out, instead of an unknown flag that would stop promlet at every respawn.
+expect "HTTP SD and Packet SD options skipped by a build without them" "$(run "config promlet 'main'
+	option http_sd_directory '/etc/promlet/http-sd'
+	option packet_authtoken_file '/etc/promlet/packet-authtoken'" "$NET" "$tmp/old-promlet" | sed "s|$tmp||")" \
+'procd_open_instance
+procd_set_param [command] [/old-promlet] [--web.listen-address=127.0.0.1:9100]
+logger [-t] [promlet] [-p] [daemon.notice] [http_sd_directory left out: this build has no HTTP SD (promlet-full has)]
+logger [-t] [promlet] [-p] [daemon.notice] [packet_sd left out: this build has no Packet SD (promlet-full has)]
+procd_set_param [respawn]
+procd_set_param [stdout] [1]
+procd_set_param [stderr] [1]
+procd_close_instance
+-- service_triggers
+procd_add_reload_trigger [promlet]
+procd_add_reload_interface_trigger [loopback]'
+
 # The collector list is read from the real binary's --help: the format must match it.
 real=${PROMLET_BIN:-target/debug/promlet}
 if [ -x "$real" ]; then
@@ -278,6 +295,12 @@ if [ -x "$real" ]; then
     echo "FAIL collector list from the real binary's --help: $known collectors found"
     failed=$((failed + 1))
   fi
+  # The full build lists HTTP SD and Packet SD, so their options become flags.
+  parts=$(run "config promlet 'main'
+	option http_sd_directory '/etc/promlet/http-sd'
+	option packet_authtoken_file '/etc/promlet/packet-authtoken'" "$NET" "$PWD/$real" |
+    grep -c -e '\[--http-sd.directory=/etc/promlet/http-sd\]' -e '\[--packet-sd.enable\]')
+  expect "HTTP SD and Packet SD options found in the real binary's --help" "$parts" 2
 else
   echo "FAIL no $real to read collectors from: cargo build first (or set PROMLET_BIN)"
   failed=$((failed + 1))
@@ -285,7 +308,7 @@ fi
 
 # The package Makefile: both variants, their features, the feed's Rust helpers.
 mk=openwrt/promlet/Makefile
-for want in 'PKG_BUILD_DEPENDS:=rust/host' 'include ../../lang/rust/rust-package.mk' \
+for want in 'PKG_BUILD_DEPENDS:=rust/host' 'include $(TOPDIR)/feeds/packages/lang/rust/rust-package.mk' \
   'DEPENDS:=$(RUST_ARCH_DEPENDS)' 'RUST_PKG_FEATURES:=node,router,hdhomerun,proxy,gzip' \
   '$(eval $(call RustBinPackage,promlet))' '$(eval $(call BuildPackage,promlet-full))' \
   'Build/Compile=$(call Build/Compile/Cargo,,--no-default-features)'; do
@@ -300,25 +323,51 @@ done
 full=$(sed -n 's/^  RUST_PKG_FEATURES:=\(.*packet-sd.*\)$/\1/p' "$mk")
 default=$(sed -n 's/^default = \[\(.*\)\]$/\1/p' Cargo.toml | tr -d '" ' )
 expect "promlet-full builds the default feature set" "$full" "$default"
+# The router variant is the router set that make test-cross builds and make size measures.
+router=$(sed -n 's/^  RUST_PKG_FEATURES:=\(.*\)$/\1/p' "$mk" | grep -v packet-sd)
+expect "the router variant's features are make test-cross's and make size's router set" \
+  "$router $router" "$(sed -n 's/^ROUTER_FEATURES := //p' Makefile) $(sed -n 's/^router=//p' cross/size.sh)"
+
+# The feed names its Rust target from OpenWrt's GNU triple (lang/rust/rust-values.mk: "openwrt"
+# becomes "unknown", muslgnueabi musleabi, 32-bit arm armv7 on a Cortex-A7 or later, "hf" with
+# an FPU). For the common router targets those are exactly the triples cross/build.sh builds
+# and cross/smoke.sh runs under qemu, so the smoke test covers what the package ships.
+feed_triple() { # gnu-triple cpu-subtarget
+  local t=${1/-openwrt-/-unknown-}
+  t=${t/muslgnueabi/musleabi}
+  case "$2" in *cortex-a7* | *cortex-a9* | *cortex-a15*) t=armv7${t#arm} ;; esac
+  case "$2" in *vfp* | *neon*) t=${t}hf ;; esac
+  echo "$t"
+}
+feed=$(for t in "mipsel-openwrt-linux-musl mipsel_24kc" "arm-openwrt-linux-muslgnueabi arm_cortex-a7_neon-vfpv4" \
+  "aarch64-openwrt-linux-musl aarch64_cortex-a53" "x86_64-openwrt-linux-musl x86_64"; do
+  # shellcheck disable=SC2086
+  feed_triple $t
+done | sort)
+cross=$(sed -n 's/.*) echo \([a-z0-9_]*-unknown-linux-musl[a-z]*\) ;;$/\1/p' cross/build.sh | sort -u)
+expect "cross/build.sh builds the feed's triples for ramips, ipq40xx, filogic and x86/64" "$cross" "$feed"
 
 # The package Makefile itself, run by make against stand-ins for the buildroot and the feed's
 # Rust helpers (openwrt/test/sdk, with a cargo that records its arguments): per variant, the
 # metadata, the exact cargo command, and what the install step puts into the package.
 SDK=$PWD/openwrt/test/sdk
 command -v make >/dev/null || { echo "openwrt test: needs make" >&2; exit 1; }
-mkdir -p "$tmp/feed/utils" "$tmp/feed/lang/rust"
-cp -r openwrt/promlet "$tmp/feed/utils/promlet"
-cp "$SDK/lang/rust/rust-package.mk" "$tmp/feed/lang/rust/"
-pkgmk() { # variant
+# The package sits where the README's build steps put it: copied to package/promlet of an SDK
+# (router variant), and in a feed of its own, a src-link to openwrt/ (full variant); the
+# feed's Rust helpers come from $(TOPDIR)/feeds/packages either way.
+mkdir -p "$tmp/package" "$tmp/feeds"
+cp -r openwrt/promlet "$tmp/package/promlet"
+ln -s "$PWD/openwrt" "$tmp/feeds/promlet"
+pkgmk() { # variant package-dir
   : >"$tmp/cargo.log"
   rm -rf "$tmp/dest" "$tmp/stage"
-  CARGO_LOG=$tmp/cargo.log PATH="$SDK:$PATH" make -s -C "$tmp/feed/utils/promlet" \
+  CARGO_LOG=$tmp/cargo.log PATH="$SDK:$PATH" make -s -C "$2" \
     TOPDIR="$SDK" BUILD_VARIANT="$1" STAGE="$tmp/stage" DEST="$tmp/dest" info compile install 2>&1
-  sed "s|$tmp|TMP|g" "$tmp/cargo.log"
+  sed -e "s|$tmp|TMP|g" -e "s|$PWD/openwrt|TMP/feeds/promlet|g" "$tmp/cargo.log"
   (cd "$tmp/dest" && find . -type f -printf '%p %m\n' | sort)
 }
-B='TMP/feed/utils/promlet'
-expect "package Makefile, variant router (package promlet)" "$(pkgmk router)" \
+B='TMP/package/promlet'
+expect "package Makefile, variant router (package promlet), copied into an SDK" "$(pkgmk router "$tmp/package/promlet")" \
 "package promlet: variant=router default=1 depends=@(aarch64||arm||mips||mipsel||x86_64) conflicts=promlet-full prometheus-node-exporter-lua provides= userid=promlet=9100:promlet=9100
 conffiles: /etc/config/promlet
 cargo [install] [-v] [--profile] [release] [--features] [node,router,hdhomerun,proxy,gzip] [--root] [TMP/stage/ipkg-install] [--path] [$B/src/] [--locked] [--no-default-features]
@@ -327,7 +376,8 @@ PROMLET_REVISION=v0.1.0-1
 ./promlet/etc/init.d/promlet 755
 ./promlet/etc/promlet/promlet.example.json 644
 ./promlet/usr/bin/promlet 755"
-expect "package Makefile, variant full (package promlet-full)" "$(pkgmk full)" \
+B='TMP/feeds/promlet/promlet'
+expect "package Makefile, variant full (package promlet-full), in a src-link feed" "$(pkgmk full "$tmp/feeds/promlet/promlet")" \
 "package promlet-full: variant=full default= depends=@(aarch64||arm||mips||mipsel||x86_64) +ca-bundle conflicts=prometheus-node-exporter-lua provides=promlet userid=promlet=9100:promlet=9100
 conffiles: /etc/config/promlet
 cargo [install] [-v] [--profile] [release] [--features] [node,router,hdhomerun,packet-sd,http-sd,proxy,push,tls,yaml,gzip] [--root] [TMP/stage/ipkg-install] [--path] [$B/src/] [--locked] [--no-default-features]
