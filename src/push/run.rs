@@ -673,7 +673,6 @@ impl Push {
                 f.sample(&[("reason", why), ("remote", &cfg.name)], c(v));
             }
         }
-        drop(f);
         let spooled: Vec<(&Arc<Remote>, u64, f64)> = remotes
             .iter()
             .zip(&names)
@@ -688,7 +687,6 @@ impl Push {
             for (cfg, bytes, _) in &spooled {
                 f.sample(&[("remote", &cfg.name)], *bytes as f64);
             }
-            drop(f);
             let mut f = enc.family(
                 "promlet_remote_write_spool_errors_total",
                 "Spool files found truncated or corrupt (their damaged part skipped), or that could not be written.",

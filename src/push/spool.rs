@@ -440,7 +440,10 @@ mod tests {
         // fuzz/seeds/push_spool was written with Python's struct and zlib.crc32.
         let good = include_bytes!("../../fuzz/seeds/push_spool/two-records.seg");
         let seg = decode(good).unwrap();
-        assert_eq!((seg.url.as_str(), seg.records.len(), seg.problem), (URL, 2, None));
+        assert_eq!(
+            (seg.url.as_str(), seg.records.len(), seg.problem),
+            (URL, 2, None)
+        );
         assert_eq!(seg.records[1].created_ms, 1_700_000_001_000);
         assert_eq!(seg.records[0].body.len(), 72);
         assert_eq!(encode(URL, &seg.records), good);
