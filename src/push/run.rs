@@ -754,6 +754,7 @@ impl Gathering {
         let mut batchers: Vec<Batcher<'_>> = old.iter().map(|r| Batcher::new(r)).collect();
         let mut histories = Vec::with_capacity(rl.cfg.paths.len());
         let mut failing = Vec::with_capacity(rl.cfg.paths.len());
+        let mut carried = vec![false; self.cfg.paths.len()];
         for (j, p) in rl.cfg.paths.iter().enumerate() {
             let i = self
                 .cfg
@@ -761,12 +762,18 @@ impl Gathering {
                 .iter()
                 .position(|o| o.path == p.path)
                 .filter(|i| same_target(&self.targets[*i], &targets[j]));
+            if let Some(i) = i {
+                carried[i] = true;
+            }
             histories
                 .push(i.map_or_else(History::default, |i| std::mem::take(&mut self.histories[i])));
             failing.push(i.is_some_and(|i| self.failing[i]));
         }
-        // What was not carried over ends now (a history taken above is empty).
+        // The series of the paths not carried over end now.
         for (i, h) in self.histories.iter_mut().enumerate() {
+            if carried[i] {
+                continue;
+            }
             let mut emit = |s: &SeriesRef<'_>| {
                 for b in batchers.iter_mut() {
                     b.add(s);
@@ -1431,6 +1438,16 @@ mod tests {
                 *a == Attempt::Status(204) && decode(b)[0].0.iter().any(|l| l.1 == "moved")
             })
         });
+        // A reload that changes no label (only the interval) ends no series.
+        let mut cfg = config(1000);
+        cfg.external_labels = vec![("site".into(), "moved".into())];
+        cfg.remotes[0].name = "renamed".into();
+        cfg.interval = Duration::from_millis(40);
+        let seen = fake.bodies.lock().unwrap().len();
+        push.installer(push.prepare(cfg).unwrap())();
+        wait_until("more sent", || {
+            fake.bodies.lock().unwrap().len() >= seen + 5
+        });
         push.stop(Instant::now() + Duration::from_secs(5));
         // The same state (its queue went through), under the new name.
         assert!(Arc::ptr_eq(&r, &push.remotes()[0]));
@@ -1454,5 +1471,13 @@ mod tests {
             .iter()
             .position(|s| s[0].0.iter().any(|l| l.1 == "moved"));
         assert!(stale_old.unwrap() < first_new.unwrap());
+        let stale = |s: &Vec<Decoded>| {
+            s.iter()
+                .any(|(_, v)| v[0].1.to_bits() == crate::push::wire::STALE_NAN)
+        };
+        // Between the relabelling and the stop, no staleness marker.
+        let last = sent.len() - 1;
+        assert!(!sent[first_new.unwrap()..last].iter().any(stale));
+        assert!(stale(&sent[last]));
     }
 }
