@@ -320,6 +320,10 @@ impl Spool {
             let _ = std::fs::remove_file(&tmp);
             return Err(ctx(e));
         }
+        // The rename itself reaches the disk with the directory.
+        if let Ok(d) = std::fs::File::open(&self.dir) {
+            let _ = d.sync_all();
+        }
         Ok(data.len() as u64)
     }
 
