@@ -168,7 +168,7 @@ impl RemoteState {
                 })
             }
         };
-        Ok(RemoteState {
+        let state = RemoteState {
             buf: Mutex::new(Buffers {
                 queue: Queue::new(cfg.max_buffer_bytes),
                 spool,
@@ -177,7 +177,33 @@ impl RemoteState {
             wake: Condvar::new(),
             stats: Stats::default(),
             stopping: AtomicBool::new(false),
-        })
+        };
+        state.enforce_spool_cap();
+        Ok(state)
+    }
+
+    /// A spool left larger than today's cap (spool_max_bytes was lowered): the oldest goes.
+    fn enforce_spool_cap(&self) {
+        let mut g = self.buf();
+        let Some(sp) = g.spool.as_mut() else {
+            return;
+        };
+        let mut dropped = 0;
+        while sp.spool.bytes() > sp.spool.max_bytes() {
+            let Some(seq) = sp.spool.oldest_seq() else {
+                break;
+            };
+            dropped += sp.spool.samples_in(seq) as usize;
+            sp.spool.remove(seq);
+        }
+        drop(g);
+        if dropped > 0 {
+            self.stats.dropped(DropReason::SpoolFull, dropped);
+            crate::warn!(
+                "remote_write {}: spool over spool_max_bytes, dropped the oldest {dropped} samples",
+                self.cfg().name
+            );
+        }
     }
 
     /// The remote's current settings.
@@ -1388,6 +1414,29 @@ mod tests {
         assert_eq!(left.last(), Some(&40));
         assert_eq!(r.stats.dropped_queue_full.load(Relaxed), 0);
         assert_eq!(r.spool_bytes(), Some(0));
+    }
+
+    #[test]
+    fn a_spool_over_a_lowered_cap_loses_its_oldest_at_start() {
+        let dir = spool_dir("lowered");
+        let remote = config(1).remotes.remove(0);
+        let big = SpoolConfig {
+            directory: dir.clone(),
+            max_bytes: 1 << 20,
+        };
+        let r = RemoteState::new(remote.clone(), "k", Some(&big)).unwrap();
+        for id in 1..=3 {
+            r.spill(r.buf().spool.as_mut().unwrap(), vec![batch(id, 400)]);
+        }
+        drop(r);
+        let small = SpoolConfig {
+            directory: dir,
+            max_bytes: 1000,
+        };
+        let r = RemoteState::new(remote, "k", Some(&small)).unwrap();
+        // Three segments of 443 bytes: the oldest goes.
+        assert_eq!(r.stats.dropped_spool_full.load(Relaxed), 1);
+        assert_eq!(drain(&r), [2, 3]);
     }
 
     #[test]

@@ -227,6 +227,10 @@ impl Spool {
         self.segments.iter().map(|s| s.1).sum()
     }
 
+    pub fn max_bytes(&self) -> u64 {
+        self.max_bytes
+    }
+
     pub fn set_max_bytes(&mut self, max: u64) {
         self.max_bytes = max;
     }
