@@ -21,13 +21,15 @@ run() {
   printf '%s\n' "$1" >"$tmp/uci/promlet"
   printf '%s\n' "$2" >"$tmp/net"
   : >"$tmp/calls"
-  CALLS=$tmp/calls UCI_CONFIG_DIR=$tmp/uci NET_STATE=$tmp/net INIT=$INIT \
+  rm -f "$tmp/etc/push.json"
+  CALLS=$tmp/calls UCI_CONFIG_DIR=$tmp/uci NET_STATE=$tmp/net INIT=$INIT TMPD=$tmp \
     PROG_OVERRIDE=${3:-$STUB/usr/bin/promlet} dash -c '
       . "$STUB/lib/functions.sh"
       . "$STUB/lib/functions/procd.sh"
       IPKG_INSTROOT=$STUB
       . "$INIT"
       PROG=$PROG_OVERRIDE
+      PUSH_CONF=$TMPD/etc/push.json
       start_service
       echo "-- service_triggers" >>"$CALLS"
       service_triggers
@@ -303,6 +305,85 @@ if [ -x "$real" ]; then
   expect "HTTP SD and Packet SD options found in the real binary's --help" "$parts" 2
 else
   echo "FAIL no $real to read collectors from: cargo build first (or set PROMLET_BIN)"
+  failed=$((failed + 1))
+fi
+
+# Push mode: the push_* options become a generated --config.file (tmpfs), with the
+# credentials as file names only; procd restarts promlet when the generated file changes.
+PUSH="config promlet 'main'
+	option push_url 'https://metrics.example.net/api/v1/write'
+	option push_interval '15s'
+	option push_username 'router1'
+	option push_password_file '/etc/promlet/push.pass'
+	option push_instance 'r1'
+	list push_label 'site=home'
+	list push_label 'note=say \"hi\"'"
+expect "push options: generated config file" "$(run "$PUSH" "$NET" | sed "s|$tmp|TMP|g")" \
+'procd_open_instance
+procd_set_param [command] [/usr/bin/promlet] [--web.listen-address=127.0.0.1:9100]
+procd_append_param [command] [--collector.wifi]
+procd_append_param [command] [--config.file=TMP/etc/push.json]
+procd_set_param [file] [TMP/etc/push.json]
+procd_set_param [respawn]
+procd_set_param [stdout] [1]
+procd_set_param [stderr] [1]
+procd_close_instance
+-- service_triggers
+procd_add_reload_trigger [promlet]
+procd_add_reload_interface_trigger [loopback]'
+expect "push options: the generated file" "$(cat "$tmp/etc/push.json")" \
+'{"global": {"scrape_interval": "15s", "external_labels": {"site": "home", "note": "say \"hi\""}},
+ "push": {"instance": "r1"}, "remote_write": [{"url": "https://metrics.example.net/api/v1/write", "basic_auth": {"username": "router1", "password_file": "/etc/promlet/push.pass"}}]}'
+cp "$tmp/etc/push.json" "$tmp/push-basic.json"
+
+run "config promlet 'main'
+	option push_url 'http://192.0.2.1:8428/api/v1/write'
+	option push_bearer_token_file '/etc/promlet/push.token'" "$NET" >/dev/null
+expect "push options: bearer token file, default interval" "$(cat "$tmp/etc/push.json")" \
+'{"global": {"scrape_interval": "60s", "external_labels": {}},
+ "remote_write": [{"url": "http://192.0.2.1:8428/api/v1/write", "authorization": {"type": "Bearer", "credentials_file": "/etc/promlet/push.token"}}]}'
+cp "$tmp/etc/push.json" "$tmp/push-token.json"
+
+expect "push options with config_file: logged, config_file wins" "$(run "config promlet 'main'
+	option push_url 'http://192.0.2.1:8428/api/v1/write'
+	option config_file '/etc/promlet/promlet.yml'" "$NET")" \
+'procd_open_instance
+procd_set_param [command] [/usr/bin/promlet] [--web.listen-address=127.0.0.1:9100]
+procd_append_param [command] [--collector.wifi]
+logger [-t] [promlet] [-p] [daemon.notice] [push_url ignored: config_file is set, put remote_write into /etc/promlet/promlet.yml]
+procd_append_param [command] [--config.file=/etc/promlet/promlet.yml]
+procd_set_param [file] [/etc/promlet/promlet.yml]
+procd_set_param [respawn]
+procd_set_param [stdout] [1]
+procd_set_param [stderr] [1]
+procd_close_instance
+-- service_triggers
+procd_add_reload_trigger [promlet]
+procd_add_reload_interface_trigger [loopback]'
+
+# The generated files are what the real promlet (built with push) reads: it starts pushing.
+real_push() { # config file; prints promlet's log until its "push: every" line
+  local log=$tmp/push.log
+  "$PWD/$real" --web.listen-address=127.0.0.1:0 --collector.disable-defaults \
+    "--config.file=$1" >"$log" 2>&1 &
+  local pid=$! i=0
+  while [ $i -lt 100 ] && ! grep -q 'push: every\|level=error' "$log"; do
+    sleep 0.1
+    i=$((i + 1))
+  done
+  kill "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+  grep -o 'push: every [^"]*\|level=error.*' "$log"
+}
+# (Its --version is read whole first: grep -q would end the pipe early under pipefail.)
+features=$([ -x "$real" ] && "$real" --version 2>&1)
+if [[ $features == *push* ]]; then
+  expect "generated push config read by the real binary (basic auth)" "$(real_push "$tmp/push-basic.json")" \
+    'push: every 15s to metrics.example.net:443/api/v1/write (https://metrics.example.net/api/v1/write)'
+  expect "generated push config read by the real binary (bearer token)" "$(real_push "$tmp/push-token.json")" \
+    'push: every 60s to 192.0.2.1:8428/api/v1/write (http://192.0.2.1:8428/api/v1/write)'
+else
+  echo "FAIL no $real built with push to read the generated config: cargo build first (or set PROMLET_BIN)"
   failed=$((failed + 1))
 fi
 

@@ -455,3 +455,18 @@ mod node_proc_tests {
         }
     }
 }
+
+/// Push mode's spool segment reader (files a killed promlet or a bad disk left behind). What
+/// it keeps must be exactly the start of the file: encoding the records again gives the same
+/// bytes, all of them when nothing was wrong.
+#[cfg(feature = "push")]
+pub fn push_spool(data: &[u8]) {
+    use crate::push::spool::{decode, encode};
+    if let Ok(seg) = decode(data) {
+        let again = encode(&seg.url, &seg.records);
+        match &seg.problem {
+            None => assert_eq!(again, data),
+            Some(p) => assert!(data.starts_with(&again) && again.len() < data.len(), "{p}"),
+        }
+    }
+}
