@@ -45,7 +45,7 @@ golden:
 	UPDATE_GOLDEN=1 $(CARGO) test --locked golden
 
 static:
-	$(CARGO) build --locked --release --target $(MUSL)
+	bash cross/build.sh x86_64
 	@ls -l $(STATIC)
 
 size:

@@ -13,17 +13,17 @@ N=${N:-1000}
 ROUNDS=${ROUNDS:-4}
 cmd="N=$N ROUNDS=$ROUNDS${PROMLET:+ PROMLET=$PROMLET} bash bench/node.sh"
 
-# What users deploy: the node-only static musl build (if the target is installed), else the
-# default build. PROMLET=path measures another binary.
+# What users deploy: the node-only static musl build, as `make size` builds it
+# (cross/build.sh). PROMLET=path measures another binary.
 if [ -z "${PROMLET:-}" ]; then
-  if rustup target list --installed 2>/dev/null | grep -qx x86_64-unknown-linux-musl; then
-    cargo build --locked --release --no-default-features --features node --target x86_64-unknown-linux-musl >/dev/null 2>&1 ||
-      cargo build --locked --release --no-default-features --features node --target x86_64-unknown-linux-musl
-    PROMLET=target/x86_64-unknown-linux-musl/release/promlet
-  else
-    cargo build --locked --release >/dev/null 2>&1 || cargo build --locked --release
-    PROMLET=target/release/promlet
-  fi
+  FEATURES=node bash cross/build.sh x86_64 >target/bench-node-build.log 2>&1 || {
+    tail -20 target/bench-node-build.log >&2
+    echo "bench/node.sh: the node-only static build failed; log: target/bench-node-build.log" >&2
+    exit 1
+  }
+  mkdir -p target/bench
+  cp "${CARGO_TARGET_DIR:-target}/x86_64-unknown-linux-musl/release/promlet" target/bench/promlet-node
+  PROMLET=target/bench/promlet-node
 fi
 NE=$(command -v prometheus-node-exporter || command -v node_exporter || true)
 [ -n "$NE" ] || { echo "node_exporter not found: apt-get install prometheus-node-exporter" >&2; exit 1; }
@@ -123,7 +123,7 @@ echo "$fixture"
 # The rows of the README's figures table.
 . bench/figures-lib.sh
 build=$PROMLET
-[ "$PROMLET" = target/x86_64-unknown-linux-musl/release/promlet ] && build="node-only static build"
+[ "$PROMLET" = target/bench/promlet-node ] && build="node-only static build"
 nev=$("$NE" --version 2>&1 | sed -n '1s/.*version \([0-9.]*\).*/\1/p')
 total=$(served promlet 2 "$here")
 {
