@@ -16,7 +16,7 @@ cmd="N=$N ROUNDS=$ROUNDS${PROMLET:+ PROMLET=$PROMLET} bash bench/node.sh"
 # What users deploy: the node-only static musl build, as `make size` builds it
 # (cross/build.sh). PROMLET=path measures another binary.
 if [ -z "${PROMLET:-}" ]; then
-  FEATURES=node bash cross/build.sh x86_64 >target/bench-node-build.log 2>&1 || {
+  FEATURES=node-server bash cross/build.sh x86_64 >target/bench-node-build.log 2>&1 || {
     tail -20 target/bench-node-build.log >&2
     echo "bench/node.sh: the node-only static build failed; log: target/bench-node-build.log" >&2
     exit 1

@@ -5,7 +5,8 @@
 #
 #   cross/size.sh [target...]        targets: x86_64 aarch64 mipsel armv7 (default: all four)
 #
-# Feature sets: node only; the router set (node,router,hdhomerun,proxy,gzip: no tls, no yaml);
+# Feature sets: node only (node-server: every node_exporter collector); the router set
+# (node,router,hdhomerun,proxy,gzip: no tls, no yaml, no node-server collectors);
 # the router set with push mode and TLS (a remote over the internet needs both); everything
 # (default features). On the targets in DELTA_TARGETS (default mipsel, the router one) also the
 # router set plus yaml, plus tls, and minus the router collectors, for the cost of each.
@@ -25,7 +26,7 @@ DELTA_TARGETS=${DELTA_TARGETS:-mipsel}
 [ "$DELTA_TARGETS" = mipsel ] || cmd="DELTA_TARGETS=$DELTA_TARGETS $cmd"
 sets=(node router push full)
 router=node,router,hdhomerun,proxy,gzip
-declare -A features=([node]="node" [router]="$router" [push]="$router,push,tls" [full]=""
+declare -A features=([node]="node-server" [router]="$router" [push]="$router,push,tls" [full]=""
   [router-yaml]="$router,yaml" [router-tls]="$router,tls" [router-norouter]="node,hdhomerun,proxy,gzip")
 declare -A label=([node]="node only" [router]="router set ($router)" [push]="router set with push and tls"
   [full]="everything (default features)")

@@ -461,7 +461,7 @@ B='TMP/feeds/promlet/promlet'
 expect "package Makefile, variant full (package promlet-full), in a src-link feed" "$(pkgmk full "$tmp/feeds/promlet/promlet")" \
 "package promlet-full: variant=full default= depends=@(aarch64||arm||mips||mipsel||x86_64) +ca-bundle conflicts=prometheus-node-exporter-lua provides=promlet userid=promlet=9100:promlet=9100
 conffiles: /etc/config/promlet
-cargo [install] [-v] [--profile] [release] [--features] [node,router,hdhomerun,packet-sd,http-sd,proxy,push,tls,yaml,gzip] [--root] [TMP/stage/ipkg-install] [--path] [$B/src/] [--locked] [--no-default-features]
+cargo [install] [-v] [--profile] [release] [--features] [node,node-server,router,hdhomerun,packet-sd,http-sd,proxy,push,tls,yaml,gzip] [--root] [TMP/stage/ipkg-install] [--path] [$B/src/] [--locked] [--no-default-features]
 PROMLET_REVISION=v0.1.0-1
 ./promlet-full/etc/config/promlet 600
 ./promlet-full/etc/init.d/promlet 755

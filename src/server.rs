@@ -273,7 +273,14 @@ pub fn idle_cap(max_workers: usize) -> usize {
 }
 
 fn idle_cap_for(nofile: usize, max_workers: usize) -> usize {
-    let reserve = max_workers.saturating_mul(2).saturating_add(64);
+    #[cfg(feature = "node")]
+    let held = crate::collector::HELD_FDS;
+    #[cfg(not(feature = "node"))]
+    let held = 0;
+    let reserve = max_workers
+        .saturating_mul(2)
+        .saturating_add(64)
+        .saturating_add(held);
     nofile.saturating_sub(reserve).clamp(16, 65536)
 }
 /// Counters about the server itself (exposed on /metrics). `crate::atomic64` because mips32
@@ -1293,7 +1300,11 @@ mod tests {
 
     #[test]
     fn idle_cap_leaves_a_reserve() {
-        assert_eq!(idle_cap_for(1024, 40), 1024 - 144);
+        #[cfg(feature = "node")]
+        let held = crate::collector::HELD_FDS;
+        #[cfg(not(feature = "node"))]
+        let held = 0;
+        assert_eq!(idle_cap_for(1024, 40), 1024 - 144 - held);
         assert_eq!(idle_cap_for(100, 40), 16);
         assert_eq!(idle_cap_for(1 << 20, 40), 65536);
         assert!(idle_cap(40) >= 16);

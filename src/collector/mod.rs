@@ -13,6 +13,7 @@ use crate::expfmt::{Encoder, MetricType};
 use crate::flags::{Flags, Spec};
 
 pub(crate) mod arp;
+#[cfg(feature = "node-server")]
 pub(crate) mod bcache;
 mod bonding;
 pub(crate) mod btrfs;
@@ -21,13 +22,17 @@ pub(crate) mod cpu;
 mod cpufreq;
 pub(crate) mod diskstats;
 mod dmi;
+#[cfg(feature = "node-server")]
 mod edac;
 pub(crate) mod entropy;
+#[cfg(feature = "node-server")]
 pub(crate) mod fibrechannel;
 pub(crate) mod filefd;
 pub(crate) mod filesystem;
 mod hwmon;
+#[cfg(feature = "node-server")]
 pub(crate) mod infiniband;
+#[cfg(feature = "node-server")]
 pub(crate) mod ipvs;
 pub(crate) mod loadavg;
 pub(crate) mod mdadm;
@@ -38,6 +43,7 @@ mod netclass;
 pub(crate) mod netdev;
 pub(crate) mod netstat;
 pub(crate) mod nfs;
+#[cfg(feature = "node-server")]
 pub(crate) mod nfsd;
 mod nvme;
 #[cfg(feature = "router")]
@@ -47,6 +53,7 @@ pub(crate) mod pattern;
 mod powersupplyclass;
 pub(crate) mod pressure;
 pub(crate) mod procstat;
+#[cfg(feature = "node-server")]
 mod rapl;
 pub(crate) mod schedstat;
 mod selinux;
@@ -56,6 +63,7 @@ pub(crate) mod sockstat;
 pub(crate) mod softnet;
 mod stat;
 mod sysfs;
+#[cfg(feature = "node-server")]
 pub(crate) mod tapestats;
 pub(crate) mod textfile;
 mod thermal_zone;
@@ -66,7 +74,9 @@ mod uname;
 pub(crate) mod vmstat;
 #[cfg(feature = "router")]
 mod wifi;
+#[cfg(feature = "node-server")]
 pub(crate) mod xfs;
+#[cfg(feature = "node-server")]
 pub(crate) mod zfs;
 
 /// Where the collectors read the machine from (`--path.procfs`, `--path.sysfs`, `--path.rootfs`).
@@ -141,6 +151,10 @@ pub fn read(path: &Path) -> Result<String, Error> {
     read_from(&mut f, path)
 }
 
+/// The most descriptors the collectors hold open between scrapes (procfs files and netclass
+/// attributes); the server keeps them out of its connection cap.
+pub const HELD_FDS: usize = held::MAX + netclass::HELD_MAX;
+
 /// procfs files held open across scrapes. A scrape reads about 40 of them, and opening one
 /// costs more than reading it: the path walk (`/proc/net` is a symlink to `self/net`, so
 /// every `/proc/net/*` open resolves the process too) and the open and close were a third of
@@ -158,7 +172,7 @@ mod held {
     use super::Error;
 
     /// At most this many (the default set holds about 40); past it files are not kept.
-    const MAX: usize = 256;
+    pub const MAX: usize = 128;
 
     /// Each file with its own lock: a text longer than one read is read in several `pread`s,
     /// and two scrapes interleaving them on one seq_file would mix two versions of it.
@@ -417,20 +431,11 @@ pub fn entries() -> Vec<Entry> {
         row("udp_queues", no_flags, udp_queues::new),
         row("vmstat", vmstat::flags, vmstat::new),
         row("uname", no_flags, uname::new),
-        row("xfs", no_flags, xfs::new),
-        row("tapestats", tapestats::flags, tapestats::new),
         row("nfs", no_flags, nfs::new),
-        row("nfsd", no_flags, nfsd::new),
-        row("ipvs", ipvs::flags, ipvs::new),
-        row("fibrechannel", no_flags, fibrechannel::new),
-        row("infiniband", no_flags, infiniband::new),
         row("btrfs", no_flags, btrfs::new),
-        row("zfs", no_flags, zfs::new),
-        row("bcache", bcache::flags, bcache::new),
         row("bonding", no_flags, bonding::new),
         row("cpufreq", no_flags, cpufreq::new),
         row("dmi", no_flags, dmi::new),
-        row("edac", no_flags, edac::new),
         row("hwmon", no_flags, hwmon::new),
         row("mdadm", no_flags, mdadm::new),
         row("netclass", netclass::flags, netclass::new),
@@ -441,12 +446,27 @@ pub fn entries() -> Vec<Entry> {
             powersupplyclass::flags,
             powersupplyclass::new,
         ),
-        row("rapl", rapl::flags, rapl::new),
         row("selinux", no_flags, selinux::new),
         row("thermal_zone", no_flags, thermal_zone::new),
-        // After the quick ones: its statfs calls, queued in `prepare`, run meanwhile.
-        row("filesystem", filesystem::flags, filesystem::new),
     ];
+    // Server hardware and services (feature `node-server`, in the default build, not in the
+    // OpenWrt router variant): tape drives, NFS server, IPVS, Fibre Channel, InfiniBand, ZFS,
+    // bcache, EDAC, RAPL, XFS.
+    #[cfg(feature = "node-server")]
+    v.extend([
+        row("tapestats", tapestats::flags, tapestats::new),
+        row("nfsd", no_flags, nfsd::new),
+        row("ipvs", ipvs::flags, ipvs::new),
+        row("fibrechannel", no_flags, fibrechannel::new),
+        row("infiniband", no_flags, infiniband::new),
+        row("zfs", no_flags, zfs::new),
+        row("bcache", bcache::flags, bcache::new),
+        row("edac", no_flags, edac::new),
+        row("rapl", rapl::flags, rapl::new),
+        row("xfs", no_flags, xfs::new),
+    ]);
+    // After the quick ones: its statfs calls, queued in `prepare`, run meanwhile.
+    v.push(row("filesystem", filesystem::flags, filesystem::new));
     // The router collectors (feature `router`).
     #[cfg(feature = "router")]
     {
@@ -600,6 +620,47 @@ impl Node {
         );
         for (name, _, ok) in &results {
             f.sample(&[("collector", name)], if *ok { 1.0 } else { 0.0 });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A procfs file is held after its first read and later reads see fresh text; a regular
+    /// file (a fixture tree) is never held, so replacing it by a rename is seen.
+    #[test]
+    fn procfs_files_are_held_and_regular_files_are_not() {
+        held::set_root(Path::new("/proc"));
+        let p = Path::new("/proc/self/stat");
+        let first = read(p).unwrap();
+        assert!(held::get(p).is_some());
+        // The same process (the pid leads the line), read again through the held descriptor.
+        let again = read(p).unwrap();
+        assert_eq!(again.split(' ').next(), first.split(' ').next());
+        let dir = std::env::temp_dir().join(format!("promlet-held-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        held::set_root(&dir);
+        let f = dir.join("stat");
+        std::fs::write(&f, "one").unwrap();
+        assert_eq!(read(&f).unwrap(), "one");
+        assert!(held::get(&f).is_none());
+        std::fs::write(dir.join("new"), "two").unwrap();
+        std::fs::rename(dir.join("new"), &f).unwrap();
+        assert_eq!(read(&f).unwrap(), "two");
+        held::set_root(Path::new("/proc"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_held_file_is_read_afresh_from_offset_zero() {
+        held::set_root(Path::new("/proc"));
+        let p = Path::new("/proc/self/status");
+        for _ in 0..3 {
+            let t = read(p).unwrap();
+            assert!(t.starts_with("Name:"), "{t}");
+            assert!(t.contains("\nVmRSS:"), "{t}");
         }
     }
 }
