@@ -401,11 +401,33 @@ struct Shared {
     reload: Mutex<Option<Reload>>,
     /// Tells the gatherer to write the final staleness markers and end.
     stop_gather: AtomicBool,
+    /// Wakes the gatherer for a reload or the stop (with `reload`'s lock), so that between
+    /// gathers it sleeps for the whole interval rather than waking to look.
+    wake_gather: Condvar,
     transport: Arc<dyn Transport>,
     senders: Mutex<Vec<std::thread::JoinHandle<()>>>,
 }
 
 impl Shared {
+    /// Sleeps until `until`, a reload or the stop; true for the stop.
+    fn sleep_gather(&self, until: Instant) -> bool {
+        let mut g = self.reload.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if self.stop_gather.load(Relaxed) {
+                return true;
+            }
+            let left = until.saturating_duration_since(Instant::now());
+            if g.is_some() || left.is_zero() {
+                return false;
+            }
+            g = self
+                .wake_gather
+                .wait_timeout(g, left)
+                .map(|(g, _)| g)
+                .unwrap_or_else(|e| e.into_inner().0);
+        }
+    }
+
     fn remotes(&self) -> Vec<Arc<RemoteState>> {
         self.remotes
             .lock()
@@ -539,6 +561,7 @@ impl Push {
             spool: Mutex::new(cfg.spool.clone()),
             reload: Mutex::new(None),
             stop_gather: AtomicBool::new(false),
+            wake_gather: Condvar::new(),
             transport,
             senders: Mutex::new(Vec::new()),
         });
@@ -574,13 +597,21 @@ impl Push {
     /// (between two gathers).
     pub fn installer(&self, r: Reload) -> impl FnOnce() + Send + 'static {
         let shared = self.shared.clone();
-        move || *shared.reload.lock().unwrap_or_else(|e| e.into_inner()) = Some(r)
+        move || {
+            *shared.reload.lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+            shared.wake_gather.notify_all();
+        }
     }
 
     /// Writes stale markers, gives the senders until `deadline` to deliver what is queued,
     /// keeps what is left in the spool, and stops every thread.
     pub fn stop(&self, deadline: Instant) {
-        self.shared.stop_gather.store(true, Relaxed);
+        {
+            // Under the lock the gatherer sleeps with, so the wake-up cannot be missed.
+            let _g = self.shared.reload.lock().unwrap_or_else(|e| e.into_inner());
+            self.shared.stop_gather.store(true, Relaxed);
+            self.shared.wake_gather.notify_all();
+        }
         let wait = |h: std::thread::JoinHandle<()>| {
             // A thread stuck in a send returns when that send's own deadline passes.
             while !h.is_finished() && Instant::now() < deadline {
@@ -900,13 +931,6 @@ fn gather_loop(cfg: Config, gather: &Gather, shared: &Shared) {
     let mut g = Gathering::new(cfg);
     let mut last = Instant::now();
     let mut next = last;
-    let reload_waiting = || {
-        shared
-            .reload
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_some()
-    };
     loop {
         let rl = shared
             .reload
@@ -930,11 +954,7 @@ fn gather_loop(cfg: Config, gather: &Gather, shared: &Shared) {
                 next = Instant::now() + g.cfg.interval;
             }
         }
-        if sleep_until(
-            || shared.stop_gather.load(Relaxed) || reload_waiting(),
-            next,
-        ) && shared.stop_gather.load(Relaxed)
-        {
+        if shared.sleep_gather(next) {
             break;
         }
     }
