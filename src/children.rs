@@ -23,10 +23,12 @@ fn groups() -> std::sync::MutexGuard<'static, Vec<libc::pid_t>> {
     GROUPS.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+#[cfg(any(feature = "http-sd", feature = "proxy"))]
 /// A running child's process group (its pid: the child leads the group), registered for
 /// [`stop`] while this value lives.
 pub struct Group(libc::pid_t);
 
+#[cfg(any(feature = "http-sd", feature = "proxy"))]
 impl Group {
     /// Registers the group led by `child`, which was spawned with `process_group(0)`.
     pub fn new(child: &std::process::Child) -> Group {
@@ -47,6 +49,7 @@ impl Group {
     }
 }
 
+#[cfg(any(feature = "http-sd", feature = "proxy"))]
 impl Drop for Group {
     fn drop(&mut self) {
         let mut g = groups();
@@ -156,9 +159,12 @@ impl Signals {
 
 #[cfg(test)]
 mod tests {
+    #[cfg(any(feature = "http-sd", feature = "proxy"))]
     use super::*;
+    #[cfg(any(feature = "http-sd", feature = "proxy"))]
     use std::os::unix::process::CommandExt;
 
+    #[cfg(any(feature = "http-sd", feature = "proxy"))]
     #[test]
     fn a_dropped_group_leaves_the_list() {
         let child = std::process::Command::new("true")

@@ -35,9 +35,9 @@ pub fn hdhomerun_decode(data: &[u8]) {
 /// parser. What either accepts is written by the encoder, and that text must parse again to
 /// the same families (NaN values compared by being NaN).
 pub fn expfmt_parse(data: &[u8]) {
-    use crate::expfmt::{parse, parse_text, write_families, Encoder, Format};
+    use crate::expfmt::{parse_openmetrics, parse_text, write_families, Encoder};
     let text = String::from_utf8_lossy(data);
-    for parsed in [parse_text(&text), parse(&text, Format::OpenMetrics)] {
+    for parsed in [parse_text(&text), parse_openmetrics(&text)] {
         let Ok(families) = parsed else { continue };
         let mut enc = Encoder::new();
         write_families(&mut enc, &families);

@@ -1,13 +1,3 @@
-#![cfg_attr(
-    not(all(
-        feature = "node",
-        feature = "hdhomerun",
-        feature = "packet-sd",
-        feature = "http-sd",
-        feature = "proxy"
-    )),
-    allow(dead_code, unused_imports)
-)]
 //! promlet: a tiny, static Prometheus agent (the library behind the `promlet` binary).
 //!
 //! `promlet [flags]` serves `/metrics` (node collectors) and every enabled part; the
@@ -20,6 +10,7 @@ mod atomic64;
 mod children;
 #[cfg(any(feature = "proxy", feature = "tls", feature = "push"))]
 mod config;
+#[cfg(any(feature = "gzip", feature = "hdhomerun"))]
 mod crc32;
 mod expfmt;
 mod flags;

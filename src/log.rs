@@ -9,8 +9,11 @@
 
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+#[cfg(any(feature = "hdhomerun", feature = "proxy", feature = "http-sd"))]
 use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+#[cfg(any(feature = "hdhomerun", feature = "proxy", feature = "http-sd"))]
+use std::time::Instant;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Severity, in node_exporter's spelling.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -144,10 +147,12 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
+#[cfg(any(feature = "hdhomerun", feature = "proxy", feature = "http-sd"))]
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+#[cfg(any(feature = "hdhomerun", feature = "proxy"))]
 /// Remembers which keys (upstreams, devices) are failing, so that a failure is logged when
 /// it starts and a recovery when it ends, instead of one line per scrape. Repeats go to the
 /// debug level. Only failing keys are kept (a key that works costs nothing), at most
@@ -158,6 +163,7 @@ pub struct StateLog {
     down: Mutex<Vec<(String, Instant, u64)>>,
 }
 
+#[cfg(any(feature = "hdhomerun", feature = "proxy"))]
 impl StateLog {
     pub const MAX_KEYS: usize = 256;
 
@@ -214,15 +220,19 @@ impl StateLog {
 
 /// Lines of one child's stderr logged per [`STDERR_WINDOW`]; the rest are counted and the
 /// count is logged when the next window opens.
+#[cfg(any(feature = "http-sd", feature = "proxy"))]
 pub const STDERR_LINES: u32 = 20;
-pub const STDERR_WINDOW: Duration = Duration::from_secs(60);
+#[cfg(any(feature = "http-sd", feature = "proxy"))]
+pub const STDERR_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// (child name, window start, lines logged in the window, lines suppressed).
+#[cfg(any(feature = "http-sd", feature = "proxy"))]
 static STDERR: Mutex<Vec<(String, Instant, u32, u64)>> = Mutex::new(Vec::new());
 
 /// Logs what the child `name` wrote to stderr, line by line at warn level under its name,
 /// at most [`STDERR_LINES`] a minute per child (a chatty generator run every second must not
 /// flush everything else out of a router's log buffer).
+#[cfg(any(feature = "http-sd", feature = "proxy"))]
 pub fn child_stderr(name: &str, text: &[u8]) {
     let text = String::from_utf8_lossy(text);
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
@@ -291,6 +301,7 @@ macro_rules! error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn timestamps_are_rfc3339_utc_millis() {
@@ -327,6 +338,7 @@ mod tests {
         assert!(init("info", "logfmt").is_ok());
     }
 
+    #[cfg(any(feature = "hdhomerun", feature = "proxy"))]
     #[test]
     fn state_log_reports_changes_not_repeats() {
         let s = StateLog::new("test upstream");

@@ -62,6 +62,7 @@ impl Request {
     }
 
     /// The first value of a query parameter.
+    #[cfg(feature = "hdhomerun")]
     pub fn query_param(&self, name: &str) -> Option<String> {
         self.query_pairs()
             .into_iter()
@@ -108,6 +109,7 @@ impl Response {
     pub fn html(body: impl Into<String>) -> Response {
         Response::new(200, "text/html; charset=utf-8", body.into())
     }
+    #[cfg(any(feature = "http-sd", feature = "packet-sd"))]
     pub fn json(status: u16, body: impl Into<Vec<u8>>) -> Response {
         Response::new(status, "application/json", body)
     }
@@ -377,7 +379,8 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts serving `routes` on `listener` in background threads.
+    /// Starts serving `routes` on `listener` in background threads (Packet SD's own server).
+    #[cfg(feature = "packet-sd")]
     pub fn start(
         listener: TcpListener,
         routes: Vec<Route>,
@@ -423,6 +426,7 @@ impl Server {
     }
 
     /// The first bound address.
+    #[cfg(feature = "packet-sd")]
     pub fn local_addr(&self) -> SocketAddr {
         self.local[0]
     }

@@ -41,8 +41,11 @@ pub(crate) mod imp {
         pub basic_auth_users: Option<BTreeMap<String, String>>,
     }
 
+    // Read in every build that reads the file, so that its keys are checked the same way; only
+    // a build with TLS uses the values (one without refuses the section, `load`).
     #[derive(Deserialize, Debug, Default, Clone)]
     #[serde(deny_unknown_fields)]
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
     pub struct TlsServerConfig {
         pub cert_file: Option<String>,
         pub key_file: Option<String>,
@@ -266,7 +269,7 @@ pub(crate) mod imp {
     }
 }
 
-#[cfg(any(feature = "tls", feature = "proxy"))]
+#[cfg(feature = "tls")]
 pub use imp::TlsServerConfig;
 
 /// Reads the web configuration and installs its TLS acceptor and authenticator in `opts`.

@@ -60,7 +60,7 @@ pub fn acceptor(c: &TlsServerConfig, base: &Path) -> Result<Acceptor, String> {
         versions.push(&rustls::version::TLS13);
     }
 
-    let mut prov = rustls::crypto::ring::default_provider();
+    let mut prov = super::provider();
     if let Some(names) = &c.cipher_suites {
         // As in Go, the list applies to TLS 1.2; TLS 1.3 suites are always on.
         let mut keep: Vec<rustls::SupportedCipherSuite> = prov
