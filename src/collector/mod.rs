@@ -192,40 +192,6 @@ pub fn read_shared(path: &Path) -> Result<String, Error> {
     Ok(text)
 }
 
-/// The names in a directory, sorted (as Go's filepath.Glob and ioutil.ReadDir give them);
-/// `None` when the directory does not exist.
-pub fn dir_names(path: &Path) -> Result<Option<Vec<String>>, Error> {
-    let rd = match std::fs::read_dir(path) {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(err) => {
-            return Err(Error::Io {
-                path: path.to_path_buf(),
-                err,
-            })
-        }
-    };
-    let mut names = Vec::new();
-    for e in rd {
-        let e = e.map_err(|err| Error::Io {
-            path: path.to_path_buf(),
-            err,
-        })?;
-        names.push(e.file_name().to_string_lossy().into_owned());
-    }
-    names.sort();
-    Ok(Some(names))
-}
-
-/// A one-value sysfs attribute, trimmed; `None` when the file does not exist.
-pub fn read_attr(path: &Path) -> Result<Option<String>, Error> {
-    match read(path) {
-        Ok(t) => Ok(Some(t.trim().to_string())),
-        Err(Error::Io { err, .. }) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
 /// Writes one family through `fill`, which calls `add(labels, value)` per sample; a family that
 /// gets no sample is not written at all, as node_exporter shows no HELP/TYPE without series.
 pub fn write_family(
