@@ -6,6 +6,7 @@
 
 #[macro_use]
 mod log;
+mod agent;
 mod atomic64;
 mod children;
 #[cfg(any(feature = "proxy", feature = "tls", feature = "push"))]
@@ -14,10 +15,9 @@ mod config;
 mod crc32;
 mod expfmt;
 mod flags;
+mod httpd;
 mod part;
-mod process;
-mod serve;
-mod server;
+mod self_metrics;
 mod webconfig;
 
 // ---- parts ----
@@ -75,7 +75,7 @@ pub fn run(args: &[String]) -> i32 {
         Some("packet-sd") => sd::packet::cli_main(&args[1..]),
         #[cfg(feature = "http-sd")]
         Some("check") => sd::http::check_main(&args[1..]),
-        _ => serve::main(args),
+        _ => agent::main(args),
     }
 }
 

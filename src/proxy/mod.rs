@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 
 use crate::expfmt::{self, Decoded, Encoder, Format, MetricType};
 use crate::flags::{Flags, Spec};
+use crate::httpd::{Request, Response, Route};
 use crate::part::{Entry, Part};
-use crate::server::{Request, Response, Route};
 use config::{ExporterConfig, PathConfig, Source};
 
 pub const PART: Entry = Entry {

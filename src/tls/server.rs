@@ -17,7 +17,7 @@ use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
 
 use super::{load_certs, load_key, load_roots};
 use crate::config::resolve;
-use crate::server::{Conn, TlsAcceptor};
+use crate::httpd::{Conn, TlsAcceptor};
 use crate::webconfig::TlsServerConfig;
 
 fn version(s: &str) -> Result<u8, String> {
