@@ -1,7 +1,7 @@
 //! Netlink, as promlet speaks it to the kernel: message framing, attributes and the
 //! request/dump loop, shared by rtnetlink (`netdev`'s link statistics) and generic netlink
 //! (nl80211 for `wifi`). Layout from Linux v6.1 UAPI `include/uapi/linux/netlink.h` and
-//! `genetlink.h` (see ../shared/reference/router-collectors.md §6.1).
+//! `genetlink.h` (the family id is resolved with `CTRL_CMD_GETFAMILY`, netlink(7), genetlink).
 //!
 //! Everything here but [`socket`] is pure: bytes in, values out, so it is tested with
 //! byte-exact messages and fuzzed (`promlet::fuzzing::netlink`). The kernel is trusted for

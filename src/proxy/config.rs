@@ -519,7 +519,8 @@ mod tests {
         assert!(e.starts_with("c.yml:2:"), "{e}");
     }
 
-    /// Case 24 and 6: every config error fails the load, with the line of the offending item.
+    /// Cases 24 and 6 of docs/merging-proxy.md: every config error fails the load, with the
+    /// line of the offending item.
     #[cfg(feature = "yaml")]
     #[test]
     fn config_errors_name_file_and_line() {
