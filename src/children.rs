@@ -64,12 +64,10 @@ impl Drop for Group {
     }
 }
 
+/// SIGKILLs the process group `pgid` (a child's pid: it leads its group).
 fn kill(pgid: libc::pid_t) {
-    if pgid > 0 {
-        // SAFETY: kill(2) with a negative pid signals the process group the child leads.
-        unsafe {
-            libc::kill(-pgid, libc::SIGKILL);
-        }
+    if let Some(p) = rustix::process::Pid::from_raw(pgid).filter(|_| pgid > 0) {
+        let _ = rustix::process::kill_process_group(p, rustix::process::Signal::KILL);
     }
 }
 
@@ -79,7 +77,7 @@ pub use runner::{run, Limits, RunError};
 #[cfg(any(feature = "http-sd", feature = "proxy"))]
 mod runner {
     use std::io::{self, Read};
-    use std::os::fd::{AsRawFd, RawFd};
+    use std::os::fd::{AsFd, BorrowedFd};
     use std::os::unix::process::CommandExt;
     use std::process::{ChildStderr, ChildStdout, Command, ExitStatus, Stdio};
     use std::time::{Duration, Instant};
@@ -202,12 +200,8 @@ mod runner {
                 std::thread::sleep(wait);
                 continue;
             }
-            let [ro, re] = poll2(
-                if o_open { o.as_raw_fd() } else { -1 },
-                if e_open { e.as_raw_fd() } else { -1 },
-                wait,
-            )
-            .map_err(RunError::Read)?;
+            let [ro, re] = poll2(o_open.then(|| o.as_fd()), e_open.then(|| e.as_fd()), wait)
+                .map_err(RunError::Read)?;
             // poll reported readiness, so each read below returns without blocking.
             if ro {
                 match o.read(&mut buf) {
@@ -254,7 +248,7 @@ mod runner {
             if left.is_zero() {
                 break;
             }
-            let [_, ready] = poll2(-1, e.as_raw_fd(), left)?;
+            let [_, ready] = poll2(None, Some(e.as_fd()), left)?;
             if ready && !read_tail(e, &mut buf, err, keep) {
                 break;
             }
@@ -265,39 +259,41 @@ mod runner {
         Ok(())
     }
 
-    /// Waits up to `wait` for either descriptor (-1: none) to be readable or closed.
-    fn poll2(a: RawFd, b: RawFd, wait: Duration) -> io::Result<[bool; 2]> {
-        let mut fds = [a, b].map(|fd| libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        });
-        let ms = wait.as_millis().clamp(1, 60_000) as libc::c_int;
-        // SAFETY: fds is a valid array of two initialised pollfd structs.
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, ms) };
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            return match e.kind() {
-                io::ErrorKind::Interrupted => Ok([false, false]),
-                _ => Err(e),
-            };
+    /// Waits up to `wait` (at most a minute) for either descriptor to be readable or closed.
+    fn poll2(
+        a: Option<BorrowedFd<'_>>,
+        b: Option<BorrowedFd<'_>>,
+        wait: Duration,
+    ) -> io::Result<[bool; 2]> {
+        use rustix::event::{PollFd, PollFlags, Timespec};
+        let mut fds: Vec<PollFd<'_>> = [a, b]
+            .into_iter()
+            .flatten()
+            .map(|fd| PollFd::from_borrowed_fd(fd, PollFlags::IN))
+            .collect();
+        let wait = wait.clamp(Duration::from_millis(1), Duration::from_secs(60));
+        let timeout = Timespec::try_from(wait).map_err(io::Error::other)?;
+        match rustix::event::poll(&mut fds, Some(&timeout)) {
+            Ok(_) => {}
+            Err(rustix::io::Errno::INTR) => return Ok([false, false]),
+            Err(e) => return Err(e.into()),
         }
-        Ok([fds[0].revents != 0, fds[1].revents != 0])
+        let mut ready = fds.iter().map(|f| !f.revents().is_empty());
+        let ra = a.is_some() && ready.next().unwrap_or(false);
+        let rb = b.is_some() && ready.next().unwrap_or(false);
+        Ok([ra, rb])
     }
 
     /// True once the child has exited; it is left unreaped (`WNOWAIT`), so that its group can
     /// still be killed safely.
     fn exited(pid: u32) -> io::Result<bool> {
-        // SAFETY: waitid on our own child into a zeroed siginfo_t; with WNOHANG it never
-        // blocks, and si_pid is what Linux sets (0 while the child runs).
-        unsafe {
-            let mut info: libc::siginfo_t = std::mem::zeroed();
-            let flags = libc::WEXITED | libc::WNOHANG | libc::WNOWAIT;
-            if libc::waitid(libc::P_PID, pid as libc::id_t, &mut info, flags) != 0 {
-                return Err(io::Error::last_os_error());
-            }
-            Ok(info.si_pid() != 0)
-        }
+        use rustix::process::{waitid, Pid, WaitId, WaitIdOptions};
+        let pid = i32::try_from(pid)
+            .ok()
+            .and_then(Pid::from_raw)
+            .ok_or_else(|| io::Error::other("no such pid"))?;
+        let opts = WaitIdOptions::EXITED | WaitIdOptions::NOHANG | WaitIdOptions::NOWAIT;
+        Ok(waitid(WaitId::Pid(pid), opts)?.is_some())
     }
 }
 
@@ -389,11 +385,14 @@ pub fn stop(wait: Duration) -> usize {
     let until = Instant::now() + wait;
     let mut left = pids.clone();
     while !left.is_empty() && Instant::now() < until {
+        // Still running: waitpid with WNOHANG reaps nothing and says so. Reaped, or reaped
+        // by its runner already (an error): done.
         left.retain(|p| {
-            let mut status = 0;
-            // SAFETY: waitpid on a pid we spawned; WNOHANG never blocks.
-            let r = unsafe { libc::waitpid(*p, &mut status, libc::WNOHANG) };
-            r == 0
+            let pid = rustix::process::Pid::from_raw(*p);
+            matches!(
+                rustix::process::waitpid(pid, rustix::process::WaitOptions::NOHANG),
+                Ok(None)
+            )
         });
         if !left.is_empty() {
             std::thread::sleep(Duration::from_millis(5));
