@@ -261,16 +261,10 @@ impl Default for Options {
 /// collectors, upstream clients and children open while serving (a few descriptors per busy
 /// worker), and for the listeners and pipes. Never below 16, never above 65536 (memory).
 pub fn idle_cap(max_workers: usize) -> usize {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes the struct we own.
-    let soft = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0 {
-        usize::try_from(lim.rlim_cur).unwrap_or(usize::MAX)
-    } else {
-        1024
-    };
+    // None: unlimited.
+    let soft = rustix::process::getrlimit(rustix::process::Resource::Nofile)
+        .current
+        .map_or(usize::MAX, |c| usize::try_from(c).unwrap_or(usize::MAX));
     idle_cap_for(soft, max_workers)
 }
 
