@@ -4,7 +4,7 @@ ADDR ?= 127.0.0.1:9100
 MUSL := x86_64-unknown-linux-musl
 STATIC := target/$(MUSL)/release/promlet
 
-.PHONY: run test deps test-unit test-features test-cross test-packaging lint fuzz golden static size bench cross install clean
+.PHONY: run test deps test-unit test-features test-cross test-packaging lint figures fuzz golden static size bench cross install clean
 
 run:
 	$(CARGO) run --release -- --web.listen-address=$(ADDR) \
@@ -21,15 +21,20 @@ test-unit:
 
 # Every feature builds alone, and the router set builds, without warnings.
 test-features:
-	for f in node router hdhomerun packet-sd http-sd proxy push tls yaml gzip; do \
+	for f in node node-server router hdhomerun packet-sd http-sd proxy push tls yaml gzip; do \
 	  echo "== feature $$f alone"; \
 	  RUSTFLAGS="-D warnings" $(CARGO) check --locked --no-default-features --features $$f || exit 1; \
 	done
 	RUSTFLAGS="-D warnings" $(CARGO) check --locked --no-default-features --features node,router,hdhomerun,proxy,gzip
 
-lint:
+# The README's one figures table must be what bench/figures.tsv renders (no cargo needed).
+lint: figures
 	$(CARGO) fmt --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
+
+figures:
+	bash bench/figures.sh selftest
+	bash bench/figures.sh check
 
 # Fuzz targets under fuzz/ for a short fixed number of runs (nightly + cargo-fuzz).
 fuzz:
@@ -40,7 +45,7 @@ golden:
 	UPDATE_GOLDEN=1 $(CARGO) test --locked golden
 
 static:
-	$(CARGO) build --locked --release --target $(MUSL)
+	bash cross/build.sh x86_64
 	@ls -l $(STATIC)
 
 size:
@@ -51,8 +56,7 @@ cross:
 
 # Static binaries run under qemu-user-static; their /metrics must pass promtool. x86_64 and
 # aarch64 (stable, prebuilt std) are built with everything; mipsel and armv7 (nightly
-# -Zbuild-std, zig) with the router set, the one routers get, which keeps CI shorter (cold, on
-# 2 cores: x86_64 31 s, aarch64 24 s, mipsel 41 s, armv7 47 s, smoke 2 s).
+# -Zbuild-std, zig) with the router set, the one routers get, which keeps CI shorter.
 ROUTER_FEATURES := node,router,hdhomerun,proxy,gzip
 test-cross:
 	bash cross/build.sh x86_64 aarch64

@@ -5,11 +5,14 @@
 #  2. 20 devices answering every request after DELAY ms: 20 scrapes one after another vs all 20
 #     at once (they should overlap: concurrent wall time close to one scrape, not twenty).
 # The peer, mdlayher/hdhomerun_exporter, needs Go, which is not installed: no peer column.
+# The figures go into the README's table as the hdhomerun.* rows (bench/figures.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/figures-lib.sh
 BIN=${PROMLET:-target/release/promlet}
 [ -x "$BIN" ] || cargo build --locked --release >/dev/null
 DELAY=${DELAY:-20}
+cmd="DELAY=$DELAY${PROMLET:+ PROMLET=$PROMLET} bash bench/hdhomerun.sh"
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
@@ -44,3 +47,9 @@ printf '%-52s %10s s %10s\n' "20 devices (${DELAY} ms/reply), sequential wall ti
 printf '%-52s %10s s %10s\n' "20 devices (${DELAY} ms/reply), concurrent wall time" "$conc" "-"
 printf '%-52s %11sx %9sx %s\n' "concurrency speed-up (sequential / concurrent)" "$speedup" ">=5" "$ok_par"
 rm -rf "$tmp"
+{
+  fig_row hdhomerun.scrape "HDHomeRun: full scrape of a 4-tuner fake device (9 round trips), median of 500" \
+    "$(fig_ms "$med") (p90 $(fig_ms "$p90"))" "" "" "≤ 2 ms" "$(fig_le "$med" 2)"
+  fig_row hdhomerun.parallel "HDHomeRun: 20 fake devices answering after $DELAY ms: 20 scrapes at once / one after another" \
+    "$(printf '%.2f s / %.2f s' "$conc" "$seq")" "" "$speedup×" "≥ 5×" "$(fig_le 5 "$speedup")"
+} | fig_put "$cmd"

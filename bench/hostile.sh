@@ -9,12 +9,15 @@
 #     and 200 more drip an HTTP head one byte a second after their handshake.
 #  3. promlet's RSS and open descriptors after 2,000 idle plain connections (and, for TLS,
 #     after 2,000 idle connections that finished their handshake).
-# It prints the figures; nothing is asserted. SCRAPES overrides the count per measure (200).
+# It prints the figures (nothing is asserted) and puts them into the README's table as the
+# server.* rows (bench/figures.sh). SCRAPES overrides the count per measure (200).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/figures-lib.sh
 BIN=${PROMLET:-target/release/promlet}
 [ -x "$BIN" ] || cargo build --locked --release >/dev/null
 SCRAPES=${SCRAPES:-200}
+cmd="SCRAPES=$SCRAPES${PROMLET:+ PROMLET=$PROMLET} bash bench/hostile.sh"
 pids=()
 tmp=$(mktemp -d)
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$tmp"; }
@@ -48,10 +51,11 @@ plain_pid=$pid plain_addr=$addr
 start "$tmp/tls.log" --web.config.file="$tmp/web.yml"
 tls_pid=$pid tls_addr=$addr
 
-python3 - "$plain_pid" "$plain_addr" "$tls_pid" "$tls_addr" "$tmp/cert.pem" "$SCRAPES" <<'EOF'
+python3 - "$plain_pid" "$plain_addr" "$tls_pid" "$tls_addr" "$tmp/cert.pem" "$SCRAPES" "$tmp/rows" <<'EOF'
 import os, socket, ssl, statistics, sys, threading, time
 
-plain_pid, plain_addr, tls_pid, tls_addr, cert, scrapes = sys.argv[1:7]
+plain_pid, plain_addr, tls_pid, tls_addr, cert, scrapes, rows = sys.argv[1:8]
+figures = []  # (key, what, promlet) rows for the README's table
 scrapes = int(scrapes)
 def hp(a):
     h, p = a.rsplit(":", 1)
@@ -77,7 +81,7 @@ def scrape(addr, use_tls):
         raise RuntimeError("scrape answered %r" % data[:40])
     return (time.perf_counter() - t0) * 1000
 
-def measure(label, addr, use_tls, spread=0.0):
+def measure(key, what, label, addr, use_tls, spread=0.0):
     # Under attack the scrapes are spread over `spread` seconds, longer than promlet's 10 s
     # head and handshake deadlines (and the 2 s drain after a 408), so they also meet the
     # attackers' reconnects.
@@ -89,6 +93,7 @@ def measure(label, addr, use_tls, spread=0.0):
     lat.sort()
     p90 = lat[int(len(lat) * 0.9) - 1]
     print(f"{label}: median {statistics.median(lat):.1f} ms, p90 {p90:.1f} ms, max {lat[-1]:.1f} ms ({len(lat)} scrapes)", flush=True)
+    figures.append((key, what, f"{statistics.median(lat):.1f} ms"))
 
 stop = threading.Event()
 opened = {"slowloris": 0, "tls-drip": 0, "tls-slowloris": 0}
@@ -140,7 +145,7 @@ def rss_kib(pid):
                 return int(line.split()[1])
     return 0
 
-def held(pid, addr, n, use_tls):
+def held(key, pid, addr, n, use_tls):
     before = rss_kib(pid)
     socks = []
     for _ in range(n):
@@ -153,26 +158,35 @@ def held(pid, addr, n, use_tls):
     fds = len(os.listdir(f"/proc/{pid}/fd"))
     kind = "TLS " if use_tls else ""
     print(f"{n} idle {kind}connections held: RSS {rss / 1024:.1f} MiB (before: {before / 1024:.1f} MiB), open fds {fds}", flush=True)
+    done = " (handshakes done)" if use_tls else ""
+    figures.append((key, f"server: RSS and open fds holding {n:,} idle {kind}connections{done}", f"{rss / 1024:.1f} MiB, {fds:,} fds"))
     ok = scrape(addr, use_tls)
     print(f"  a scrape meanwhile: {ok:.1f} ms", flush=True)
     for s in socks:
         s.close()
 
-measure("plain, no attack", plain, False)
+fresh = "server: scrape median, fresh connection"
+tls_fresh = "server: TLS scrape median, fresh connection (handshake included)"
+measure("server.plain", f"{fresh}, no attack", "plain, no attack", plain, False)
 stop.clear()
 attack([("slowloris", plain, 200, 1.0)])
-measure("plain, 200 slowloris open", plain, False, 15.0)
+measure("server.plain-slowloris", f"{fresh}, 200 slowloris connections open", "plain, 200 slowloris open", plain, False, 15.0)
 stop.set()
 time.sleep(1.5)
 
-measure("TLS, no attack", tls, True)
+measure("server.tls", f"{tls_fresh}, no attack", "TLS, no attack", tls, True)
 stop.clear()
 attack([("tls-drip", tls, 45, 4.0), ("tls-slowloris", tls, 200, 1.0)])
-measure("TLS, 45 TLS-drip + 200 TLS slowloris open", tls, True, 15.0)
+measure("server.tls-attack", f"{tls_fresh}, 45 TLS-drip and 200 TLS slowloris connections open",
+        "TLS, 45 TLS-drip + 200 TLS slowloris open", tls, True, 15.0)
 stop.set()
 time.sleep(1.5)
 print(f"attack connections opened: {opened}", flush=True)
 
-held(int(plain_pid), plain, 2000, False)
-held(int(tls_pid), tls, 2000, True)
+held("server.idle", int(plain_pid), plain, 2000, False)
+held("server.idle-tls", int(tls_pid), tls, 2000, True)
+with open(rows, "w") as f:
+    for key, what, value in figures:
+        print("\t".join((key, what, value, "", "", "", "")), file=f)
 EOF
+fig_put "$cmd" <"$tmp/rows"

@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # HTTP SD: promlet against prometheus-http-sd (from PyPI, in a throwaway venv) serving the same
 # tree of 50 JSON files with 20 targets each, under the same wrk load on loopback, one run each.
-# Prints requests/s, latency, peak RSS (VmHWM) and the ratios.
+# Prints requests/s, latency, peak RSS (VmHWM) and the ratios; the figures go into the README's
+# table as the http-sd.* rows (bench/figures.sh).
 #   CONNS=16 DURATION=10s PEER_VERSION=3.0.6 bash bench/http-sd.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/figures-lib.sh
 
 CONNS=${CONNS:-16}
 DURATION=${DURATION:-10s}
 PEER_VERSION=${PEER_VERSION:-3.0.6}
+cmd="CONNS=$CONNS DURATION=$DURATION PEER_VERSION=$PEER_VERSION${PROMLET:+ PROMLET=$PROMLET} bash bench/http-sd.sh"
 PROMLET=${PROMLET:-target/release/promlet}
 
 command -v wrk >/dev/null || { echo "wrk missing: make deps" >&2; exit 1; }
@@ -103,3 +106,16 @@ p, q, pm, qm = map(float, sys.argv[1:])
 print(f"ratio: promlet serves {p / q:.1f}x the requests/s with {pm / qm:.2f}x the memory"
       f" (targets: >= 10x, RSS <= 8 MiB: {'met' if p >= 10 * q and pm <= 8192 else 'NOT met'})")
 EOF
+wrk_ms() { # wrk's 780.00us, 13.00ms, 1.20s -> milliseconds
+  awk -v v="$1" 'BEGIN { u = v; sub(/^[0-9.]+/, "", u); n = v + 0; if (u == "us") n /= 1000; else if (u == "s") n *= 1000
+    printf "%.2f ms\n", n }'
+}
+{
+  fig_row http-sd.rps "HTTP SD: requests/s, 50 files × 20 targets, wrk -t1 -c$CONNS -d$DURATION (peer: prometheus-http-sd $PEER_VERSION, warm cache)" \
+    "$(fig_int "$p_rps")" "$(fig_int "$q_rps")" "$(awk -v a="$p_rps" -v b="$q_rps" 'BEGIN { printf "%.1f×", a / b }')" "≥ 10×" \
+    "$(fig_le 10 "$(fig_ratio "$p_rps" "$q_rps")")"
+  fig_row http-sd.latency "HTTP SD: latency p50 / p99 under that load" \
+    "$(wrk_ms "$p_p50") / $(wrk_ms "$p_p99")" "$(wrk_ms "$q_p50") / $(wrk_ms "$q_p99")" "" "" ""
+  fig_row http-sd.rss "HTTP SD: peak RSS under that load" \
+    "$(fig_mib "$p_hwm")" "$(fig_mib "$q_hwm")" "$(fig_ratio "$p_hwm" "$q_hwm")" "promlet ≤ 8 MiB" "$(fig_le "$p_hwm" 8192)"
+} | fig_put "$cmd"

@@ -5,22 +5,25 @@
 # process, so process start does not count), CPU time the exporter spent on those N scrapes
 # (utime+stime from /proc/PID/stat), and RSS after them (VmRSS). Prints a table with
 # promlet/node_exporter ratios, then how many Node Exporter Full panels each one serves
-# (bench/panels.sh). Bounded: N scrapes each (default 1,000; node_exporter's take ~10 ms).
+# (bench/panels.sh). Bounded: N scrapes each (default 1,000). The figures go into the README's
+# table as the node.* rows (bench/figures.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-1000}
+ROUNDS=${ROUNDS:-4}
+cmd="N=$N ROUNDS=$ROUNDS${PROMLET:+ PROMLET=$PROMLET} bash bench/node.sh"
 
-# What users deploy: the node-only static musl build (if the target is installed), else the
-# default build. PROMLET=path measures another binary.
+# What users deploy: the node-only static musl build, as `make size` builds it
+# (cross/build.sh). PROMLET=path measures another binary.
 if [ -z "${PROMLET:-}" ]; then
-  if rustup target list --installed 2>/dev/null | grep -qx x86_64-unknown-linux-musl; then
-    cargo build --locked --release --no-default-features --features node --target x86_64-unknown-linux-musl >/dev/null 2>&1 ||
-      cargo build --locked --release --no-default-features --features node --target x86_64-unknown-linux-musl
-    PROMLET=target/x86_64-unknown-linux-musl/release/promlet
-  else
-    cargo build --locked --release >/dev/null 2>&1 || cargo build --locked --release
-    PROMLET=target/release/promlet
-  fi
+  FEATURES=node-server bash cross/build.sh x86_64 >target/bench-node-build.log 2>&1 || {
+    tail -20 target/bench-node-build.log >&2
+    echo "bench/node.sh: the node-only static build failed; log: target/bench-node-build.log" >&2
+    exit 1
+  }
+  mkdir -p target/bench
+  cp "${CARGO_TARGET_DIR:-target}/x86_64-unknown-linux-musl/release/promlet" target/bench/promlet-node
+  PROMLET=target/bench/promlet-node
 fi
 NE=$(command -v prometheus-node-exporter || command -v node_exporter || true)
 [ -n "$NE" ] || { echo "node_exporter not found: apt-get install prometheus-node-exporter" >&2; exit 1; }
@@ -50,7 +53,6 @@ rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 
 # The machine may be shared: the two exporters take turns in ROUNDS chunks so that load drift
 # hits both alike. Medians are over all N scrapes, CPU is summed over them.
-ROUNDS=${ROUNDS:-4}
 chunk() { # url pid name: one chunk of N/ROUNDS scrapes; appends times, adds CPU ms
   local url=$1 pid=$2 name=$3
   local c0 c1
@@ -106,11 +108,33 @@ start_pair() { # extra flags for both...: sets PU1 PU2 (their /metrics URLs)
   PU1="http://127.0.0.1:$a/metrics"; PU2="http://127.0.0.1:$b/metrics"
   wait_up "$PU1"; wait_up "$PU2"
 }
+served() { sed -n "s/^Node Exporter Full panels served by $1: \([0-9]*\) of \([0-9]*\)$/\\$2/p" <<<"$3"; }
 echo
 echo "this machine:"
 start_pair
-bash bench/panels.sh promlet="$PU1" node_exporter="$PU2"
+here=$(bash bench/panels.sh promlet="$PU1" node_exporter="$PU2")
+echo "$here"
 F=tests/fixtures/server
 echo "server fixture tree ($F):"
 start_pair --path.procfs=$F/proc --path.sysfs=$F/sys --path.rootfs=$F/rootfs
-bash bench/panels.sh promlet="$PU1" node_exporter="$PU2"
+fixture=$(bash bench/panels.sh promlet="$PU1" node_exporter="$PU2")
+echo "$fixture"
+
+# The rows of the README's figures table.
+. bench/figures-lib.sh
+build=$PROMLET
+[ "$PROMLET" = target/bench/promlet-node ] && build="node-only static build"
+nev=$("$NE" --version 2>&1 | sed -n '1s/.*version \([0-9.]*\).*/\1/p')
+total=$(served promlet 2 "$here")
+{
+  fig_row node.latency "node: scrape latency, median of $N (whole default sets: promlet's $(count "$U1" 'node_scrape_collector_success{') collectors, $build; peer: node_exporter $nev)" \
+    "$(fig_ms "$l1")" "$(fig_ms "$l2")" "$(fig_ratio "$l1" "$l2")" "≤ 0.25" "$(fig_le "$(fig_ratio "$l1" "$l2")" 0.25)"
+  fig_row node.cpu "node: CPU time over those $N scrapes" \
+    "$(fig_ms "$c1")" "$(fig_ms "$c2")" "$(fig_ratio "$c1" "$c2")" "≤ 0.25" "$(fig_le "$(fig_ratio "$c1" "$c2")" 0.25)"
+  fig_row node.rss "node: RSS after those $N scrapes" \
+    "$(fig_mib "$r1")" "$(fig_mib "$r2")" "$(fig_ratio "$r1" "$r2")" "promlet ≤ 3 MiB" "$(fig_le "$r1" 3072)"
+  fig_row node.panels "node: Node Exporter Full panels served (of $total), this machine" \
+    "$(served promlet 1 "$here")" "$(served node_exporter 1 "$here")" "" "" ""
+  fig_row node.panels-fixture "node: Node Exporter Full panels served (of $total), server fixture tree" \
+    "$(served promlet 1 "$fixture")" "$(served node_exporter 1 "$fixture")" "" "" ""
+} | fig_put "$cmd"

@@ -7,10 +7,13 @@
 # (inode, size) it saw; one rename means exactly two states, the old file and the new one at
 # its full size, and nothing in between.
 # The peer (the Go prometheus-packet-sd) is not packaged anywhere we can install from, so
-# there is no ratio column.
+# there is no ratio column. The figures go into the README's table as the packet-sd.* rows
+# (bench/figures.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/figures-lib.sh
 DEVICES=${DEVICES:-10000}
+cmd="DEVICES=$DEVICES${PROMLET:+ PROMLET=$PROMLET} bash bench/packet-sd.sh"
 BIN=${PROMLET:-target/release/promlet}
 [ -x "$BIN" ] || cargo build --locked --release >/dev/null
 work=$(mktemp -d)
@@ -122,6 +125,17 @@ row "API list calls (histogram sum)" "$h_calls s" "$calls s"
 row "targets written / devices skipped" "$targets / $skipped" "$targets / $skipped"
 row "output file" "$size bytes" "$size bytes"
 echo "file replaced in one rename: http: $h_verdict; https: $verdict"
+renamed() { [[ $1 == yes* ]] && [[ $2 == yes* ]] && echo yes || echo no; }
+{
+  fig_row packet-sd.rss-http "Packet SD: peak RSS refreshing $(fig_int "$DEVICES") devices over $pages pages, http" \
+    "$(mib "$h_hwm")" "" "" "≤ 16 MiB" "$(fig_le "$h_hwm" 16384)"
+  fig_row packet-sd.rss-https "Packet SD: peak RSS refreshing $(fig_int "$DEVICES") devices over $pages pages, https" \
+    "$(mib "$hwm")" "" "" "≤ 16 MiB" "$(fig_le "$hwm" 16384)"
+  fig_row packet-sd.refresh "Packet SD: that refresh, start to file (mostly the Python fake API), http / https" \
+    "$h_wall s / $wall s" "" "" "" ""
+  fig_row packet-sd.rename "Packet SD: output ($(awk -v b="$size" 'BEGIN { printf "%.1f MB", b / 1e6 }')) replaced in one rename (a watcher saw only the old and the complete new file)" \
+    "$(renamed "$h_verdict" "$verdict")" "" "" "yes" "$([ "$(renamed "$h_verdict" "$verdict")" = yes ] && echo ok || echo missed)"
+} | fig_put "$cmd"
 fail=0
 for v in "$h_verdict" "$verdict"; do [[ $v == yes* ]] || fail=1; done
 for k in "$h_hwm" "$hwm"; do [ "$k" -le $((16 * 1024)) ] || fail=1; done

@@ -7,12 +7,15 @@
 #  2. proxying one node_exporter: promlet vs exporter_exporter (Debian's), each minus the
 #     direct fetch, side by side.
 # Targets (issue 6): added latency <= 5 ms median, peak RSS <= 16 MiB, overhead below
-# exporter_exporter's.
+# exporter_exporter's. The figures go into the README's table as the proxy.* rows
+# (bench/figures.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/figures-lib.sh
 BIN=${PROMLET:-target/release/promlet}
 [ -x "$BIN" ] || cargo build --locked --release >/dev/null
 ROUNDS=${ROUNDS:-100}
+cmd="ROUNDS=$ROUNDS${PROMLET:+ PROMLET=$PROMLET} bash bench/proxy.sh"
 pids=()
 tmp=$(mktemp -d)
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$tmp"; }
@@ -65,9 +68,9 @@ EOF
   --web.disable-exporter-metrics 2>"$tmp/promlet.log" & ppid=$!; pids+=($ppid)
 for p in $n1 $n2 $syn $ee $pl; do waitport $p; done
 
-python3 - "$ROUNDS" "$n1" "$n2" "$syn" "$ee" "$pl" "$ppid" <<'EOF'
+python3 - "$ROUNDS" "$n1" "$n2" "$syn" "$ee" "$pl" "$ppid" "$tmp/rows" <<'EOF'
 import sys, time, statistics, threading, http.client
-rounds, n1, n2, syn, ee, pl, ppid = int(sys.argv[1]), *sys.argv[2:7], sys.argv[7]
+rounds, n1, n2, syn, ee, pl, ppid, rows = int(sys.argv[1]), *sys.argv[2:7], sys.argv[7], sys.argv[8]
 
 def get(port, path):
     t = time.perf_counter()
@@ -119,4 +122,17 @@ print(f"{'proxying one node_exporter, median':58} {ms(via_p):9.2f} ms {ms(via_e)
 print(f"{'proxying overhead (minus direct), median':58} {ov_p:9.2f} ms {ov_e:15.2f} ms {'< peer':>10} {ok(ov_p < ov_e)}")
 if ov_e > 0:
     print(f"{'overhead ratio promlet / exporter_exporter':58} {ov_p / ov_e:11.2f}x")
+ratio = f"{ov_p / ov_e:.2f}" if ov_e > 0 else "n/a"
+with open(rows, "w") as f:
+    for r in [
+        ("proxy.added", "proxy: added latency merging 2 node_exporters + 10,000 series, over the slowest upstream fetched directly, median",
+         f"{added:.2f} ms", "", "", "≤ 5 ms", "ok" if added <= 5 else "missed"),
+        ("proxy.series", "proxy: series out / series in of that merge", f"{series_out} / {series_in}", "", "", "equal",
+         "ok" if series_out == series_in else "missed"),
+        ("proxy.rss", "proxy: peak RSS", f"{hwm / 1024:.1f} MiB", "", "", "≤ 16 MiB", "ok" if hwm <= 16 * 1024 else "missed"),
+        ("proxy.overhead", "proxy: proxying one node_exporter, median minus the direct fetch (peer: exporter_exporter)",
+         f"{ov_p:.2f} ms", f"{ov_e:.2f} ms", ratio, "< 1", "ok" if ov_p < ov_e else "missed"),
+    ]:
+        print("\t".join(r), file=f)
 EOF
+fig_put "$cmd" <"$tmp/rows"

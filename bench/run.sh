@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `make bench`: every part's benchmark against its peer, in one run on this machine.
+# `make bench`: every part's benchmark against its peer, in one run on this machine. Each script
+# puts its figures into bench/figures.tsv and the README's table (bench/figures.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh >/dev/null
@@ -11,3 +12,4 @@ for b in bench/node.sh bench/hdhomerun.sh bench/http-sd.sh bench/packet-sd.sh be
     echo
   fi
 done
+bash bench/figures.sh check

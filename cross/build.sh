@@ -7,13 +7,13 @@
 # default (everything); `cross/size.sh` uses that. Each target says what it needs when a piece of
 # the toolchain is missing and fails: `make deps` (scripts/deps.sh) installs all of it.
 #
-# How each target is built (the why is in README "Cross builds and size"):
-#   x86_64   stable, prebuilt rust-std; Rust's self-contained musl, its own linker setup.
-#   aarch64  stable, prebuilt rust-std; linked by rustup's rust-lld (.cargo/config.toml).
-#   mipsel   tier 3, no prebuilt std: nightly -Zbuild-std, zig (PyPI `ziglang`) as linker through
-#            cargo-zigbuild, +crt-static and link-self-contained=no (.cargo/config.toml).
-#   armv7    armv7-unknown-linux-musleabihf: rust-std cannot be downloaded here (rustup gets 404),
-#            so it is built like mipsel. The triple matches OpenWrt's ipq40xx/ipq806x (hard float).
+# How each target is built (the why is in README "Cross builds and size"): every target the
+# same way, nightly -Zbuild-std (std built with the release profile and optimize_for_size, as
+# the prebuilt one is not) and zig (PyPI `ziglang`) as C compiler and linker through
+# cargo-zigbuild, +crt-static (.cargo/config.toml).
+#   x86_64, aarch64   link-self-contained=no (zig's musl crt objects).
+#   mipsel, armv7     panic=immediate-abort (router flash). mipsel is tier 3 (no prebuilt std);
+#                     armv7-unknown-linux-musleabihf matches OpenWrt's ipq40xx/ipq806x.
 set -euo pipefail
 cd "$(dirname "$0")/.." || exit 1
 
@@ -50,11 +50,6 @@ missing() { # what, how to get it
   exit 1
 }
 
-need_target() { # triple, for the active toolchain
-  rustup target list --installed 2>/dev/null | grep -qx "$1" ||
-    missing "the prebuilt Rust std for $1" "rustup target add $1"
-}
-
 need_build_std() {
   rustup toolchain list | grep -q '^nightly' ||
     missing "a nightly toolchain (-Zbuild-std)" "rustup toolchain install nightly --profile minimal --component rust-src"
@@ -73,28 +68,27 @@ need_zig() {
 build() { # triple
   local t=$1 start=$SECONDS
   CURRENT=$t
+  need_build_std
+  local extra=()
   case "$t" in
     x86_64-unknown-linux-musl | aarch64-unknown-linux-musl)
-      need_target "$t"
-      echo "== cross: $t (stable${FEATURES:+, features $FEATURES})"
-      if [ "$t" = aarch64-unknown-linux-musl ]; then
-        # ring (tls) has C code: compile it with zig's clang; rust-lld still links.
-        need_zig
-        export CC_aarch64_unknown_linux_musl="$PWD/cross/zigcc" ZIGCC_TARGET=aarch64-linux-musl
-        export AR_aarch64_unknown_linux_musl="$PWD/cross/zigar"
-      fi
-      cargo build --locked --release --target "$t" "${feature_args[@]}"
+      # zig brings musl's crt objects and libc; Rust's self-contained copies come only with a
+      # prebuilt rust-std, which -Zbuild-std does not use.
+      extra=(--config "target.$t.rustflags=[\"-C\", \"link-self-contained=no\"]")
       ;;
     mipsel-unknown-linux-musl | armv7-unknown-linux-musleabihf)
-      need_build_std
-      echo "== cross: $t (nightly -Zbuild-std, zig${FEATURES:+, features $FEATURES})"
-      # panic_abort: the release profile aborts on panic, so std is built without unwinding.
-      # optimize_for_size builds std's own code for size too (smaller sort and formatting
-      # paths): about 290 KB less on mipsel, where the router budget is tightest.
-      cargo +nightly zigbuild --locked --release --target "$t" "${feature_args[@]}" \
-        -Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size
+      # Router flash: a panic (a bug: nothing read from outside may panic) ends promlet at
+      # once, with no message, so no panic message or location is compiled in. The x86_64
+      # and aarch64 builds keep the message.
+      extra=(-Zpanic-immediate-abort --config 'profile.release.panic="immediate-abort"')
       ;;
   esac
+  echo "== cross: $t (nightly -Zbuild-std, zig${FEATURES:+, features $FEATURES})"
+  # panic_abort: the release profile aborts on panic, so std is built without unwinding.
+  # optimize_for_size builds std's own code for size too (smaller sort and formatting paths);
+  # the figures table has what each target and feature set weighs.
+  cargo +nightly zigbuild --locked --release --target "$t" "${feature_args[@]}" "${extra[@]}" \
+    -Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size
   local bin=${CARGO_TARGET_DIR:-target}/$t/release/promlet
   [ -f "$bin" ] || { echo "cross: $t: no $bin after the build" >&2; exit 1; }
   check_static "$bin" "$t"

@@ -21,13 +21,15 @@ run() {
   printf '%s\n' "$1" >"$tmp/uci/promlet"
   printf '%s\n' "$2" >"$tmp/net"
   : >"$tmp/calls"
-  CALLS=$tmp/calls UCI_CONFIG_DIR=$tmp/uci NET_STATE=$tmp/net INIT=$INIT \
+  rm -f "$tmp/etc/push.json"
+  CALLS=$tmp/calls UCI_CONFIG_DIR=$tmp/uci NET_STATE=$tmp/net INIT=$INIT TMPD=$tmp \
     PROG_OVERRIDE=${3:-$STUB/usr/bin/promlet} dash -c '
       . "$STUB/lib/functions.sh"
       . "$STUB/lib/functions/procd.sh"
       IPKG_INSTROOT=$STUB
       . "$INIT"
       PROG=$PROG_OVERRIDE
+      PUSH_CONF=$TMPD/etc/push.json
       start_service
       echo "-- service_triggers" >>"$CALLS"
       service_triggers
@@ -265,6 +267,23 @@ procd_close_instance
 procd_add_reload_trigger [promlet]
 procd_add_reload_interface_trigger [loopback]'
 
+# The router variant has no HTTP SD and no Packet SD (not in its --help): their options are
+# logged and left out, instead of an unknown flag that would stop promlet at every respawn.
+expect "HTTP SD and Packet SD options skipped by a build without them" "$(run "config promlet 'main'
+	option http_sd_directory '/etc/promlet/http-sd'
+	option packet_authtoken_file '/etc/promlet/packet-authtoken'" "$NET" "$tmp/old-promlet" | sed "s|$tmp||")" \
+'procd_open_instance
+procd_set_param [command] [/old-promlet] [--web.listen-address=127.0.0.1:9100]
+logger [-t] [promlet] [-p] [daemon.notice] [http_sd_directory left out: this build has no HTTP SD (promlet-full has)]
+logger [-t] [promlet] [-p] [daemon.notice] [packet_sd left out: this build has no Packet SD (promlet-full has)]
+procd_set_param [respawn]
+procd_set_param [stdout] [1]
+procd_set_param [stderr] [1]
+procd_close_instance
+-- service_triggers
+procd_add_reload_trigger [promlet]
+procd_add_reload_interface_trigger [loopback]'
+
 # The collector list is read from the real binary's --help: the format must match it.
 real=${PROMLET_BIN:-target/debug/promlet}
 if [ -x "$real" ]; then
@@ -278,14 +297,99 @@ if [ -x "$real" ]; then
     echo "FAIL collector list from the real binary's --help: $known collectors found"
     failed=$((failed + 1))
   fi
+  # The full build lists HTTP SD and Packet SD, so their options become flags.
+  parts=$(run "config promlet 'main'
+	option http_sd_directory '/etc/promlet/http-sd'
+	option packet_authtoken_file '/etc/promlet/packet-authtoken'" "$NET" "$PWD/$real" |
+    grep -c -e '\[--http-sd.directory=/etc/promlet/http-sd\]' -e '\[--packet-sd.enable\]')
+  expect "HTTP SD and Packet SD options found in the real binary's --help" "$parts" 2
 else
   echo "FAIL no $real to read collectors from: cargo build first (or set PROMLET_BIN)"
   failed=$((failed + 1))
 fi
 
+# Push mode: the push_* options become a generated --config.file (tmpfs), with the
+# credentials as file names only; procd restarts promlet when the generated file changes.
+PUSH="config promlet 'main'
+	option push_url 'https://metrics.example.net/api/v1/write'
+	option push_interval '15s'
+	option push_username 'router1'
+	option push_password_file '/etc/promlet/push.pass'
+	option push_instance 'r1'
+	list push_label 'site=home'
+	list push_label 'note=say \"hi\"'"
+expect "push options: generated config file" "$(run "$PUSH" "$NET" | sed "s|$tmp|TMP|g")" \
+'procd_open_instance
+procd_set_param [command] [/usr/bin/promlet] [--web.listen-address=127.0.0.1:9100]
+procd_append_param [command] [--collector.wifi]
+procd_append_param [command] [--config.file=TMP/etc/push.json]
+procd_set_param [file] [TMP/etc/push.json]
+procd_set_param [respawn]
+procd_set_param [stdout] [1]
+procd_set_param [stderr] [1]
+procd_close_instance
+-- service_triggers
+procd_add_reload_trigger [promlet]
+procd_add_reload_interface_trigger [loopback]'
+expect "push options: the generated file" "$(cat "$tmp/etc/push.json")" \
+'{"global": {"scrape_interval": "15s", "external_labels": {"site": "home", "note": "say \"hi\""}},
+ "push": {"instance": "r1"}, "remote_write": [{"url": "https://metrics.example.net/api/v1/write", "basic_auth": {"username": "router1", "password_file": "/etc/promlet/push.pass"}}]}'
+cp "$tmp/etc/push.json" "$tmp/push-basic.json"
+
+run "config promlet 'main'
+	option push_url 'http://192.0.2.1:8428/api/v1/write'
+	option push_bearer_token_file '/etc/promlet/push.token'" "$NET" >/dev/null
+expect "push options: bearer token file, default interval" "$(cat "$tmp/etc/push.json")" \
+'{"global": {"scrape_interval": "60s", "external_labels": {}},
+ "remote_write": [{"url": "http://192.0.2.1:8428/api/v1/write", "authorization": {"type": "Bearer", "credentials_file": "/etc/promlet/push.token"}}]}'
+cp "$tmp/etc/push.json" "$tmp/push-token.json"
+
+expect "push options with config_file: logged, config_file wins" "$(run "config promlet 'main'
+	option push_url 'http://192.0.2.1:8428/api/v1/write'
+	option config_file '/etc/promlet/promlet.yml'" "$NET")" \
+'procd_open_instance
+procd_set_param [command] [/usr/bin/promlet] [--web.listen-address=127.0.0.1:9100]
+procd_append_param [command] [--collector.wifi]
+logger [-t] [promlet] [-p] [daemon.notice] [push_url ignored: config_file is set, put remote_write into /etc/promlet/promlet.yml]
+procd_append_param [command] [--config.file=/etc/promlet/promlet.yml]
+procd_set_param [file] [/etc/promlet/promlet.yml]
+procd_set_param [respawn]
+procd_set_param [stdout] [1]
+procd_set_param [stderr] [1]
+procd_close_instance
+-- service_triggers
+procd_add_reload_trigger [promlet]
+procd_add_reload_interface_trigger [loopback]'
+
+# The generated files are what the real promlet (built with push) reads: it starts pushing.
+real_push() { # config file; prints promlet's log until its "push: every" line
+  local log=$tmp/push.log
+  "$PWD/$real" --web.listen-address=127.0.0.1:0 --collector.disable-defaults \
+    "--config.file=$1" >"$log" 2>&1 &
+  local pid=$! i=0
+  while [ $i -lt 100 ] && ! grep -q 'push: every\|level=error' "$log"; do
+    sleep 0.1
+    i=$((i + 1))
+  done
+  kill "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+  grep -o 'push: every [^"]*\|level=error.*' "$log"
+}
+# (Its --version is read whole first: grep -q would end the pipe early under pipefail.)
+features=$([ -x "$real" ] && "$real" --version 2>&1)
+if [[ $features == *push* ]]; then
+  expect "generated push config read by the real binary (basic auth)" "$(real_push "$tmp/push-basic.json")" \
+    'push: every 15s to metrics.example.net:443/api/v1/write (https://metrics.example.net/api/v1/write)'
+  expect "generated push config read by the real binary (bearer token)" "$(real_push "$tmp/push-token.json")" \
+    'push: every 60s to 192.0.2.1:8428/api/v1/write (http://192.0.2.1:8428/api/v1/write)'
+else
+  echo "FAIL no $real built with push to read the generated config: cargo build first (or set PROMLET_BIN)"
+  failed=$((failed + 1))
+fi
+
 # The package Makefile: both variants, their features, the feed's Rust helpers.
 mk=openwrt/promlet/Makefile
-for want in 'PKG_BUILD_DEPENDS:=rust/host' 'include ../../lang/rust/rust-package.mk' \
+for want in 'PKG_BUILD_DEPENDS:=rust/host' 'include $(TOPDIR)/feeds/packages/lang/rust/rust-package.mk' \
   'DEPENDS:=$(RUST_ARCH_DEPENDS)' 'RUST_PKG_FEATURES:=node,router,hdhomerun,proxy,gzip' \
   '$(eval $(call RustBinPackage,promlet))' '$(eval $(call BuildPackage,promlet-full))' \
   'Build/Compile=$(call Build/Compile/Cargo,,--no-default-features)'; do
@@ -300,25 +404,51 @@ done
 full=$(sed -n 's/^  RUST_PKG_FEATURES:=\(.*packet-sd.*\)$/\1/p' "$mk")
 default=$(sed -n 's/^default = \[\(.*\)\]$/\1/p' Cargo.toml | tr -d '" ' )
 expect "promlet-full builds the default feature set" "$full" "$default"
+# The router variant is the router set that make test-cross builds and make size measures.
+router=$(sed -n 's/^  RUST_PKG_FEATURES:=\(.*\)$/\1/p' "$mk" | grep -v packet-sd)
+expect "the router variant's features are make test-cross's and make size's router set" \
+  "$router $router" "$(sed -n 's/^ROUTER_FEATURES := //p' Makefile) $(sed -n 's/^router=//p' cross/size.sh)"
+
+# The feed names its Rust target from OpenWrt's GNU triple (lang/rust/rust-values.mk: "openwrt"
+# becomes "unknown", muslgnueabi musleabi, 32-bit arm armv7 on a Cortex-A7 or later, "hf" with
+# an FPU). For the common router targets those are exactly the triples cross/build.sh builds
+# and cross/smoke.sh runs under qemu, so the smoke test covers what the package ships.
+feed_triple() { # gnu-triple cpu-subtarget
+  local t=${1/-openwrt-/-unknown-}
+  t=${t/muslgnueabi/musleabi}
+  case "$2" in *cortex-a7* | *cortex-a9* | *cortex-a15*) t=armv7${t#arm} ;; esac
+  case "$2" in *vfp* | *neon*) t=${t}hf ;; esac
+  echo "$t"
+}
+feed=$(for t in "mipsel-openwrt-linux-musl mipsel_24kc" "arm-openwrt-linux-muslgnueabi arm_cortex-a7_neon-vfpv4" \
+  "aarch64-openwrt-linux-musl aarch64_cortex-a53" "x86_64-openwrt-linux-musl x86_64"; do
+  # shellcheck disable=SC2086
+  feed_triple $t
+done | sort)
+cross=$(sed -n 's/.*) echo \([a-z0-9_]*-unknown-linux-musl[a-z]*\) ;;$/\1/p' cross/build.sh | sort -u)
+expect "cross/build.sh builds the feed's triples for ramips, ipq40xx, filogic and x86/64" "$cross" "$feed"
 
 # The package Makefile itself, run by make against stand-ins for the buildroot and the feed's
 # Rust helpers (openwrt/test/sdk, with a cargo that records its arguments): per variant, the
 # metadata, the exact cargo command, and what the install step puts into the package.
 SDK=$PWD/openwrt/test/sdk
 command -v make >/dev/null || { echo "openwrt test: needs make" >&2; exit 1; }
-mkdir -p "$tmp/feed/utils" "$tmp/feed/lang/rust"
-cp -r openwrt/promlet "$tmp/feed/utils/promlet"
-cp "$SDK/lang/rust/rust-package.mk" "$tmp/feed/lang/rust/"
-pkgmk() { # variant
+# The package sits where the README's build steps put it: copied to package/promlet of an SDK
+# (router variant), and in a feed of its own, a src-link to openwrt/ (full variant); the
+# feed's Rust helpers come from $(TOPDIR)/feeds/packages either way.
+mkdir -p "$tmp/package" "$tmp/feeds"
+cp -r openwrt/promlet "$tmp/package/promlet"
+ln -s "$PWD/openwrt" "$tmp/feeds/promlet"
+pkgmk() { # variant package-dir
   : >"$tmp/cargo.log"
   rm -rf "$tmp/dest" "$tmp/stage"
-  CARGO_LOG=$tmp/cargo.log PATH="$SDK:$PATH" make -s -C "$tmp/feed/utils/promlet" \
+  CARGO_LOG=$tmp/cargo.log PATH="$SDK:$PATH" make -s -C "$2" \
     TOPDIR="$SDK" BUILD_VARIANT="$1" STAGE="$tmp/stage" DEST="$tmp/dest" info compile install 2>&1
-  sed "s|$tmp|TMP|g" "$tmp/cargo.log"
+  sed -e "s|$tmp|TMP|g" -e "s|$PWD/openwrt|TMP/feeds/promlet|g" "$tmp/cargo.log"
   (cd "$tmp/dest" && find . -type f -printf '%p %m\n' | sort)
 }
-B='TMP/feed/utils/promlet'
-expect "package Makefile, variant router (package promlet)" "$(pkgmk router)" \
+B='TMP/package/promlet'
+expect "package Makefile, variant router (package promlet), copied into an SDK" "$(pkgmk router "$tmp/package/promlet")" \
 "package promlet: variant=router default=1 depends=@(aarch64||arm||mips||mipsel||x86_64) conflicts=promlet-full prometheus-node-exporter-lua provides= userid=promlet=9100:promlet=9100
 conffiles: /etc/config/promlet
 cargo [install] [-v] [--profile] [release] [--features] [node,router,hdhomerun,proxy,gzip] [--root] [TMP/stage/ipkg-install] [--path] [$B/src/] [--locked] [--no-default-features]
@@ -327,10 +457,11 @@ PROMLET_REVISION=v0.1.0-1
 ./promlet/etc/init.d/promlet 755
 ./promlet/etc/promlet/promlet.example.json 644
 ./promlet/usr/bin/promlet 755"
-expect "package Makefile, variant full (package promlet-full)" "$(pkgmk full)" \
+B='TMP/feeds/promlet/promlet'
+expect "package Makefile, variant full (package promlet-full), in a src-link feed" "$(pkgmk full "$tmp/feeds/promlet/promlet")" \
 "package promlet-full: variant=full default= depends=@(aarch64||arm||mips||mipsel||x86_64) +ca-bundle conflicts=prometheus-node-exporter-lua provides=promlet userid=promlet=9100:promlet=9100
 conffiles: /etc/config/promlet
-cargo [install] [-v] [--profile] [release] [--features] [node,router,hdhomerun,packet-sd,http-sd,proxy,push,tls,yaml,gzip] [--root] [TMP/stage/ipkg-install] [--path] [$B/src/] [--locked] [--no-default-features]
+cargo [install] [-v] [--profile] [release] [--features] [node,node-server,router,hdhomerun,packet-sd,http-sd,proxy,push,tls,yaml,gzip] [--root] [TMP/stage/ipkg-install] [--path] [$B/src/] [--locked] [--no-default-features]
 PROMLET_REVISION=v0.1.0-1
 ./promlet-full/etc/config/promlet 600
 ./promlet-full/etc/init.d/promlet 755

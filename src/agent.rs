@@ -322,9 +322,17 @@ impl Serving {
     pub fn reload(&self, flags: &Flags) -> Result<(), String> {
         let old = self.parts.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let mut parts = Vec::with_capacity(old.len());
+        let mut commits = Vec::new();
         for e in crate::part::entries() {
             match old.iter().find(|r| r.name == e.name) {
-                Some(r) if !r.reloads => parts.push(r.clone()),
+                Some(r) if !r.reloads => {
+                    let c = r
+                        .part
+                        .reload(flags)
+                        .map_err(|m| format!("{}: {m}", e.name))?;
+                    commits.extend(c);
+                    parts.push(r.clone());
+                }
                 _ if !e.reloads => {}
                 _ => {
                     if let Some(p) = (e.init)(flags).map_err(|m| format!("{}: {m}", e.name))? {
@@ -351,6 +359,9 @@ impl Serving {
         *self.parts.lock().unwrap_or_else(|e| e.into_inner()) = parts;
         if let Some((w, loaded)) = web {
             w.install(loaded);
+        }
+        for c in commits {
+            c();
         }
         Ok(())
     }
@@ -443,7 +454,9 @@ impl Metrics {
             let mut enc = cell.borrow_mut();
             enc.clear();
             self.write(&mut enc, &wanted);
-            Response::new(200, expfmt::CONTENT_TYPE, enc.as_bytes().to_vec())
+            let mut body = crate::spare::take();
+            body.extend_from_slice(enc.as_bytes());
+            Response::new(200, expfmt::CONTENT_TYPE, body)
         })
     }
 

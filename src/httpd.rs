@@ -269,7 +269,14 @@ pub fn idle_cap(max_workers: usize) -> usize {
 }
 
 fn idle_cap_for(nofile: usize, max_workers: usize) -> usize {
-    let reserve = max_workers.saturating_mul(2).saturating_add(64);
+    #[cfg(feature = "node")]
+    let held = crate::collector::HELD_FDS;
+    #[cfg(not(feature = "node"))]
+    let held = 0;
+    let reserve = max_workers
+        .saturating_mul(2)
+        .saturating_add(64)
+        .saturating_add(held);
     nofile.saturating_sub(reserve).clamp(16, 65536)
 }
 /// Counters about the server itself (exposed on /metrics). `crate::atomic64` because mips32
@@ -787,6 +794,7 @@ fn serve_request(shared: &Shared, mut p: Pending) -> Option<Pending> {
         http10,
         opts.write_timeout,
     );
+    crate::spare::give_back(resp.body);
     if wrote.is_err() || p.conn.tcp().set_nonblocking(true).is_err() {
         return None;
     }
@@ -1108,10 +1116,18 @@ fn write_response(
         head.push_str("Connection: keep-alive\r\n");
     }
     head.push_str("\r\n");
-    let mut out = head.into_bytes();
+    let mut out = crate::spare::take();
+    out.extend_from_slice(head.as_bytes());
     if method != "HEAD" {
         out.extend_from_slice(body);
     }
+    let wrote = send(conn, &out, write_timeout);
+    crate::spare::give_back(out);
+    wrote
+}
+
+/// Writes `out` whole within `write_timeout`, then flushes.
+fn send(conn: &mut dyn Conn, out: &[u8], write_timeout: Duration) -> io::Result<()> {
     // One deadline for the whole answer, not per write: a client that reads a byte now and
     // then holds the worker for `write_timeout` at most.
     let deadline = Instant::now() + write_timeout;
@@ -1282,7 +1298,11 @@ mod tests {
 
     #[test]
     fn idle_cap_leaves_a_reserve() {
-        assert_eq!(idle_cap_for(1024, 40), 1024 - 144);
+        #[cfg(feature = "node")]
+        let held = crate::collector::HELD_FDS;
+        #[cfg(not(feature = "node"))]
+        let held = 0;
+        assert_eq!(idle_cap_for(1024, 40), 1024 - 144 - held);
         assert_eq!(idle_cap_for(100, 40), 16);
         assert_eq!(idle_cap_for(1 << 20, 40), 65536);
         assert!(idle_cap(40) >= 16);

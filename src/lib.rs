@@ -11,13 +11,14 @@ mod atomic64;
 mod children;
 #[cfg(any(feature = "proxy", feature = "tls", feature = "push"))]
 mod config;
-#[cfg(any(feature = "gzip", feature = "hdhomerun"))]
+#[cfg(any(feature = "gzip", feature = "hdhomerun", feature = "push"))]
 mod crc32;
 mod expfmt;
 mod flags;
 mod httpd;
 mod part;
 mod self_metrics;
+mod spare;
 mod webconfig;
 
 // ---- parts ----

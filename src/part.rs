@@ -23,7 +23,16 @@ pub trait Part: Send + Sync {
     /// Called when promlet stops cleanly (SIGTERM, SIGINT): finish what must be finished
     /// before `deadline` (push mode delivers its last batches).
     fn stop(&self, _deadline: std::time::Instant) {}
+    /// SIGHUP, for a part that is not started again (`reloads: false`) but re-reads its
+    /// settings in place (push mode, which keeps its queues): checks them and returns what
+    /// applies them, run only once every part's reload has succeeded. An `Err` keeps the old.
+    fn reload(&self, _flags: &Flags) -> Result<Option<Commit>, String> {
+        Ok(None)
+    }
 }
+
+/// Applies a checked reload ([`Part::reload`]).
+pub type Commit = Box<dyn FnOnce() + Send>;
 
 /// Starts a part if its flags ask for it.
 pub type InitFn = fn(&Flags) -> Result<Option<Arc<dyn Part>>, String>;

@@ -56,6 +56,21 @@ for u in promlet.service promlet-packet-sd.service; do
   check "$u: systemd-analyze verify is clean" verify_clean "$tmp/$u"
   check "$u: $(security "$tmp/$u" | sed 's/.*: //')" security "$tmp/$u"
 done
+# Push mode's drop-in (systemd/promlet-push.conf), as it is installed: verify reads drop-ins
+# from <unit>.d/ next to the unit file, so a bad key in it fails the check.
+mkdir -p "$tmp/promlet.service.d"
+cp systemd/promlet-push.conf "$tmp/promlet.service.d/push.conf"
+check "promlet.service + promlet-push.conf: systemd-analyze verify is clean" verify_clean "$tmp/promlet.service"
+check "promlet.service + promlet-push.conf: $(security "$tmp/promlet.service" | sed 's/.*: //')" security "$tmp/promlet.service"
+# The password_file the drop-in tells the config to name is where systemd puts its credential:
+# /run/credentials/<unit>/<name> ($CREDENTIALS_DIRECTORY), a fixed path promlet reads as is.
+cred=$(sed -n 's/^LoadCredential=\([^:]*\):.*/\1/p' systemd/promlet-push.conf)
+check "promlet-push.conf: password_file is the credential's path" \
+  grep -q "password_file: /run/credentials/promlet.service/$cred}" systemd/promlet-push.conf
+check "README names the same credential path" \
+  grep -q "/run/credentials/promlet.service/$cred" README.md
+rm -r "$tmp/promlet.service.d"
+
 # The token travels as a credential, never through the environment.
 check "promlet-packet-sd.service: token via LoadCredential" \
   grep -qx 'LoadCredential=packet-authtoken:/etc/promlet/packet-authtoken' systemd/promlet-packet-sd.service

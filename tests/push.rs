@@ -26,17 +26,19 @@ const COLLECTORS: &[&str] = &[
 /// (starting with a comma), `queue` more keys of its queue_config.
 fn config_with(dir: &Path, remote: &str, queue: &str, extra: &str) -> PathBuf {
     let f = dir.join("promlet.json");
-    std::fs::write(
-        &f,
-        format!(
-            r#"{{"global": {{"scrape_interval": "1s", "external_labels": {{"site": "lab"}}}},
-                "remote_write": [{{"url": "{remote}", "name": "test",
-                    "queue_config": {{"min_backoff": "50ms", "max_backoff": "500ms"{queue}}}{extra}}}],
-                "push": {{"instance": "box"}}}}"#
-        ),
-    )
-    .unwrap();
+    std::fs::write(&f, config_text(remote, queue, extra, "lab", "")).unwrap();
     f
+}
+
+/// The text of [`config_with`]'s file, with the `site` external label and more keys of the
+/// push section (starting with a comma).
+fn config_text(remote: &str, queue: &str, extra: &str, site: &str, push: &str) -> String {
+    format!(
+        r#"{{"global": {{"scrape_interval": "1s", "external_labels": {{"site": "{site}"}}}},
+            "remote_write": [{{"url": "{remote}", "name": "test",
+                "queue_config": {{"min_backoff": "50ms", "max_backoff": "500ms"{queue}}}{extra}}}],
+            "push": {{"instance": "box"{push}}}}}"#
+    )
 }
 
 fn config(dir: &Path, remote: &str, extra: &str) -> PathBuf {
@@ -443,4 +445,246 @@ fn clean_stop_marks_every_series_stale() {
     // It was the markers, not the 5-minute lookback: the samples are still stored.
     let stored = prom.query("count_over_time(up{job=\"node\",instance=\"box\"}[5m])");
     assert_eq!(stored.len(), 1, "{stored:?}");
+}
+
+fn wall_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+/// SIGTERM, and waits for a clean exit.
+fn terminate(p: &mut Proc) {
+    // SAFETY: kill(2) on our own child, which is not reaped while `p` lives.
+    unsafe { libc::kill(p.child.id() as i32, libc::SIGTERM) };
+    let exit = wait_for(Duration::from_secs(20), || {
+        p.child.try_wait().ok().flatten()
+    })
+    .expect("promlet did not stop on SIGTERM");
+    assert!(exit.success(), "{exit}: {}", p.log_text());
+}
+
+/// Sends SIGHUP and waits until promlet has logged the outcome of the `n`-th reload.
+fn sighup(p: &Proc, n: usize) -> String {
+    // SAFETY: kill(2) on our own child, which is not reaped while `p` lives.
+    unsafe { libc::kill(p.child.id() as i32, libc::SIGHUP) };
+    wait_for(Duration::from_secs(10), || {
+        let l = p.log_text();
+        let done = l.matches("configuration reloaded").count() + l.matches("reload failed").count();
+        (done >= n).then_some(l)
+    })
+    .unwrap_or_else(|| panic!("no reload logged:\n{}", p.log_text()))
+}
+
+/// Timestamps of `up` for the box, once one newer than `after` is stored.
+fn up_after(vm: &Victoria, selector: &str, after: i64) -> Vec<i64> {
+    wait_for(Duration::from_secs(30), || {
+        let up = vm.export(selector);
+        let newest = up.first().and_then(|(_, ts)| ts.last().copied());
+        newest.filter(|t| *t > after).map(|_| up[0].1.clone())
+    })
+    .unwrap_or_else(|| panic!("nothing newer than {after} stored for {selector}"))
+}
+
+#[test]
+fn spool_keeps_an_outage_across_a_restart_of_promlet() {
+    let dir = tempdir("push-spool");
+    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let mut vm = Victoria::start(addr, &dir);
+    let spool = dir.join("spool");
+    let cfg = dir.join("promlet.json");
+    std::fs::write(
+        &cfg,
+        config_text(
+            &format!("http://{addr}/api/v1/write"),
+            "",
+            "",
+            "lab",
+            r#", "spool_directory": "spool", "spool_max_bytes": 8388608"#,
+        ),
+    )
+    .unwrap();
+    let mut p = start_promlet(&cfg);
+    up_after(&vm, "up{job=\"node\",instance=\"box\"}", 0);
+    // The receiver goes away; promlet pushes into the void for several intervals, then is
+    // stopped, with everything since the outage still queued.
+    vm.stop();
+    let down_ms = wall_ms();
+    let down = Instant::now();
+    wait_for(Duration::from_secs(30), || {
+        (own(&p, "promlet_remote_write_samples_retried_total", "") > 0.0
+            && down.elapsed() > Duration::from_secs(5))
+        .then_some(())
+    })
+    .expect("promlet never retried");
+    terminate(&mut p);
+    let stop_ms = wall_ms();
+    let files: Vec<_> = std::fs::read_dir(&spool)
+        .unwrap()
+        .flat_map(|d| std::fs::read_dir(d.unwrap().path()).unwrap())
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        files.len() == 1 && files[0].ends_with(".seg"),
+        "{files:?}\n{}",
+        p.log_text()
+    );
+    assert!(
+        p.log_text().contains("written to the spool"),
+        "{}",
+        p.log_text()
+    );
+    // Receiver back, promlet started again on the same spool: the outage is sent first.
+    let vm = Victoria::start(addr, &dir);
+    let p = start_promlet(&cfg);
+    let up_ms = wall_ms();
+    wait_for(Duration::from_secs(30), || {
+        (own(&p, "promlet_remote_write_spool_bytes", "") == 0.0
+            && own(&p, "promlet_remote_write_queue_samples", "") == 0.0)
+            .then_some(())
+    })
+    .unwrap_or_else(|| panic!("spool never sent:\n{}", p.log_text()));
+    assert!(
+        p.log_text().contains("from before, sent first"),
+        "{}",
+        p.log_text()
+    );
+    let ts = up_after(&vm, "up{job=\"node\",instance=\"box\"}", up_ms);
+    // Every second of the outage, while promlet ran, is stored.
+    let during = ts.iter().filter(|t| (down_ms..stop_ms).contains(t)).count() as i64;
+    assert!(
+        during >= (stop_ms - down_ms) / 1000 - 1,
+        "{during} samples during an outage of {} ms: {ts:?}",
+        stop_ms - down_ms
+    );
+    let gaps: Vec<i64> = ts
+        .iter()
+        .filter(|t| **t < stop_ms)
+        .collect::<Vec<_>>()
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .filter(|d| *d > 1600)
+        .collect();
+    assert!(
+        gaps.is_empty(),
+        "gaps (ms) before the stop: {gaps:?} of {ts:?}"
+    );
+    assert_eq!(
+        own(&p, "promlet_remote_write_samples_dropped_total", ""),
+        0.0
+    );
+    assert_eq!(own(&p, "promlet_remote_write_spool_errors_total", ""), 0.0);
+    promtool_check_metrics(&http_get(p.addr, "/metrics").text());
+}
+
+#[test]
+fn sighup_applies_new_labels_and_remotes_and_keeps_what_is_queued() {
+    let dir = tempdir("push-hup");
+    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let url = format!("http://{addr}/api/v1/write");
+    // The receiver is not there yet: what promlet gathers waits in its queue.
+    let cfg = config(&dir, &url, "");
+    let p = start_promlet(&cfg);
+    let start_ms = wall_ms();
+    wait_for(Duration::from_secs(30), || {
+        (own(&p, "promlet_remote_write_queue_samples", "") > 0.0
+            && own(&p, "promlet_remote_write_samples_retried_total", "") > 0.0)
+            .then_some(())
+    })
+    .expect("nothing queued");
+    // Same url with a new external label, every 2 s, and a second remote.
+    let second = stub(Some(
+        "HTTP/1.1 204 No Content\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    ));
+    let text = config_text(&url, "", "", "moved", "")
+        .replace(r#""scrape_interval": "1s""#, r#""scrape_interval": "2s""#);
+    let text = text.replacen(
+        r#""remote_write": ["#,
+        &format!(
+            r#""remote_write": [{{"url": "http://{}/api/v1/write", "name": "second"}}, "#,
+            second.addr
+        ),
+        1,
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let reload_ms = wall_ms();
+    let log = sighup(&p, 1);
+    assert!(log.contains("configuration reloaded"), "{log}");
+    wait_for(Duration::from_secs(10), || {
+        p.log_text().contains("every 2s to second").then_some(())
+    })
+    .unwrap_or_else(|| panic!("{}", p.log_text()));
+    let vm = Victoria::start(addr, &dir);
+    // What was queued before the reload arrives with the labels of its time...
+    let old = up_after(&vm, "up{job=\"node\",instance=\"box\",site=\"lab\"}", 0);
+    let before = old
+        .iter()
+        .filter(|t| (start_ms..reload_ms).contains(t))
+        .count() as i64;
+    assert!(
+        before >= (reload_ms - start_ms) / 1000 - 1,
+        "{before} samples queued before the reload ({} ms): {old:?}",
+        reload_ms - start_ms
+    );
+    // ... and what was gathered after it with the new ones, to both remotes.
+    let new = up_after(
+        &vm,
+        "up{job=\"node\",instance=\"box\",site=\"moved\"}",
+        reload_ms,
+    );
+    assert!(new.iter().all(|t| *t >= reload_ms - 1000), "{new:?}");
+    wait_for(Duration::from_secs(20), || {
+        let bodies = second.bodies.lock().unwrap();
+        bodies
+            .iter()
+            .any(|b| {
+                let raw = snap::raw::Decoder::new().decompress_vec(b).unwrap();
+                raw.windows(5).any(|w| w == b"moved")
+            })
+            .then_some(())
+    })
+    .expect("the new remote got nothing");
+    assert_eq!(
+        own(&p, "promlet_remote_write_samples_dropped_total", ""),
+        0.0
+    );
+    assert!(
+        own(
+            &p,
+            "promlet_remote_write_samples_sent_total",
+            "remote=\"second\""
+        ) > 0.0
+    );
+}
+
+#[test]
+fn sighup_with_a_bad_config_keeps_pushing_the_old_one() {
+    let dir = tempdir("push-hup-bad");
+    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let vm = Victoria::start(addr, &dir);
+    let url = format!("http://{addr}/api/v1/write");
+    let cfg = config(&dir, &url, "");
+    let p = start_promlet(&cfg);
+    up_after(&vm, "up{job=\"node\",instance=\"box\",site=\"lab\"}", 0);
+    // Line 3 holds the mistake.
+    std::fs::write(
+        &cfg,
+        format!(
+            "{{\"global\": {{\"scrape_interval\": \"1s\", \"external_labels\": {{\"site\": \"bad\"}}}},\n\"remote_write\": [{{\"url\": \"{url}\",\n  \"remote_timeout\": \"soon\"}}]}}\n"
+        ),
+    )
+    .unwrap();
+    let log = sighup(&p, 1);
+    let failed = log
+        .lines()
+        .find(|l| l.contains("reload failed"))
+        .unwrap_or_else(|| panic!("{log}"));
+    assert!(
+        failed.contains(&format!("{}:3", cfg.display())) && failed.contains("remote_timeout"),
+        "{failed}"
+    );
+    let after = wall_ms();
+    up_after(&vm, "up{job=\"node\",instance=\"box\",site=\"lab\"}", after);
+    assert!(vm.export("up{site=\"bad\"}").is_empty());
 }

@@ -13,6 +13,7 @@ use crate::expfmt::{Encoder, MetricType};
 use crate::flags::{Flags, Spec};
 
 pub(crate) mod arp;
+#[cfg(feature = "node-server")]
 pub(crate) mod bcache;
 mod bonding;
 pub(crate) mod btrfs;
@@ -21,13 +22,17 @@ pub(crate) mod cpu;
 mod cpufreq;
 pub(crate) mod diskstats;
 mod dmi;
+#[cfg(feature = "node-server")]
 mod edac;
 pub(crate) mod entropy;
+#[cfg(feature = "node-server")]
 pub(crate) mod fibrechannel;
 pub(crate) mod filefd;
 pub(crate) mod filesystem;
 mod hwmon;
+#[cfg(feature = "node-server")]
 pub(crate) mod infiniband;
+#[cfg(feature = "node-server")]
 pub(crate) mod ipvs;
 pub(crate) mod loadavg;
 pub(crate) mod mdadm;
@@ -38,6 +43,7 @@ mod netclass;
 pub(crate) mod netdev;
 pub(crate) mod netstat;
 pub(crate) mod nfs;
+#[cfg(feature = "node-server")]
 pub(crate) mod nfsd;
 mod nvme;
 #[cfg(feature = "router")]
@@ -47,6 +53,7 @@ pub(crate) mod pattern;
 mod powersupplyclass;
 pub(crate) mod pressure;
 pub(crate) mod procstat;
+#[cfg(feature = "node-server")]
 mod rapl;
 pub(crate) mod schedstat;
 mod selinux;
@@ -56,6 +63,7 @@ pub(crate) mod sockstat;
 pub(crate) mod softnet;
 mod stat;
 mod sysfs;
+#[cfg(feature = "node-server")]
 pub(crate) mod tapestats;
 pub(crate) mod textfile;
 mod thermal_zone;
@@ -66,7 +74,9 @@ mod uname;
 pub(crate) mod vmstat;
 #[cfg(feature = "router")]
 mod wifi;
+#[cfg(feature = "node-server")]
 pub(crate) mod xfs;
+#[cfg(feature = "node-server")]
 pub(crate) mod zfs;
 
 /// Where the collectors read the machine from (`--path.procfs`, `--path.sysfs`, `--path.rootfs`).
@@ -118,13 +128,125 @@ impl std::fmt::Display for Error {
 /// Reads a whole file, with the path in the error. procfs and sysfs files report size 0, so
 /// rather than `fs::read_to_string` (a statx for a size hint, then reads growing from a small
 /// buffer) this reads 8 KiB at a time: two read calls for the usual /proc file.
+///
+/// procfs files are opened once and re-read from offset 0 on later scrapes (see [`held`]);
+/// everything else (sysfs, /etc, a fixture tree under `--path.procfs`) is opened every time.
 pub fn read(path: &Path) -> Result<String, Error> {
     let io = |err| Error::Io {
         path: path.to_path_buf(),
         err,
     };
-    let mut f = std::fs::File::open(path).map_err(io)?;
+    if let Some(f) = held::get(path) {
+        if let Ok(text) = held::read(&f, path) {
+            return Ok(text);
+        }
+        // Gone or failing (a module unloaded, a proc entry removed): open it afresh.
+        held::forget(path);
+    }
+    let mut f = sysfs::open_at(rustix::fs::CWD, path).map_err(io)?;
+    if held::under_root(path) && held::is_procfs(&f) {
+        let f = held::keep(path, f);
+        return held::read(&f, path);
+    }
     read_from(&mut f, path)
+}
+
+/// The most descriptors the collectors hold open between scrapes (procfs files and netclass
+/// attributes); the server keeps them out of its connection cap.
+pub const HELD_FDS: usize = held::MAX + netclass::HELD_MAX;
+
+/// procfs files held open across scrapes. A scrape reads about 40 of them, and opening one
+/// costs more than reading it: the path walk (`/proc/net` is a symlink to `self/net`, so
+/// every `/proc/net/*` open resolves the process too) and the open and close were a third of
+/// a scrape's CPU time. A procfs file (a seq_file or a sysctl) builds its text afresh when
+/// read from offset 0, which is what `pread` at 0 does; procps reads /proc/stat the same way.
+/// Only procfs (checked with fstatfs, once): a regular file, as in a fixture tree, may be
+/// replaced by a rename, and the held descriptor would go on reading the old one. The
+/// `/proc/net` files belong to promlet's network namespace, which does not change.
+mod held {
+    use std::fs::File;
+    use std::os::unix::fs::FileExt;
+    use std::path::{Path, PathBuf};
+    use std::sync::{Arc, Mutex, PoisonError};
+
+    use super::Error;
+
+    /// At most this many (the default set holds about 40); past it files are not kept.
+    pub const MAX: usize = 128;
+
+    /// Each file with its own lock: a text longer than one read is read in several `pread`s,
+    /// and two scrapes interleaving them on one seq_file would mix two versions of it.
+    type Held = Arc<Mutex<File>>;
+
+    static FILES: Mutex<Vec<(PathBuf, Held)>> = Mutex::new(Vec::new());
+    /// `--path.procfs`: only files under it are checked for procfs (an fstatfs each).
+    // An Option: PathBuf::new is const only since Rust 1.91, and the MSRV is 1.80.
+    static ROOT: Mutex<Option<PathBuf>> = Mutex::new(None);
+
+    pub fn set_root(root: &Path) {
+        *ROOT.lock().unwrap_or_else(PoisonError::into_inner) = Some(root.to_path_buf());
+    }
+
+    pub fn under_root(path: &Path) -> bool {
+        let root = ROOT.lock().unwrap_or_else(PoisonError::into_inner);
+        root.as_ref()
+            .is_some_and(|r| !r.as_os_str().is_empty() && path.starts_with(r))
+    }
+
+    fn files() -> std::sync::MutexGuard<'static, Vec<(PathBuf, Held)>> {
+        FILES.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn get(path: &Path) -> Option<Held> {
+        files()
+            .iter()
+            .find(|(p, _)| p == path)
+            .map(|(_, f)| f.clone())
+    }
+
+    pub fn forget(path: &Path) {
+        files().retain(|(p, _)| p != path);
+    }
+
+    pub fn is_procfs(f: &File) -> bool {
+        const PROC_SUPER_MAGIC: u64 = 0x9fa0;
+        rustix::fs::fstatfs(f).is_ok_and(|s| s.f_type as u64 == PROC_SUPER_MAGIC)
+    }
+
+    /// Holds `f` (unless [`MAX`] are held already) and returns it.
+    pub fn keep(path: &Path, f: File) -> Held {
+        let f = Arc::new(Mutex::new(f));
+        let mut files = files();
+        if files.len() < MAX && !files.iter().any(|(p, _)| p == path) {
+            files.push((path.to_path_buf(), f.clone()));
+        }
+        f
+    }
+
+    /// The whole text, read from offset 0 (8 KiB at a time, as [`super::read_from`]).
+    pub fn read(f: &Held, path: &Path) -> Result<String, Error> {
+        let f = f.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut out = Vec::new();
+        let mut chunk = [0u8; 8192];
+        loop {
+            let off = out.len() as u64;
+            match f.read_at(&mut chunk, off) {
+                Ok(0) => break,
+                Ok(n) => out.extend_from_slice(chunk.get(..n).unwrap_or_default()),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(err) => {
+                    return Err(Error::Io {
+                        path: path.to_path_buf(),
+                        err,
+                    })
+                }
+            }
+        }
+        String::from_utf8(out).map_err(|_| Error::Parse {
+            path: path.to_path_buf(),
+            msg: "not UTF-8".into(),
+        })
+    }
 }
 
 /// Like [`read`], but a file that does not exist is `None`: the collectors whose source is
@@ -277,20 +399,11 @@ pub fn entries() -> Vec<Entry> {
         row("udp_queues", no_flags, udp_queues::new),
         row("vmstat", vmstat::flags, vmstat::new),
         row("uname", no_flags, uname::new),
-        row("xfs", no_flags, xfs::new),
-        row("tapestats", tapestats::flags, tapestats::new),
         row("nfs", no_flags, nfs::new),
-        row("nfsd", no_flags, nfsd::new),
-        row("ipvs", ipvs::flags, ipvs::new),
-        row("fibrechannel", no_flags, fibrechannel::new),
-        row("infiniband", no_flags, infiniband::new),
         row("btrfs", no_flags, btrfs::new),
-        row("zfs", no_flags, zfs::new),
-        row("bcache", bcache::flags, bcache::new),
         row("bonding", no_flags, bonding::new),
         row("cpufreq", no_flags, cpufreq::new),
         row("dmi", no_flags, dmi::new),
-        row("edac", no_flags, edac::new),
         row("hwmon", no_flags, hwmon::new),
         row("mdadm", no_flags, mdadm::new),
         row("netclass", netclass::flags, netclass::new),
@@ -301,12 +414,27 @@ pub fn entries() -> Vec<Entry> {
             powersupplyclass::flags,
             powersupplyclass::new,
         ),
-        row("rapl", rapl::flags, rapl::new),
         row("selinux", no_flags, selinux::new),
         row("thermal_zone", no_flags, thermal_zone::new),
-        // After the quick ones: its statfs calls, queued in `prepare`, run meanwhile.
-        row("filesystem", filesystem::flags, filesystem::new),
     ];
+    // Server hardware and services (feature `node-server`, in the default build, not in the
+    // OpenWrt router variant): tape drives, NFS server, IPVS, Fibre Channel, InfiniBand, ZFS,
+    // bcache, EDAC, RAPL, XFS.
+    #[cfg(feature = "node-server")]
+    v.extend([
+        row("tapestats", tapestats::flags, tapestats::new),
+        row("nfsd", no_flags, nfsd::new),
+        row("ipvs", ipvs::flags, ipvs::new),
+        row("fibrechannel", no_flags, fibrechannel::new),
+        row("infiniband", no_flags, infiniband::new),
+        row("zfs", no_flags, zfs::new),
+        row("bcache", bcache::flags, bcache::new),
+        row("edac", no_flags, edac::new),
+        row("rapl", rapl::flags, rapl::new),
+        row("xfs", no_flags, xfs::new),
+    ]);
+    // After the quick ones: its statfs calls, queued in `prepare`, run meanwhile.
+    v.push(row("filesystem", filesystem::flags, filesystem::new));
     // The router collectors (feature `router`).
     #[cfg(feature = "router")]
     {
@@ -377,6 +505,7 @@ pub struct Node {
 
 impl Node {
     pub fn new(paths: &Paths, flags: &Flags) -> Result<Node, String> {
+        held::set_root(&paths.procfs);
         let mut collectors = Vec::new();
         let defaults_off = flags.switch("collector.disable-defaults");
         for e in entries() {
@@ -459,6 +588,47 @@ impl Node {
         );
         for (name, _, ok) in &results {
             f.sample(&[("collector", name)], if *ok { 1.0 } else { 0.0 });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A procfs file is held after its first read and later reads see fresh text; a regular
+    /// file (a fixture tree) is never held, so replacing it by a rename is seen.
+    #[test]
+    fn procfs_files_are_held_and_regular_files_are_not() {
+        held::set_root(Path::new("/proc"));
+        let p = Path::new("/proc/self/stat");
+        let first = read(p).unwrap();
+        assert!(held::get(p).is_some());
+        // The same process (the pid leads the line), read again through the held descriptor.
+        let again = read(p).unwrap();
+        assert_eq!(again.split(' ').next(), first.split(' ').next());
+        let dir = std::env::temp_dir().join(format!("promlet-held-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        held::set_root(&dir);
+        let f = dir.join("stat");
+        std::fs::write(&f, "one").unwrap();
+        assert_eq!(read(&f).unwrap(), "one");
+        assert!(held::get(&f).is_none());
+        std::fs::write(dir.join("new"), "two").unwrap();
+        std::fs::rename(dir.join("new"), &f).unwrap();
+        assert_eq!(read(&f).unwrap(), "two");
+        held::set_root(Path::new("/proc"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_held_file_is_read_afresh_from_offset_zero() {
+        held::set_root(Path::new("/proc"));
+        let p = Path::new("/proc/self/status");
+        for _ in 0..3 {
+            let t = read(p).unwrap();
+            assert!(t.starts_with("Name:"), "{t}");
+            assert!(t.contains("\nVmRSS:"), "{t}");
         }
     }
 }

@@ -8,6 +8,7 @@
 //! ENOENT, EACCES and EOPNOTSUPP), never the collector. Only the attributes exported are read.
 
 use std::path::PathBuf;
+use std::sync::{Mutex, PoisonError};
 
 use super::pattern::Pattern;
 use super::sysfs;
@@ -80,6 +81,7 @@ pub fn new(paths: &Paths, flags: &Flags) -> Result<Box<dyn Collector>, String> {
         dir: paths.sys("class/net"),
         ignored: Pattern::new(&re).map_err(|e| format!("bad regexp {re:?}: {e}"))?,
         ignore_invalid_speed: flags.switch("collector.netclass.ignore-invalid-speed"),
+        held: Mutex::new(Vec::new()),
     }))
 }
 
@@ -87,42 +89,111 @@ struct NetClass {
     dir: PathBuf,
     ignored: Pattern,
     ignore_invalid_speed: bool,
+    /// The interfaces whose attributes are held open (see [`sysfs::HeldAttrs`]), by name.
+    held: Mutex<Vec<(String, sysfs::HeldAttrs)>>,
+}
+
+/// At most this many attribute descriptors held, over all interfaces (23 per interface: the
+/// attributes and `uevent`); interfaces past it are read by path, as before. The server
+/// keeps this many descriptors out of its connection cap (`collector::HELD_FDS`).
+pub const HELD_MAX: usize = 192;
+
+/// Every attribute read, in [`NUMBERS`] then [`TEXTS`] order, then `uevent`.
+fn attr_names() -> Vec<&'static str> {
+    let mut names: Vec<&str> = NUMBERS.iter().map(|(f, _, _)| *f).collect();
+    names.extend(TEXTS);
+    names.push("uevent");
+    names
+}
+
+/// True if the held directory still is interface `name`: its `uevent` says
+/// `INTERFACE=<name>` (after a rename the held directory belongs to the new name).
+fn still_named(held: &sysfs::HeldAttrs, name: &str) -> bool {
+    let Some(Ok(uevent)) = held.read(NUMBERS.len() + TEXTS.len()) else {
+        return false;
+    };
+    uevent
+        .lines()
+        .any(|l| l.strip_prefix("INTERFACE=") == Some(name))
 }
 
 /// Errors that mean "no such attribute on this interface now".
 const SKIPPED: [i32; 4] = [libc::ENOENT, libc::EACCES, libc::EOPNOTSUPP, libc::EINVAL];
 
-/// An attribute's text, None when skipped (see [`SKIPPED`]).
-fn optional(path: &std::path::Path) -> Result<Option<String>, Error> {
-    match sysfs::read_attr(path) {
-        Ok(s) => Ok(Some(s)),
-        Err(e) if sysfs::errno_in(&e, &SKIPPED) => Ok(None),
-        Err(e) => Err(sysfs::io_err(path, e)),
-    }
-}
-
 /// One interface: its numbers (NUMBERS order) and texts (TEXTS order, "" when absent).
 type Iface = (String, [Option<i64>; 17], [String; 5]);
 
 impl NetClass {
-    fn read_iface(&self, name: String) -> Result<Iface, Error> {
-        let dir = self.dir.join(&name);
+    /// One interface's attributes from `read` (attribute index to its text, `None` when
+    /// absent); `path` names the directory in errors.
+    fn iface_from(
+        name: String,
+        path: &std::path::Path,
+        read: impl Fn(usize) -> Option<std::io::Result<String>>,
+    ) -> Result<Iface, Error> {
+        let files = attr_names();
+        let text = |i: usize| -> Result<Option<String>, Error> {
+            match read(i) {
+                None => Ok(None),
+                Some(Ok(s)) => Ok(Some(s)),
+                Some(Err(e)) if sysfs::errno_in(&e, &SKIPPED) => Ok(None),
+                Some(Err(e)) => Err(sysfs::io_err(&path.join(files[i]), e)),
+            }
+        };
         let mut nums = [None; 17];
-        for (slot, (file, _, _)) in nums.iter_mut().zip(NUMBERS) {
-            let p = dir.join(file);
-            if let Some(s) = optional(&p)? {
-                let v = sysfs::parse_int_base0(&s)
-                    .ok_or_else(|| sysfs::parse_err(p, format!("not an integer: {s:?}")))?;
+        for (i, slot) in nums.iter_mut().enumerate() {
+            if let Some(s) = text(i)? {
+                let v = sysfs::parse_int_base0(&s).ok_or_else(|| {
+                    sysfs::parse_err(path.join(files[i]), format!("not an integer: {s:?}"))
+                })?;
                 *slot = Some(v);
             }
         }
         let mut texts: [String; 5] = Default::default();
-        for (slot, file) in texts.iter_mut().zip(TEXTS) {
-            if let Some(s) = optional(&dir.join(file))? {
+        for (i, slot) in texts.iter_mut().enumerate() {
+            if let Some(s) = text(NUMBERS.len() + i)? {
                 *slot = s;
             }
         }
         Ok((name, nums, texts))
+    }
+
+    /// Reads interface `name`, through its held attributes when they are still its own,
+    /// holding them for the next scrape when there is room. None when the interface went
+    /// away after the listing.
+    fn read_iface(
+        &self,
+        name: String,
+        held: &mut Vec<(String, sysfs::HeldAttrs)>,
+        next: &mut Vec<(String, sysfs::HeldAttrs)>,
+    ) -> Result<Option<Iface>, Error> {
+        let path = self.dir.join(&name);
+        if let Some(i) = held.iter().position(|(n, _)| *n == name) {
+            let (_, attrs) = held.swap_remove(i);
+            if still_named(&attrs, &name) {
+                // A failing read (the device removed mid-scrape) falls back to the path.
+                if let Ok(iface) = Self::iface_from(name.clone(), &path, |i| attrs.read(i)) {
+                    next.push((name, attrs));
+                    return Ok(Some(iface));
+                }
+            }
+        }
+        let dir = match sysfs::Dir::open(&path) {
+            Ok(d) => d,
+            Err(e) if sysfs::errno_in(&e, &[libc::ENOENT]) => return Ok(None),
+            Err(e) => return Err(sysfs::io_err(&path, e)),
+        };
+        let files = attr_names();
+        let in_use: usize = next.iter().map(|(_, a)| a.fds()).sum();
+        if dir.is_sysfs() && in_use + files.len() <= HELD_MAX {
+            if let Ok(attrs) = sysfs::HeldAttrs::open(&dir, &files, &SKIPPED) {
+                let iface = Self::iface_from(name.clone(), &path, |i| attrs.read(i))?;
+                next.push((name, attrs));
+                return Ok(Some(iface));
+            }
+        }
+        let iface = Self::iface_from(name, &path, |i| Some(dir.read_attr(files[i])))?;
+        Ok(Some(iface))
     }
 }
 
@@ -130,13 +201,18 @@ impl Collector for NetClass {
     fn update(&self, enc: &mut Encoder) -> Result<(), Error> {
         let entries = sysfs::list_class(&self.dir, &[libc::ENOENT, libc::EACCES])?;
         let mut ifaces = Vec::new();
+        let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut next = Vec::new();
         for (name, ft) in entries {
             // bonding_masters is a regular file among the interface links.
             if ft.is_file() || self.ignored.is_match(&name) {
                 continue;
             }
-            ifaces.push(self.read_iface(name)?);
+            ifaces.extend(self.read_iface(name, &mut held, &mut next)?);
         }
+        // Interfaces that are gone (or failed) are closed here.
+        *held = next;
+        drop(held);
         let mut f = enc.family(
             "node_network_up",
             "Value is 1 if operstate is 'up', 0 otherwise.",
@@ -230,5 +306,80 @@ mod tests {
         c.update(&mut enc).unwrap();
         let out = String::from_utf8(enc.into_bytes()).unwrap();
         assert!(out.contains("node_network_up{device=\"lo\"}"), "{out}");
+    }
+
+    fn this_machine() -> NetClass {
+        let flags = Flags::parse("t", flags(), Vec::<String>::new()).unwrap();
+        NetClass {
+            dir: "/sys/class/net".into(),
+            ignored: Pattern::new("^$").unwrap(),
+            ignore_invalid_speed: flags.switch("collector.netclass.ignore-invalid-speed"),
+            held: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The samples that do not move between two reads a moment apart.
+    fn steady(c: &NetClass) -> String {
+        let mut enc = Encoder::new();
+        c.update(&mut enc).unwrap();
+        let out = String::from_utf8(enc.into_bytes()).unwrap();
+        let keep = [
+            "_up{",
+            "_info{",
+            "_mtu_bytes{",
+            "_iface_id{",
+            "_flags{",
+            "_protocol_type{",
+        ];
+        out.lines()
+            .filter(|l| keep.iter().any(|k| l.contains(k)))
+            .map(|l| format!("{l}\n"))
+            .collect()
+    }
+
+    /// The held attributes give what a read by path gives, and are used: after the first
+    /// scrape every interface of this machine is held (sysfs), and the second scrape reads the
+    /// same through them.
+    #[test]
+    fn held_attributes_read_what_the_paths_read() {
+        let c = this_machine();
+        let first = steady(&c);
+        let names: Vec<String> = c
+            .held
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(n, _)| n.clone())
+            .collect();
+        assert!(names.contains(&"lo".to_string()), "{names:?}");
+        assert_eq!(steady(&c), first);
+        // A fresh collector (nothing held) agrees too.
+        assert_eq!(steady(&this_machine()), first);
+    }
+
+    /// After a rename the held directory belongs to another name: `uevent` tells, and the
+    /// interface is read by path again. Simulated by filing lo's held attributes under the
+    /// name of another interface.
+    #[test]
+    fn held_attributes_of_a_renamed_interface_are_not_trusted() {
+        let c = this_machine();
+        let first = steady(&c);
+        {
+            let mut held = c.held.lock().unwrap();
+            let lo = held.iter().position(|(n, _)| n == "lo").unwrap();
+            let other = held.iter().position(|(n, _)| n != "lo");
+            let Some(other) = other else {
+                // Only lo on this machine: lo's attributes under a name that is not lo's.
+                held[lo].0 = "not-lo".into();
+                drop(held);
+                assert_eq!(steady(&c), first);
+                return;
+            };
+            let name = held[other].0.clone();
+            held[lo].0 = name.clone();
+            held[other].0 = "lo".into();
+            assert!(!still_named(&held[lo].1, &name));
+        }
+        assert_eq!(steady(&c), first);
     }
 }

@@ -347,12 +347,24 @@ fn attempt<T: Transport + ?Sized, X>(
     seq: u32,
     each: &mut dyn FnMut(&Message<'_>) -> Result<Option<X>, Error>,
 ) -> Result<Outcome<X>, Error> {
+    // The receive buffer is a spare one (`crate::spare`): a dump per scrape.
+    let mut buf = crate::spare::take();
+    buf.reserve(RECV_BUF);
+    let outcome = receive(t, seq, each, &mut buf);
+    crate::spare::give_back(buf);
+    outcome
+}
+
+fn receive<T: Transport + ?Sized, X>(
+    t: &mut T,
+    seq: u32,
+    each: &mut dyn FnMut(&Message<'_>) -> Result<Option<X>, Error>,
+    buf: &mut Vec<u8>,
+) -> Result<Outcome<X>, Error> {
     let mut out = Vec::new();
-    let mut torn = false;
-    let mut lost = false;
-    let mut buf = Vec::with_capacity(RECV_BUF);
+    let (mut torn, mut lost) = (false, false);
     for _ in 0..MAX_DATAGRAMS {
-        match t.recv(&mut buf) {
+        match t.recv(buf) {
             Ok(()) => {}
             // Replies were dropped. The kernel goes on with the dump (a new one would get
             // EBUSY while it runs), so read on to its end and then start again.
@@ -362,7 +374,7 @@ fn attempt<T: Transport + ?Sized, X>(
             }
             Err(e) => return Err(e.into()),
         }
-        for m in messages(&buf) {
+        for m in messages(buf) {
             let m = m?;
             // A reply to an earlier, abandoned attempt (or another request).
             if m.header.seq != seq {

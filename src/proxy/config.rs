@@ -711,4 +711,32 @@ mod tests {
             assert!(e.contains(want), "{text}\nwant {want:?}\ngot {e:?}");
         }
     }
+
+    /// The OpenWrt package's example (`/etc/promlet/promlet.example.json`) is what the router
+    /// variant, which has no `yaml` feature, reads: JSON through serde_json as that build parses
+    /// it, and through `parse` as this build does.
+    #[test]
+    fn openwrt_example_json_reads_without_yaml() {
+        let path = Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/openwrt/promlet/files/promlet.example.json"
+        ));
+        let text = std::fs::read_to_string(path).unwrap();
+        let raw: RawFile = serde_json::from_str(&text).unwrap();
+        let json_only = validate(path, &text, raw, &["/metrics"]).unwrap();
+        let here = parse(path, &text, &["/metrics"]).unwrap();
+        for c in [&json_only, &here] {
+            assert_eq!(c.len(), 1);
+            assert_eq!(c[0].path, "/merged");
+            let names: Vec<&str> = c[0].exporters.iter().map(|e| e.name.as_str()).collect();
+            assert_eq!(names, ["node", "extra", "script"]);
+            assert_eq!(
+                c[0].exporters[2].source,
+                Source::ExecCached(
+                    vec!["/usr/bin/my-exporter-script".into()],
+                    Duration::from_secs(60)
+                )
+            );
+        }
+    }
 }

@@ -28,6 +28,8 @@
 //!     - path: /metrics
 //!       job: node
 //!     - path: /merged             # job defaults to the path's name, "merged"
+//!   spool_directory: /var/lib/promlet/spool  # off by default: keeps the queue across restarts
+//!   spool_max_bytes: 268435456    # per remote (default 256 MiB); the oldest is dropped first
 //! ```
 //!
 //! Relative file names (`password_file`, `ca_file`, ...) are relative to the config file's
@@ -121,6 +123,8 @@ struct RawQueue {
 struct RawPush {
     instance: Option<String>,
     paths: Option<Vec<RawPushPath>>,
+    spool_directory: Option<String>,
+    spool_max_bytes: Option<u64>,
 }
 
 #[derive(Deserialize, Debug)]
@@ -156,6 +160,14 @@ pub struct PushPath {
     pub job: String,
 }
 
+/// The on-disk spool (`push.spool_directory`, `push.spool_max_bytes`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpoolConfig {
+    pub directory: std::path::PathBuf,
+    /// The cap of each remote's spool.
+    pub max_bytes: u64,
+}
+
 /// The whole push configuration; `remotes` empty means push mode is off.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -164,6 +176,7 @@ pub struct Config {
     pub instance: String,
     pub paths: Vec<PushPath>,
     pub remotes: Vec<Remote>,
+    pub spool: Option<SpoolConfig>,
 }
 
 /// Reads the push configuration from `path`; `host` is the default `instance`.
@@ -371,6 +384,42 @@ fn validate(file: &Path, text: &str, raw: RawFile, host: &str) -> Result<Config,
         });
     }
     let push = raw.push;
+    let spool = match push.as_ref() {
+        Some(RawPush {
+            spool_directory: Some(d),
+            spool_max_bytes,
+            ..
+        }) => {
+            let line = line_of(text, "spool_directory", Some(d), 0);
+            if d.is_empty() {
+                return Err(at(file, line, "spool_directory is empty"));
+            }
+            let max_bytes = spool_max_bytes.unwrap_or(256 << 20);
+            if max_bytes < 1 << 20 {
+                return Err(at(
+                    file,
+                    line_of(text, "spool_max_bytes", None, 0),
+                    "spool_max_bytes must be at least 1048576",
+                ));
+            }
+            Some(SpoolConfig {
+                directory: dir.join(d),
+                max_bytes,
+            })
+        }
+        Some(RawPush {
+            spool_directory: None,
+            spool_max_bytes: Some(_),
+            ..
+        }) => {
+            return Err(at(
+                file,
+                line_of(text, "spool_max_bytes", None, 0),
+                "spool_max_bytes without spool_directory",
+            ))
+        }
+        _ => None,
+    };
     let instance = push
         .as_ref()
         .and_then(|p| p.instance.clone())
@@ -409,6 +458,7 @@ fn validate(file: &Path, text: &str, raw: RawFile, host: &str) -> Result<Config,
         instance,
         paths,
         remotes,
+        spool,
     })
 }
 
@@ -467,6 +517,36 @@ mod tests {
         );
         assert_eq!(r.headers, [("X-Scope-OrgID".to_string(), "t1".to_string())]);
         assert_eq!(r.max_sample_age, Duration::from_secs(600));
+        assert_eq!(c.spool, None);
+    }
+
+    #[test]
+    fn spool_directory_relative_to_the_config_and_capped() {
+        let c = parse_json(
+            r#"{"remote_write": [{"url": "http://vm:8428/api/v1/write"}],
+                "push": {"spool_directory": "spool"}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            c.spool,
+            Some(SpoolConfig {
+                directory: "/etc/promlet/spool".into(),
+                max_bytes: 256 << 20
+            })
+        );
+        for (text, want) in [
+            (
+                r#"{"push": {"spool_directory": "/s", "spool_max_bytes": 1000}}"#,
+                "at least",
+            ),
+            (r#"{"push": {"spool_max_bytes": 10000000}}"#, "without"),
+        ] {
+            let e = parse_json(text).unwrap_err();
+            assert!(
+                e.contains(want) && e.starts_with("/etc/promlet/promlet.json:1"),
+                "{e}"
+            );
+        }
     }
 
     #[test]

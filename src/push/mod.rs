@@ -5,7 +5,8 @@
 //! Pieces, each pure and tested on its own: [`wire`] (protobuf `WriteRequest` + snappy),
 //! [`series`] (what a scrape of a path would store: target and external labels, synthetic
 //! series, staleness markers), [`queue`] (the bounded outage buffer, oldest dropped first),
-//! [`policy`] (retry, drop and backoff rules).
+//! [`policy`] (retry, drop and backoff rules), [`spool`] (the optional on-disk queue, across
+//! restarts).
 
 pub mod config;
 mod http;
@@ -14,6 +15,7 @@ pub mod policy;
 pub mod queue;
 pub mod run;
 pub mod series;
+pub mod spool;
 pub mod wire;
 
 pub use part::PART;

@@ -1,5 +1,7 @@
 //! Push mode as one of promlet's parts: enabled when `--config.file` has `remote_write`
-//! entries; gathers through the routes the other parts serve.
+//! entries; gathers through the routes the other parts serve. SIGHUP re-reads the file's
+//! `global`, `remote_write` and `push` sections ([`Part::reload`]): the push keeps running,
+//! so queues survive, rather than being started again.
 
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
@@ -17,7 +19,8 @@ pub const PART: Entry = Entry {
     name: "push",
     flags: Vec::<Spec>::new,
     init,
-    // A push keeps its queue and history; a new remote_write needs a restart.
+    // Not started again: a push keeps its queues and history and takes the new settings
+    // through `Part::reload`.
     reloads: false,
 };
 
@@ -31,6 +34,7 @@ fn init(flags: &Flags) -> Result<Option<Arc<dyn Part>>, String> {
     }
     Ok(Some(Arc::new(PushPart {
         cfg,
+        file: file.into(),
         running: OnceLock::new(),
     })))
 }
@@ -45,7 +49,9 @@ fn host_name() -> String {
 }
 
 struct PushPart {
+    /// The configuration at start (a reload's goes straight to the running push).
     cfg: Config,
+    file: std::path::PathBuf,
     running: OnceLock<Push>,
 }
 
@@ -99,17 +105,42 @@ impl Part for PushPart {
             String::from_utf8(resp.body).map_err(|_| format!("{path}: body is not UTF-8"))
         });
         let transport: Arc<dyn Transport> = Arc::new(super::http::Http);
-        let push = Push::start(self.cfg.clone(), gather, transport);
-        for r in &push.remotes {
+        let push = Push::start(self.cfg.clone(), gather, transport)?;
+        for r in push.remotes() {
+            let c = r.cfg();
             crate::info!(
                 "push: every {:?} to {} ({})",
                 self.cfg.interval,
-                r.cfg.name,
-                r.cfg.url
+                c.name,
+                c.url
             );
         }
         let _ = self.running.set(push);
         Ok(())
+    }
+
+    fn reload(&self, flags: &Flags) -> Result<Option<crate::part::Commit>, String> {
+        let Some(push) = self.running.get() else {
+            return Ok(None);
+        };
+        // The file named at start; promlet's flags do not change on SIGHUP.
+        let file = flags
+            .value("config.file")
+            .map_or_else(|| self.file.clone(), Into::into);
+        let cfg = config::load(&file, &host_name())?;
+        if cfg.paths != self.cfg.paths {
+            // Checked now, against the routes of this run (parts' routes do not move).
+            for p in &cfg.paths {
+                if !self.cfg.paths.iter().any(|o| o.path == p.path) {
+                    return Err(format!(
+                        "push path {} was not pushed at start: a new path needs a restart",
+                        p.path
+                    ));
+                }
+            }
+        }
+        let prepared = push.prepare(cfg)?;
+        Ok(Some(Box::new(push.installer(prepared))))
     }
 
     fn stop(&self, deadline: std::time::Instant) {

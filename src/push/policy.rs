@@ -27,6 +27,8 @@ pub enum DropReason {
     TooOld,
     /// Pushed out of a full queue by newer data.
     QueueFull,
+    /// Deleted from the on-disk spool to keep it under its cap.
+    SpoolFull,
 }
 
 impl DropReason {
@@ -35,6 +37,7 @@ impl DropReason {
             DropReason::Rejected => "rejected",
             DropReason::TooOld => "too_old",
             DropReason::QueueFull => "queue_full",
+            DropReason::SpoolFull => "spool_full",
         }
     }
 }

@@ -80,6 +80,39 @@ impl Queue {
         Some(b)
     }
 
+    /// Whether `len` more bytes fit without dropping anything.
+    pub fn fits(&self, len: usize) -> bool {
+        self.bytes + len <= self.max_bytes
+    }
+
+    pub fn max_bytes(&self) -> usize {
+        self.max_bytes
+    }
+
+    /// A new bound (reload); the next [`Queue::push`] enforces it.
+    pub fn set_max_bytes(&mut self, max: usize) {
+        self.max_bytes = max;
+    }
+
+    /// Takes the oldest batches out until at least `bytes` are freed (or the queue is empty),
+    /// for the spool to keep.
+    pub fn take_oldest(&mut self, bytes: usize) -> Vec<Batch> {
+        let mut out = Vec::new();
+        let mut freed = 0;
+        while freed < bytes {
+            let Some(b) = self.pop() else { break };
+            freed += b.body.len();
+            out.push(b);
+        }
+        out
+    }
+
+    /// A fresh id, for batches that enter the sender's order from elsewhere (the spool).
+    pub fn new_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
     /// Compressed bytes waiting.
     pub fn bytes(&self) -> usize {
         self.bytes
@@ -123,6 +156,18 @@ mod tests {
         assert_eq!(q.pop().unwrap().samples, 3);
         assert!(q.front().is_none());
         assert_eq!(q.bytes(), 0);
+    }
+
+    #[test]
+    fn take_oldest_frees_at_least_what_is_asked() {
+        let mut q = Queue::new(100);
+        for n in 1..=3 {
+            q.push(batch(30, n));
+        }
+        let taken: Vec<usize> = q.take_oldest(31).iter().map(|b| b.samples).collect();
+        assert_eq!(taken, [1, 2]);
+        assert_eq!(q.bytes(), 30);
+        assert!(q.fits(70) && !q.fits(71));
     }
 
     #[test]
