@@ -21,7 +21,7 @@ test-unit:
 
 # Every feature builds alone, and the router set builds, without warnings.
 test-features:
-	for f in node node-server router hdhomerun packet-sd http-sd proxy push; do \
+	for f in node node-server router hdhomerun packet-sd http-sd proxy push tls yaml gzip; do \
 	  echo "== feature $$f alone"; \
 	  RUSTFLAGS="-D warnings" $(CARGO) check --locked --no-default-features --features $$f || exit 1; \
 	done

@@ -70,6 +70,7 @@ impl Spec {
             alias_of: None,
         }
     }
+    #[cfg(feature = "packet-sd")]
     pub fn env(mut self, var: &'static str) -> Spec {
         self.env = Some(var);
         self
@@ -271,6 +272,7 @@ impl Flags {
     }
 
     /// True if the flag was given on the command line (not defaulted).
+    #[cfg(any(feature = "node", feature = "packet-sd"))]
     pub fn is_given(&self, name: &str) -> bool {
         self.given.contains_key(name)
     }
@@ -476,7 +478,16 @@ pub fn node_exporter_rest(existing: &[Spec]) -> Vec<Spec> {
     out
 }
 
-/// Parses a Go/Prometheus-style duration: `30s`, `5m`, `1h30m`, `250ms`, `1.5s`.
+/// Parses a Go/Prometheus-style duration: `30s`, `5m`, `1h30m`, `250ms`, `1.5s`. Every part
+/// has a duration flag; a build of optional pieces alone (tls, yaml, gzip) has none.
+#[cfg(any(
+    feature = "node",
+    feature = "hdhomerun",
+    feature = "packet-sd",
+    feature = "http-sd",
+    feature = "proxy",
+    feature = "push"
+))]
 pub fn parse_duration(s: &str) -> Option<std::time::Duration> {
     let s = s.trim();
     if s.is_empty() {

@@ -35,9 +35,9 @@ pub fn hdhomerun_decode(data: &[u8]) {
 /// parser. What either accepts is written by the encoder, and that text must parse again to
 /// the same families (NaN values compared by being NaN).
 pub fn expfmt_parse(data: &[u8]) {
-    use crate::expfmt::{parse, parse_text, write_families, Encoder, Format};
+    use crate::expfmt::{parse_openmetrics, parse_text, write_families, Encoder};
     let text = String::from_utf8_lossy(data);
-    for parsed in [parse_text(&text), parse(&text, Format::OpenMetrics)] {
+    for parsed in [parse_text(&text), parse_openmetrics(&text)] {
         let Ok(families) = parsed else { continue };
         let mut enc = Encoder::new();
         write_families(&mut enc, &families);
@@ -343,16 +343,16 @@ fn go_only_constructs(re: &str) -> (bool, bool) {
 /// The HTTP server's request-head reader: finding the head's end in arbitrary bytes, then the
 /// head and body-length checks. A head that passes must have a path starting with `/`.
 pub fn http_request_head(data: &[u8]) {
-    if let Some(end) = crate::server::find_head_end(data, 0) {
+    if let Some(end) = crate::httpd::find_head_end(data, 0) {
         if let Some(head) = data.get(..end) {
-            if let Ok(req) = crate::server::check_request_head(head) {
+            if let Ok(req) = crate::httpd::check_request_head(head) {
                 assert!(req.path.starts_with('/'));
                 let _ = req.query_pairs();
                 let _ = req.scrape_timeout();
             }
         }
     }
-    let _ = crate::server::check_request_head(data);
+    let _ = crate::httpd::check_request_head(data);
 }
 
 /// The netlink message walker, attribute walker and the rtnetlink and nl80211 reply parsers

@@ -30,7 +30,9 @@ mod tunnel;
 #[cfg(any(feature = "packet-sd", feature = "push"))]
 pub use retry_after::parse_retry_after;
 #[cfg(any(feature = "packet-sd", feature = "push"))]
-pub use stream::{open, Body, Request, Response};
+pub use stream::{open, Request};
+#[cfg(feature = "packet-sd")]
+pub use stream::{Body, Response};
 pub use tunnel::Proxy;
 
 /// Largest body accepted from an upstream (after gunzip).

@@ -1,13 +1,3 @@
-#![cfg_attr(
-    not(all(
-        feature = "node",
-        feature = "hdhomerun",
-        feature = "packet-sd",
-        feature = "http-sd",
-        feature = "proxy"
-    )),
-    allow(dead_code, unused_imports)
-)]
 //! promlet: a tiny, static Prometheus agent (the library behind the `promlet` binary).
 //!
 //! `promlet [flags]` serves `/metrics` (node collectors) and every enabled part; the
@@ -16,17 +6,18 @@
 
 #[macro_use]
 mod log;
+mod agent;
 mod atomic64;
 mod children;
 #[cfg(any(feature = "proxy", feature = "tls", feature = "push"))]
 mod config;
+#[cfg(any(feature = "gzip", feature = "hdhomerun", feature = "push"))]
 mod crc32;
 mod expfmt;
 mod flags;
+mod httpd;
 mod part;
-mod process;
-mod serve;
-mod server;
+mod self_metrics;
 mod spare;
 mod webconfig;
 
@@ -85,7 +76,7 @@ pub fn run(args: &[String]) -> i32 {
         Some("packet-sd") => sd::packet::cli_main(&args[1..]),
         #[cfg(feature = "http-sd")]
         Some("check") => sd::http::check_main(&args[1..]),
-        _ => serve::main(args),
+        _ => agent::main(args),
     }
 }
 

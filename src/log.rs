@@ -3,14 +3,17 @@
 //! go-kit's key order), RFC 3339 UTC timestamps with milliseconds. systemd and procd both
 //! capture stderr, so nothing more is needed.
 //!
-//! Two helpers keep a router's small `logread` buffer useful: [`StateLog`] logs a failing
-//! upstream or device when it goes down and when it comes back, not on every scrape, and
-//! [`child_stderr`] logs what child processes print under their name, rate-limited.
+//! [`StateLog`] keeps a router's small `logread` buffer useful: it logs a failing upstream or
+//! device when it goes down and when it comes back, not on every scrape. (What child processes
+//! print is logged, rate-limited, by the child runner, `children.rs`.)
 
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+#[cfg(any(feature = "hdhomerun", feature = "proxy"))]
 use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+#[cfg(any(feature = "hdhomerun", feature = "proxy"))]
+use std::time::Instant;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Severity, in node_exporter's spelling.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -144,10 +147,12 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
+#[cfg(any(feature = "hdhomerun", feature = "proxy"))]
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+#[cfg(any(feature = "hdhomerun", feature = "proxy"))]
 /// Remembers which keys (upstreams, devices) are failing, so that a failure is logged when
 /// it starts and a recovery when it ends, instead of one line per scrape. Repeats go to the
 /// debug level. Only failing keys are kept (a key that works costs nothing), at most
@@ -158,6 +163,7 @@ pub struct StateLog {
     down: Mutex<Vec<(String, Instant, u64)>>,
 }
 
+#[cfg(any(feature = "hdhomerun", feature = "proxy"))]
 impl StateLog {
     pub const MAX_KEYS: usize = 256;
 
@@ -212,62 +218,6 @@ impl StateLog {
     }
 }
 
-/// Lines of one child's stderr logged per [`STDERR_WINDOW`]; the rest are counted and the
-/// count is logged when the next window opens.
-pub const STDERR_LINES: u32 = 20;
-pub const STDERR_WINDOW: Duration = Duration::from_secs(60);
-
-/// (child name, window start, lines logged in the window, lines suppressed).
-static STDERR: Mutex<Vec<(String, Instant, u32, u64)>> = Mutex::new(Vec::new());
-
-/// Logs what the child `name` wrote to stderr, line by line at warn level under its name,
-/// at most [`STDERR_LINES`] a minute per child (a chatty generator run every second must not
-/// flush everything else out of a router's log buffer).
-pub fn child_stderr(name: &str, text: &[u8]) {
-    let text = String::from_utf8_lossy(text);
-    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    if lines.is_empty() {
-        return;
-    }
-    let now = Instant::now();
-    let (allowed, reopened) = {
-        let mut st = lock(&STDERR);
-        let i = match st.iter().position(|e| e.0 == name) {
-            Some(i) => i,
-            None => {
-                if st.len() >= 1024 {
-                    // Many distinct children (generators are named by path): forget the
-                    // oldest window rather than grow.
-                    if let Some(old) = (0..st.len()).min_by_key(|&j| st[j].1) {
-                        st.swap_remove(old);
-                    }
-                }
-                st.push((name.to_string(), now, 0, 0));
-                st.len() - 1
-            }
-        };
-        let e = &mut st[i];
-        let mut reopened = 0;
-        if now.duration_since(e.1) >= STDERR_WINDOW {
-            reopened = e.3;
-            *e = (e.0.clone(), now, 0, 0);
-        }
-        let allowed = (STDERR_LINES - e.2.min(STDERR_LINES)).min(lines.len() as u32);
-        e.2 += allowed;
-        e.3 += (lines.len() as u64).saturating_sub(allowed as u64);
-        (allowed as usize, reopened)
-    };
-    if reopened > 0 {
-        log(
-            Level::Warn,
-            format_args!("{name}: {reopened} stderr lines were not logged (more than {STDERR_LINES} a minute)"),
-        );
-    }
-    for line in &lines[..allowed] {
-        log(Level::Warn, format_args!("{name}: stderr: {line}"));
-    }
-}
-
 #[macro_export]
 macro_rules! debug {
     ($($t:tt)*) => { $crate::log::log($crate::log::Level::Debug, format_args!($($t)*)) };
@@ -291,6 +241,7 @@ macro_rules! error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn timestamps_are_rfc3339_utc_millis() {
@@ -327,6 +278,7 @@ mod tests {
         assert!(init("info", "logfmt").is_ok());
     }
 
+    #[cfg(any(feature = "hdhomerun", feature = "proxy"))]
     #[test]
     fn state_log_reports_changes_not_repeats() {
         let s = StateLog::new("test upstream");

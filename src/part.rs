@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::expfmt::Encoder;
 use crate::flags::{Flags, Spec};
-use crate::server::Route;
+use crate::httpd::Route;
 
 /// A running part.
 pub trait Part: Send + Sync {

@@ -20,7 +20,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::server::Options;
+use crate::httpd::Options;
 
 #[cfg(any(feature = "tls", feature = "proxy"))]
 pub(crate) mod imp {
@@ -31,7 +31,7 @@ pub(crate) mod imp {
 
     use serde::Deserialize;
 
-    use crate::server::{Authenticator, Request, Response};
+    use crate::httpd::{Authenticator, Request, Response};
 
     #[derive(Deserialize, Debug, Default)]
     #[serde(deny_unknown_fields)]
@@ -41,8 +41,11 @@ pub(crate) mod imp {
         pub basic_auth_users: Option<BTreeMap<String, String>>,
     }
 
+    // Read in every build that reads the file, so that its keys are checked the same way; only
+    // a build with TLS uses the values (one without refuses the section, `load`).
     #[derive(Deserialize, Debug, Default, Clone)]
     #[serde(deny_unknown_fields)]
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
     pub struct TlsServerConfig {
         pub cert_file: Option<String>,
         pub key_file: Option<String>,
@@ -266,7 +269,7 @@ pub(crate) mod imp {
     }
 }
 
-#[cfg(any(feature = "tls", feature = "proxy"))]
+#[cfg(feature = "tls")]
 pub use imp::TlsServerConfig;
 
 /// Reads the web configuration and installs its TLS acceptor and authenticator in `opts`.
@@ -309,8 +312,8 @@ pub struct Live {
 
 /// One reading of the file.
 pub struct Loaded {
-    tls: Option<Arc<dyn crate::server::TlsAcceptor>>,
-    auth: Option<Arc<dyn crate::server::Authenticator>>,
+    tls: Option<Arc<dyn crate::httpd::TlsAcceptor>>,
+    auth: Option<Arc<dyn crate::httpd::Authenticator>>,
 }
 
 fn stamp(path: &Path) -> Option<(std::time::SystemTime, u64, u64)> {
@@ -380,8 +383,8 @@ impl Live {
     }
 }
 
-impl crate::server::TlsAcceptor for Live {
-    fn accept(&self, tcp: std::net::TcpStream) -> std::io::Result<Box<dyn crate::server::Conn>> {
+impl crate::httpd::TlsAcceptor for Live {
+    fn accept(&self, tcp: std::net::TcpStream) -> std::io::Result<Box<dyn crate::httpd::Conn>> {
         match &self.current().tls {
             Some(t) => t.accept(tcp),
             None => Ok(Box::new(tcp)),
@@ -389,8 +392,8 @@ impl crate::server::TlsAcceptor for Live {
     }
 }
 
-impl crate::server::Authenticator for Live {
-    fn check(&self, req: &crate::server::Request) -> Result<(), crate::server::Response> {
+impl crate::httpd::Authenticator for Live {
+    fn check(&self, req: &crate::httpd::Request) -> Result<(), crate::httpd::Response> {
         match &self.current().auth {
             Some(a) => a.check(req),
             None => Ok(()),

@@ -529,12 +529,19 @@ fn exec_with_interval_serves_the_last_good_output() {
         t1.contains("promlet_exporter_data_age_seconds{exporter_name=\"c\"}"),
         "{t1}"
     );
-    std::thread::sleep(Duration::from_millis(1500));
-    let c = stamp(&scrape(&p, "/m", "10").text()).unwrap();
-    assert_ne!(a, c, "no new run after 1.5s");
-    // Failing runs keep the last good data, and its age grows.
+    // A run every second: new data comes (within a few intervals).
+    let c = wait_for(Duration::from_secs(10), || {
+        stamp(&scrape(&p, "/m", "10").text()).filter(|c| *c != a)
+    });
+    assert!(c.is_some(), "no new run after 10s");
+    // Failing runs keep the last good data, and its age grows: after two failed runs the last
+    // good one is at least an interval old.
+    let failed_before = p.log_text().matches("run failed").count();
     std::fs::write(&flag, "").unwrap();
-    std::thread::sleep(Duration::from_millis(2500));
+    let failed = wait_for(Duration::from_secs(10), || {
+        (p.log_text().matches("run failed").count() >= failed_before + 2).then_some(())
+    });
+    assert!(failed.is_some(), "no failed runs logged:\n{}", p.log_text());
     let t = scrape(&p, "/m", "10").text();
     assert_eq!(up(&t, "c"), Some(1.0));
     assert!(stamp(&t).is_some());

@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{dir_names, read, write_family, Collector, Error, Paths};
+use super::{read, sysfs, write_family, Collector, Error, Paths};
 use crate::expfmt::{Encoder, MetricType};
 use crate::flags::{Flags, Spec};
 
@@ -219,7 +219,7 @@ fn read_set(base: &Path, uuid: &str, priority: bool) -> Result<Set, Error> {
     for (slot, (file, _, _, scale, _)) in values.iter_mut().zip(SET) {
         *slot = value(&base.join(file))? * scale;
     }
-    let names = dir_names(base)?.unwrap_or_default();
+    let names = sysfs::names(base)?.unwrap_or_default();
     let mut bdevs = Vec::new();
     for b in numbered(&names, "bdev") {
         let dir = base.join(&b);
@@ -256,7 +256,7 @@ fn read_set(base: &Path, uuid: &str, priority: bool) -> Result<Set, Error> {
 
 impl Collector for Bcache {
     fn update(&self, enc: &mut Encoder) -> Result<(), Error> {
-        let Some(names) = dir_names(&self.dir)? else {
+        let Some(names) = sysfs::names(&self.dir)? else {
             return Ok(());
         };
         let sets = names

@@ -11,7 +11,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{dir_names, read, write_family, Collector, Error, Paths};
+use super::{read, sysfs, write_family, Collector, Error, Paths};
 use crate::expfmt::{Encoder, MetricType};
 use crate::flags::Flags;
 
@@ -76,7 +76,7 @@ struct Fs {
 fn read_group(dir: &Path, fatal: bool) -> Result<(u64, Vec<Layout>), Error> {
     let res = (|| {
         let reserved = parse_value(&attr(&dir.join("bytes_reserved"))?);
-        let names = dir_names(dir)?.ok_or_else(|| Error::Io {
+        let names = sysfs::names(dir)?.ok_or_else(|| Error::Io {
             path: dir.to_path_buf(),
             err: std::io::ErrorKind::NotFound.into(),
         })?;
@@ -106,8 +106,8 @@ fn read_group(dir: &Path, fatal: bool) -> Result<(u64, Vec<Layout>), Error> {
 
 fn read_fs(dir: &Path, name: &str) -> Result<Fs, Error> {
     let base = dir.join(name);
-    let devices = dir_names(&base.join("devices")).ok().flatten();
-    let features = dir_names(&base.join("features")).ok().flatten();
+    let devices = sysfs::names(&base.join("devices")).ok().flatten();
+    let features = sysfs::names(&base.join("features")).ok().flatten();
     let mut devs = Vec::new();
     for d in devices.iter().flatten() {
         let size = parse_value(&attr(&base.join("devices").join(d).join("size"))?);
@@ -140,7 +140,7 @@ fn read_fs(dir: &Path, name: &str) -> Result<Fs, Error> {
 
 impl Collector for Btrfs {
     fn update(&self, enc: &mut Encoder) -> Result<(), Error> {
-        let Some(names) = dir_names(&self.dir)? else {
+        let Some(names) = sysfs::names(&self.dir)? else {
             return Ok(());
         };
         // Filesystems are the UUID-named entries (1.5 globs "*-*"), not features/.

@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{dir_names, read, read_attr, write_family, Collector, Error, Paths};
+use super::{read, sysfs, write_family, Collector, Error, Paths};
 use crate::expfmt::{Encoder, MetricType};
 use crate::flags::Flags;
 
@@ -96,8 +96,7 @@ fn read_host(dir: &Path, name: &str) -> Result<Host, Error> {
     read(&base.join("node_name"))?;
     let mut info = Vec::with_capacity(INFO.len());
     for (file, strip) in INFO {
-        let path = base.join(file);
-        let v = read(&path)?.trim().to_string();
+        let v = sysfs::attr(&base, file)?;
         info.push(if strip {
             v.get(2..).unwrap_or("").to_string()
         } else {
@@ -109,15 +108,12 @@ fn read_host(dir: &Path, name: &str) -> Result<Host, Error> {
         let path = base.join("statistics").join(file);
         // A counter the driver does not implement (absent, EOPNOTSUPP or EINVAL on read)
         // counts as 0, as in 1.5.
-        let text = match read_attr(&path) {
-            Ok(Some(t)) => t,
-            Ok(None) => continue,
-            Err(Error::Io { err, .. })
-                if matches!(err.raw_os_error(), Some(libc::EOPNOTSUPP | libc::EINVAL)) =>
-            {
+        let text = match sysfs::read_attr(&path) {
+            Ok(t) => t,
+            Err(e) if sysfs::errno_in(&e, &[libc::ENOENT, libc::EOPNOTSUPP, libc::EINVAL]) => {
                 continue
             }
-            Err(e) => return Err(e),
+            Err(e) => return Err(sysfs::io_err(&path, e)),
         };
         *slot = parse_counter(&text).map_err(|msg| Error::Parse { path, msg })?;
     }
@@ -130,7 +126,7 @@ fn read_host(dir: &Path, name: &str) -> Result<Host, Error> {
 
 impl Collector for FibreChannel {
     fn update(&self, enc: &mut Encoder) -> Result<(), Error> {
-        let Some(names) = dir_names(&self.dir)? else {
+        let Some(names) = sysfs::names(&self.dir)? else {
             return Err(Error::NoData(self.dir.display().to_string()));
         };
         let hosts = names

@@ -162,16 +162,9 @@ pub struct FsStat {
     pub files_free: f64,
 }
 
-/// statfs(2) on `path`.
+/// statfs(2) on `path` (a path with a NUL in it is an `InvalidInput` error).
 pub fn statfs(path: &Path) -> io::Result<FsStat> {
-    use std::os::unix::ffi::OsStrExt;
-    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in path"))?;
-    // SAFETY: statfs fills the struct we own, from a NUL-terminated path.
-    let mut s: libc::statfs = unsafe { std::mem::zeroed() };
-    if unsafe { libc::statfs(c.as_ptr(), &mut s) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
+    let s = rustix::fs::statfs(path)?;
     let bsize = s.f_bsize as f64;
     Ok(FsStat {
         size: s.f_blocks as f64 * bsize,
@@ -401,25 +394,26 @@ struct Mounts {
 
 /// True if the file is on procfs (only there does poll report mount table changes).
 fn is_procfs(f: &std::fs::File) -> bool {
-    use std::os::fd::AsRawFd;
-    const PROC_SUPER_MAGIC: i64 = 0x9fa0;
-    // SAFETY: fstatfs fills the struct we own from an fd we own.
-    let mut s: libc::statfs = unsafe { std::mem::zeroed() };
-    unsafe { libc::fstatfs(f.as_raw_fd(), &mut s) == 0 && s.f_type as i64 == PROC_SUPER_MAGIC }
+    // PROC_SUPER_MAGIC (linux/magic.h), a literal: f_type's integer type differs by target.
+    rustix::fs::fstatfs(f).is_ok_and(|s| s.f_type == 0x9fa0)
 }
 
 /// True if the mount table behind an open procfs mountinfo changed since it was last read or
 /// polled (or if polling fails: then read again).
 fn mounts_changed(f: &std::fs::File) -> bool {
-    use std::os::fd::AsRawFd;
-    let mut p = libc::pollfd {
-        fd: f.as_raw_fd(),
-        events: libc::POLLPRI,
-        revents: 0,
+    use rustix::event::{poll, PollFd, PollFlags, Timespec};
+    let mut p = [PollFd::new(f, PollFlags::PRI)];
+    let now = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
     };
-    // SAFETY: one pollfd we own, no waiting.
-    let n = unsafe { libc::poll(&mut p, 1, 0) };
-    n != 0 && (n < 0 || p.revents & (libc::POLLPRI | libc::POLLERR | libc::POLLNVAL) != 0)
+    match poll(&mut p, Some(&now)) {
+        Ok(0) => false,
+        Ok(_) => p[0]
+            .revents()
+            .intersects(PollFlags::PRI | PollFlags::ERR | PollFlags::NVAL),
+        Err(_) => true,
+    }
 }
 
 impl Filesystem {

@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use super::fibrechannel::parse_uint_base0;
-use super::{dir_names, read, read_attr, write_family, Collector, Error, Paths};
+use super::{read, sysfs, write_family, Collector, Error, Paths};
 use crate::expfmt::{Encoder, MetricType};
 use crate::flags::Flags;
 
@@ -139,16 +139,15 @@ fn read_port(base: &Path, port: &str) -> Result<Port, Error> {
     let mut counters = [None; COUNTERS.len()];
     for (slot, (sub, file, _, mul, _)) in counters.iter_mut().zip(COUNTERS) {
         let path = dir.join(sub).join(file);
-        let text = match read_attr(&path) {
-            Ok(Some(t)) => t,
-            Ok(None) => continue,
-            Err(Error::Io { err, .. })
-                if err.kind() == std::io::ErrorKind::PermissionDenied
-                    || matches!(err.raw_os_error(), Some(libc::EOPNOTSUPP | libc::EINVAL)) =>
+        let text = match sysfs::read_attr(&path) {
+            Ok(t) => t,
+            Err(e)
+                if e.kind() == std::io::ErrorKind::PermissionDenied
+                    || sysfs::errno_in(&e, &[libc::ENOENT, libc::EOPNOTSUPP, libc::EINVAL]) =>
             {
                 continue
             }
-            Err(e) => return Err(e),
+            Err(e) => return Err(sysfs::io_err(&path, e)),
         };
         *slot = parsed(&path, parse_counter(&text))?.map(|v| v.wrapping_mul(mul));
     }
@@ -162,7 +161,7 @@ fn read_port(base: &Path, port: &str) -> Result<Port, Error> {
 }
 
 fn read_dir_or_err(dir: &Path) -> Result<Vec<String>, Error> {
-    dir_names(dir)?.ok_or_else(|| Error::Io {
+    sysfs::names(dir)?.ok_or_else(|| Error::Io {
         path: dir.to_path_buf(),
         err: std::io::ErrorKind::NotFound.into(),
     })
@@ -170,9 +169,14 @@ fn read_dir_or_err(dir: &Path) -> Result<Vec<String>, Error> {
 
 fn read_device(dir: &Path, name: &str) -> Result<Device, Error> {
     let base = dir.join(name);
-    let fw_ver = read(&base.join("fw_ver"))?.trim().to_string();
-    let board_id = read(&base.join("board_id"))?.trim().to_string();
-    let hca_type = read_attr(&base.join("hca_type"))?.unwrap_or_default();
+    let fw_ver = sysfs::attr(&base, "fw_ver")?;
+    let board_id = sysfs::attr(&base, "board_id")?;
+    let hca = base.join("hca_type");
+    let hca_type = match sysfs::read_attr(&hca) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(sysfs::io_err(&hca, e)),
+    };
     let mut ports = Vec::new();
     for p in read_dir_or_err(&base.join("ports"))? {
         ports.push(read_port(&base, &p)?);
@@ -188,7 +192,7 @@ fn read_device(dir: &Path, name: &str) -> Result<Device, Error> {
 
 impl Collector for InfiniBand {
     fn update(&self, enc: &mut Encoder) -> Result<(), Error> {
-        let Some(names) = dir_names(&self.dir)? else {
+        let Some(names) = sysfs::names(&self.dir)? else {
             return Err(Error::NoData(self.dir.display().to_string()));
         };
         let devices = names

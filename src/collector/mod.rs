@@ -180,15 +180,17 @@ mod held {
 
     static FILES: Mutex<Vec<(PathBuf, Held)>> = Mutex::new(Vec::new());
     /// `--path.procfs`: only files under it are checked for procfs (an fstatfs each).
-    static ROOT: Mutex<PathBuf> = Mutex::new(PathBuf::new());
+    // An Option: PathBuf::new is const only since Rust 1.91, and the MSRV is 1.80.
+    static ROOT: Mutex<Option<PathBuf>> = Mutex::new(None);
 
     pub fn set_root(root: &Path) {
-        *ROOT.lock().unwrap_or_else(PoisonError::into_inner) = root.to_path_buf();
+        *ROOT.lock().unwrap_or_else(PoisonError::into_inner) = Some(root.to_path_buf());
     }
 
     pub fn under_root(path: &Path) -> bool {
         let root = ROOT.lock().unwrap_or_else(PoisonError::into_inner);
-        !root.as_os_str().is_empty() && path.starts_with(&*root)
+        root.as_ref()
+            .is_some_and(|r| !r.as_os_str().is_empty() && path.starts_with(r))
     }
 
     fn files() -> std::sync::MutexGuard<'static, Vec<(PathBuf, Held)>> {
@@ -310,40 +312,6 @@ pub fn read_shared(path: &Path) -> Result<String, Error> {
         SHARED_READ.with(|c| *c.borrow_mut() = (scrape, path.to_path_buf(), text.clone()));
     }
     Ok(text)
-}
-
-/// The names in a directory, sorted (as Go's filepath.Glob and ioutil.ReadDir give them);
-/// `None` when the directory does not exist.
-pub fn dir_names(path: &Path) -> Result<Option<Vec<String>>, Error> {
-    let rd = match std::fs::read_dir(path) {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(err) => {
-            return Err(Error::Io {
-                path: path.to_path_buf(),
-                err,
-            })
-        }
-    };
-    let mut names = Vec::new();
-    for e in rd {
-        let e = e.map_err(|err| Error::Io {
-            path: path.to_path_buf(),
-            err,
-        })?;
-        names.push(e.file_name().to_string_lossy().into_owned());
-    }
-    names.sort();
-    Ok(Some(names))
-}
-
-/// A one-value sysfs attribute, trimmed; `None` when the file does not exist.
-pub fn read_attr(path: &Path) -> Result<Option<String>, Error> {
-    match read(path) {
-        Ok(t) => Ok(Some(t.trim().to_string())),
-        Err(Error::Io { err, .. }) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
-    }
 }
 
 /// Writes one family through `fill`, which calls `add(labels, value)` per sample; a family that

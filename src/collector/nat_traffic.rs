@@ -1,6 +1,6 @@
 //! `nat_traffic`: bytes of the live connections per address pair, from
 //! `/proc/net/nf_conntrack` (one line per tracked connection, the format of the kernel's
-//! `ct_seq_show`; see ../shared/reference/router-collectors.md §9), as OpenWrt's Lua
+//! `ct_seq_show`, in `net/netfilter/nf_conntrack_standalone.c`), as OpenWrt's Lua
 //! exporter gives them: `node_nat_traffic{src,dest}` is the sum of every `bytes=` of the
 //! entries whose original direction goes from `src` to `dest` (both directions counted;
 //! addresses as the kernel prints them). Off by default: one series per pair.

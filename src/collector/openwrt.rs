@@ -1,6 +1,7 @@
 //! `openwrt`: `node_openwrt_info{board_name,id,model,release,revision,system,target} 1`, the
 //! series OpenWrt's Lua exporter builds from `ubus call system board`, read here from the
-//! files procd itself reads (../shared/reference/router-collectors.md §4.6, §11), under
+//! files procd itself reads (`system_board` in openwrt/procd's `system.c`; `/etc/openwrt_release`
+//! from openwrt/openwrt's `package/base-files/files/etc/openwrt_release` template), under
 //! `--path.rootfs` and `--path.procfs`:
 //! - `/etc/openwrt_release` (shell `KEY='value'`): id, release, revision, target;
 //! - `/tmp/sysinfo/board_name` and `/tmp/sysinfo/model`, else `/etc/board.json`'s

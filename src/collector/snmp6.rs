@@ -1,7 +1,8 @@
 //! `snmp6`: the kernel's IPv6 MIB counters, `snmp6_<Field>{device}`, as OpenWrt's Lua
 //! exporter names them: `/proc/net/snmp6` (the namespace's totals, `device="all"`) and every
-//! `/proc/net/dev_snmp6/<device>` (one file per device with IPv6; `name value` lines, see
-//! ../shared/reference/router-collectors.md §10). Off by default.
+//! `/proc/net/dev_snmp6/<device>` (one file per device with IPv6; `name value` lines, written
+//! by the kernel's `net/ipv6/proc.c`, and read the same way by prometheus/procfs's
+//! `net_dev_snmp6.go`). Off by default.
 //!
 //! Unlike the Lua collector, each family gets one `# TYPE` (it prints one per sample, which
 //! strict parsers refuse), devices come from the directory rather than from ubus (so a

@@ -156,6 +156,16 @@ pub fn list_dir(dir: &Path) -> io::Result<Vec<(String, FileType)>> {
     Ok(out)
 }
 
+/// The names in `dir`, sorted (as Go's `filepath.Glob` and `ioutil.ReadDir` give them), or
+/// `None` when it does not exist: [`list_dir`] without the file types.
+pub fn names(dir: &Path) -> Result<Option<Vec<String>>, Error> {
+    match list_dir(dir) {
+        Ok(e) => Ok(Some(e.into_iter().map(|(n, _)| n).collect())),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io_err(dir, e)),
+    }
+}
+
 /// The entries of `dir` named `prefix*` (with `digit`, `prefix[0-9]*`), sorted, as Go's
 /// `filepath.Glob`: the name's rest after the prefix, and the path. A missing `dir` gives
 /// none, as Glob does.

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use super::pattern::Pattern;
-use super::{dir_names, read_attr, write_family, Collector, Error, Paths};
+use super::{sysfs, write_family, Collector, Error, Paths};
 use crate::expfmt::{Encoder, MetricType};
 use crate::flags::{Flags, Spec};
 
@@ -64,7 +64,7 @@ pub fn parse_counter(text: &str) -> Result<u64, String> {
 
 impl Collector for TapeStats {
     fn update(&self, enc: &mut Encoder) -> Result<(), Error> {
-        let Some(names) = dir_names(&self.dir)? else {
+        let Some(names) = sysfs::names(&self.dir)? else {
             return Err(Error::NoData(self.dir.display().to_string()));
         };
         let mut tapes = Vec::new();
@@ -75,10 +75,16 @@ impl Collector for TapeStats {
             let mut vals = [0u64; FAMILIES.len()];
             for (slot, (file, ..)) in vals.iter_mut().zip(FAMILIES) {
                 let path = self.dir.join(&name).join("stats").join(file);
-                let text = read_attr(&path)?.ok_or_else(|| Error::Parse {
-                    path: path.clone(),
-                    msg: "missing".into(),
-                })?;
+                let text = match sysfs::read_attr(&path) {
+                    Ok(t) => t,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        return Err(Error::Parse {
+                            path,
+                            msg: "missing".into(),
+                        })
+                    }
+                    Err(e) => return Err(sysfs::io_err(&path, e)),
+                };
                 *slot = parse_counter(&text).map_err(|msg| Error::Parse { path, msg })?;
             }
             tapes.push((name, vals));

@@ -22,38 +22,30 @@ pub struct Utsname {
     pub domainname: String,
 }
 
-fn field(raw: &[libc::c_char]) -> String {
-    let bytes: Vec<u8> = raw
-        .iter()
-        .take_while(|&&c| c != 0)
-        .map(|&c| c as u8)
-        .collect();
-    String::from_utf8_lossy(&bytes).into_owned()
+fn field(raw: &std::ffi::CStr) -> String {
+    raw.to_string_lossy().into_owned()
 }
 
-pub fn uname() -> std::io::Result<Utsname> {
-    // SAFETY: utsname is plain old data; uname(2) fills it or fails.
-    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
-    if unsafe { libc::uname(&mut u) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    let mut domainname = field(&u.domainname);
+/// uname(2), through rustix (it cannot fail for a valid buffer).
+pub fn uname() -> Utsname {
+    let u = rustix::system::uname();
+    let mut domainname = field(u.domainname());
     if domainname.is_empty() {
         domainname = "(none)".into();
     }
-    Ok(Utsname {
-        sysname: field(&u.sysname),
-        nodename: field(&u.nodename),
-        release: field(&u.release),
-        version: field(&u.version),
-        machine: field(&u.machine),
+    Utsname {
+        sysname: field(u.sysname()),
+        nodename: field(u.nodename()),
+        release: field(u.release()),
+        version: field(u.version()),
+        machine: field(u.machine()),
         domainname,
-    })
+    }
 }
 
 impl Collector for Uname {
     fn update(&self, enc: &mut Encoder) -> Result<(), Error> {
-        let u = uname().map_err(|e| Error::Other(format!("uname: {e}")))?;
+        let u = uname();
         enc.family(
             "node_uname_info",
             "Labeled system information as provided by the uname system call.",

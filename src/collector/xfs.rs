@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use super::{dir_names, read, write_family, Collector, Error, Paths};
+use super::{read, sysfs, write_family, Collector, Error, Paths};
 use crate::expfmt::{Encoder, MetricType};
 use crate::flags::Flags;
 
@@ -151,7 +151,7 @@ pub fn parse(text: &str) -> Result<Stats<'_>, String> {
 
 impl Collector for Xfs {
     fn update(&self, enc: &mut Encoder) -> Result<(), Error> {
-        let Some(names) = dir_names(&self.dir)? else {
+        let Some(names) = sysfs::names(&self.dir)? else {
             return Ok(());
         };
         let mut texts = Vec::new();

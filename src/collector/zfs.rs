@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use super::{dir_names, read, Collector, Error, Paths};
+use super::{read, sysfs, Collector, Error, Paths};
 use crate::expfmt::{Encoder, MetricType};
 use crate::flags::Flags;
 
@@ -152,7 +152,7 @@ fn read_optional(path: &Path) -> Result<Option<String>, Error> {
 
 impl Collector for Zfs {
     fn update(&self, enc: &mut Encoder) -> Result<(), Error> {
-        let Some(entries) = dir_names(&self.dir)? else {
+        let Some(entries) = sysfs::names(&self.dir)? else {
             return Err(Error::NoData(self.dir.display().to_string()));
         };
         let parse_err = |path: &Path, msg| Error::Parse {
@@ -198,7 +198,7 @@ impl Collector for Zfs {
         }
         for pool in &pools {
             let dir = self.dir.join(pool);
-            for objset in dir_names(&dir)?.unwrap_or_default() {
+            for objset in sysfs::names(&dir)?.unwrap_or_default() {
                 if !objset.starts_with("objset-") {
                     continue;
                 }

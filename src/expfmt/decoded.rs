@@ -32,7 +32,9 @@ pub struct DecodedSample {
     labels: (u32, u32),
     pub value: f64,
     /// The value's text when it is exactly what `encode::write_value` writes for `value`
-    /// (so it can be copied).
+    /// (so it can be copied). Found in every build, by the decoder's fast path for values;
+    /// only the proxy's merge copies it.
+    #[cfg_attr(not(feature = "proxy"), allow(dead_code))]
     pub canonical: Option<Span>,
     pub timestamp_ms: Option<i64>,
 }
@@ -51,7 +53,9 @@ pub struct DecodedFamily {
 #[derive(Debug, Default)]
 pub struct Decoded {
     text: String,
-    /// `text[..verbatim_end]` is the body as received; unescaped strings follow it.
+    /// `text[..verbatim_end]` is the body as received; unescaped strings follow it. Kept in
+    /// every build (it is what the decoder produced); only the proxy's merge asks about it.
+    #[cfg_attr(not(feature = "proxy"), allow(dead_code))]
     verbatim_end: usize,
     pub families: Vec<DecodedFamily>,
     /// Every sample's (label name, unescaped label value), one sample after the other.
@@ -60,6 +64,7 @@ pub struct Decoded {
 
 impl Decoded {
     /// Bytes of text held (the body and the unescaped strings).
+    #[cfg(feature = "proxy")]
     pub fn text_len(&self) -> usize {
         self.text.len()
     }
@@ -69,12 +74,14 @@ impl Decoded {
         &self.text[s.start as usize..s.end as usize]
     }
 
+    #[cfg(feature = "proxy")]
     /// True if the span is a piece of the body as received (not unescaped): a label value
     /// that is such a span has no character that needs escaping.
     pub fn is_verbatim(&self, s: Span) -> bool {
         (s.end as usize) <= self.verbatim_end
     }
 
+    #[cfg(feature = "proxy")]
     /// The text `name="value"` of a label, when it stands so in the body as received (no
     /// blanks around `=`, no escapes in the value): already valid output.
     pub fn pair_text(&self, name: Span, value: Span) -> Option<&str> {
@@ -115,6 +122,7 @@ impl Decoded {
             .collect()
     }
 
+    #[cfg(any(feature = "proxy", test))]
     /// The same model built from owned families (the OpenMetrics path, which converts names
     /// and so has no body to point into).
     pub fn from_families(fams: &[MetricFamily]) -> Decoded {

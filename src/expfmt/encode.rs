@@ -64,6 +64,7 @@ impl Encoder {
         &self.buf
     }
 
+    #[cfg(any(feature = "hdhomerun", feature = "packet-sd", feature = "proxy", test))]
     pub fn into_bytes(self) -> Vec<u8> {
         self.buf
     }
@@ -74,10 +75,12 @@ impl Encoder {
     }
 
     /// True if a family of this name was already written.
+    #[cfg(feature = "node")]
     pub fn has_family(&self, name: &str) -> bool {
         self.seen.contains(name)
     }
 
+    #[cfg(any(feature = "node", feature = "proxy"))]
     /// A point to go back to with [`Encoder::rollback`] (to drop the partial output of a
     /// collector that failed half way).
     pub fn checkpoint(&self) -> Checkpoint {
@@ -87,6 +90,7 @@ impl Encoder {
         }
     }
 
+    #[cfg(any(feature = "node", feature = "proxy"))]
     /// Drops everything written since `cp`. Family names registered since then are forgotten
     /// too, so they may be written again.
     pub fn rollback(&mut self, cp: Checkpoint) {
@@ -139,6 +143,7 @@ impl Encoder {
 }
 
 /// Opaque position in an [`Encoder`]'s output.
+#[cfg(any(feature = "node", feature = "proxy"))]
 #[derive(Clone, Copy, Debug)]
 pub struct Checkpoint {
     len: usize,
@@ -160,6 +165,7 @@ impl Family<'_> {
         self.write("", labels, value, None)
     }
 
+    #[cfg(any(feature = "http-sd", feature = "packet-sd"))]
     /// A sample whose name is the family name plus `suffix` (`_bucket`, `_sum`, `_count`).
     pub fn sample_suffix(
         &mut self,
@@ -207,8 +213,10 @@ pub enum Label<'a> {
     /// `name`, `value` to escape.
     Escape(&'a str, &'a str),
     /// `name`, a value with nothing to escape (a piece of a body as received).
+    #[cfg(feature = "proxy")]
     Verbatim(&'a str, &'a str),
     /// The whole `name="value"`, already valid (from [`label_pair`] or a body).
+    #[cfg(feature = "proxy")]
     Pair(&'a str),
 }
 
@@ -219,17 +227,21 @@ pub fn write_labels<'a>(buf: &mut Vec<u8>, labels: impl Iterator<Item = Label<'a
     for l in labels {
         buf.push(if buf.len() == start { b'{' } else { b',' });
         match l {
-            Label::Pair(p) => buf.extend_from_slice(p.as_bytes()),
-            Label::Escape(k, v) | Label::Verbatim(k, v) => {
+            Label::Escape(k, v) => {
                 buf.extend_from_slice(k.as_bytes());
                 buf.extend_from_slice(b"=\"");
-                if matches!(l, Label::Escape(..)) {
-                    escape_label_value(buf, v);
-                } else {
-                    buf.extend_from_slice(v.as_bytes());
-                }
+                escape_label_value(buf, v);
                 buf.push(b'"');
             }
+            #[cfg(feature = "proxy")]
+            Label::Verbatim(k, v) => {
+                buf.extend_from_slice(k.as_bytes());
+                buf.extend_from_slice(b"=\"");
+                buf.extend_from_slice(v.as_bytes());
+                buf.push(b'"');
+            }
+            #[cfg(feature = "proxy")]
+            Label::Pair(p) => buf.extend_from_slice(p.as_bytes()),
         }
     }
     if buf.len() != start {

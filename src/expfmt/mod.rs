@@ -10,14 +10,18 @@ mod decoded;
 mod encode;
 mod parse;
 
+#[cfg(feature = "proxy")]
+pub use decoded::DecodedFamily;
 #[cfg(any(feature = "proxy", feature = "push"))]
-pub use decoded::{decode_text, Decoded, DecodedFamily, DecodedSample};
+pub use decoded::{decode_text, Decoded, DecodedSample};
 #[cfg(feature = "proxy")]
 pub use encode::{label_pair, write_labels, write_sample_end, Label};
 pub use encode::{Encoder, MetricType};
-#[cfg(test)]
-pub use parse::parse_openmetrics;
-pub use parse::{parse, parse_text, write_families, Format, MetricFamily};
+#[cfg(any(feature = "node", test))]
+pub use parse::MetricFamily;
+#[cfg(feature = "proxy")]
+pub use parse::{parse, Format};
+pub use parse::{parse_openmetrics, parse_text, write_families};
 
 /// `Content-Type` of everything [`Encoder`] writes.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -31,6 +35,7 @@ pub fn is_metric_name(name: &str) -> bool {
             .all(|&c| c.is_ascii_alphanumeric() || c == b'_' || c == b':')
 }
 
+#[cfg(any(feature = "proxy", feature = "push", feature = "http-sd", test))]
 /// True if `name` is a valid label name (`[a-zA-Z_][a-zA-Z0-9_]*`).
 pub fn is_label_name(name: &str) -> bool {
     let b = name.as_bytes();

@@ -53,13 +53,15 @@ impl std::fmt::Display for ParseError {
     }
 }
 
-/// Which text format a body is in.
+/// Which text format a body is in (the proxy picks it by an upstream's `Content-Type`).
+#[cfg(feature = "proxy")]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
     Text004,
     OpenMetrics,
 }
 
+#[cfg(feature = "proxy")]
 impl Format {
     /// Picks the format from a `Content-Type` header (OpenMetrics only when it says so).
     pub fn from_content_type(ct: &str) -> Format {
@@ -76,6 +78,7 @@ impl Format {
 }
 
 /// Parses `input` in the given format.
+#[cfg(feature = "proxy")]
 pub fn parse(input: &str, format: Format) -> Result<Vec<MetricFamily>, ParseError> {
     match format {
         Format::Text004 => parse_text(input),

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use super::status::{self, Debug, Tuner};
 use crate::expfmt::{self, Encoder, MetricType};
-use crate::server::{Request, Response};
+use crate::httpd::{Request, Response};
 
 /// Why a `get` failed, as far as the exporter cares.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -20,8 +20,8 @@ use std::time::{Duration, Instant};
 
 use crate::expfmt::{Encoder, MetricType};
 use crate::flags::{parse_duration, Flags, Spec};
+use crate::httpd::{Request, Route};
 use crate::part::{Entry, Part};
-use crate::server::{Request, Route};
 use client::{Client, Transport};
 use exporter::{Cidr, Connect, Exporter, GetError, Settings, Stats};
 

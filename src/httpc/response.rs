@@ -486,6 +486,7 @@ impl<R: BufRead> Read for Body<R> {
 }
 
 /// A whole body read into memory, with its head.
+#[cfg(any(feature = "proxy", test))]
 pub fn read_all<R: BufRead>(r: R, head: &Head, limit: u64) -> Result<Vec<u8>, Error> {
     let hint = match head.framing {
         Framing::Length(n) => n.min(limit),

@@ -36,6 +36,7 @@ pub struct Request<'a> {
 
 impl<'a> Request<'a> {
     /// A GET with these headers.
+    #[cfg(feature = "packet-sd")]
     pub fn get(headers: &'a [(&'a str, &'a str)]) -> Request<'a> {
         Request {
             method: "GET",

@@ -1,7 +1,7 @@
 //! Netlink, as promlet speaks it to the kernel: message framing, attributes and the
 //! request/dump loop, shared by rtnetlink (`netdev`'s link statistics) and generic netlink
 //! (nl80211 for `wifi`). Layout from Linux v6.1 UAPI `include/uapi/linux/netlink.h` and
-//! `genetlink.h` (see ../shared/reference/router-collectors.md §6.1).
+//! `genetlink.h` (the family id is resolved with `CTRL_CMD_GETFAMILY`, netlink(7), genetlink).
 //!
 //! Everything here but [`socket`] is pure: bytes in, values out, so it is tested with
 //! byte-exact messages and fuzzed (`promlet::fuzzing::netlink`). The kernel is trusted for
@@ -44,6 +44,8 @@ pub const NLA_TYPE_MASK: u16 = 0x3fff;
 // errno values differ between architectures (ENOBUFS is 105 on x86 and ARM, 132 on MIPS),
 // and the kernel's netlink errors are in the target's numbering: take them from libc.
 pub const ENOENT: i32 = libc::ENOENT;
+// Generic netlink (nl80211, the router's wifi collector) uses these; rtnetlink does not.
+#[cfg(any(feature = "router", test))]
 pub const ENODEV: i32 = libc::ENODEV;
 pub const ENOBUFS: i32 = libc::ENOBUFS;
 
@@ -218,6 +220,7 @@ impl<'a> Iterator for Attrs<'a> {
 }
 
 /// An integer attribute's value; a wrong size is an error naming the attribute.
+#[cfg(any(feature = "router", test))]
 pub fn attr_u8(typ: u16, v: &[u8]) -> Result<u8, Error> {
     match v {
         [a] => Ok(*a),
@@ -232,6 +235,7 @@ pub fn attr_u16(typ: u16, v: &[u8]) -> Result<u16, Error> {
     }
 }
 
+#[cfg(any(feature = "router", test))]
 pub fn attr_u32(typ: u16, v: &[u8]) -> Result<u32, Error> {
     match v {
         [a, b, c, d] => Ok(u32::from_ne_bytes([*a, *b, *c, *d])),
@@ -239,6 +243,7 @@ pub fn attr_u32(typ: u16, v: &[u8]) -> Result<u32, Error> {
     }
 }
 
+#[cfg(any(feature = "router", test))]
 pub fn attr_u64(typ: u16, v: &[u8]) -> Result<u64, Error> {
     let a: [u8; 8] = v.try_into().map_err(|_| size_err(typ, v, 8))?;
     Ok(u64::from_ne_bytes(a))

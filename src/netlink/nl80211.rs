@@ -1,7 +1,7 @@
 //! nl80211 (cfg80211's generic netlink family): the requests the `wifi` collector sends and
 //! pure parsers of the replies. Command and attribute numbers are those of Linux v6.1's UAPI
-//! `include/uapi/linux/nl80211.h` (v6.1.187; see ../shared/reference/router-collectors.md
-//! §6.3-6.7). Every attribute is optional: drivers differ in what they report.
+//! `include/uapi/linux/nl80211.h` (v6.1.187, as Debian's linux-libc-dev ships it). Every
+//! attribute is optional: drivers differ in what they report.
 
 use super::{
     attr_str, attr_u16, attr_u32, attr_u64, attr_u8, attrs, genl_payload, Error, Message, Request,

@@ -17,6 +17,7 @@ use super::{Transport, RECV_BUF};
 /// rtnetlink (`NETLINK_ROUTE`): links and their statistics.
 pub const NETLINK_ROUTE: i32 = 0;
 /// Generic netlink (`NETLINK_GENERIC`): nl80211 and other families.
+#[cfg(any(feature = "router", test))]
 pub const NETLINK_GENERIC: i32 = 16;
 
 /// A netlink socket bound to a port id the kernel picks, talking to the kernel (port 0).

@@ -224,24 +224,7 @@ fn validate(
         let nth_path = paths.iter().filter(|x| **x == p.path).count();
         let pline = line_of(text, "path", Some(&p.path), nth_path);
         let err = |line: Option<usize>, msg: String| at(file, line, &msg);
-        if !p.path.starts_with('/') || p.path.contains(['?', '#', ' ']) {
-            return Err(err(
-                pline,
-                format!(
-                    "path {:?} must start with '/' and hold no '?', '#' or blank",
-                    p.path
-                ),
-            ));
-        }
-        if paths.contains(&p.path) {
-            return Err(err(pline, format!("duplicate path {:?}", p.path)));
-        }
-        if reserved.contains(&p.path.as_str()) || p.path == "/" {
-            return Err(err(
-                pline,
-                format!("path {:?} is already served by promlet itself", p.path),
-            ));
-        }
+        check_path(&p.path, &paths, reserved).map_err(|m| err(pline, m))?;
         paths.push(p.path.clone());
         if p.exporters.is_empty() {
             return Err(err(pline, format!("path {:?} has no exporters", p.path)));
@@ -265,87 +248,14 @@ fn validate(
             let ctx = |m: &str| err(eline, format!("exporter {:?}: {m}", e.name));
             let interval = match &e.interval {
                 None => None,
-                Some(s) => Some(
-                    crate::flags::parse_duration(s)
-                        .filter(|d| !d.is_zero())
-                        .ok_or_else(|| ctx(&format!("bad interval {s:?}")))?,
-                ),
+                Some(s) => Some(positive_duration(s, "interval", &ctx)?),
             };
-            let source = match (&e.http, &e.file, &e.exec) {
-                (Some(u), None, None) => {
-                    if interval.is_some() {
-                        return Err(ctx("interval is only for exec"));
-                    }
-                    Source::Http(Box::new(http_source(u, &e, file, text, eline, &ctx)?))
-                }
-                (None, Some(f), None) => {
-                    if interval.is_some() {
-                        return Err(ctx("interval is only for exec"));
-                    }
-                    if f.is_empty() {
-                        return Err(ctx("file is empty"));
-                    }
-                    Source::File(rel(f))
-                }
-                (None, None, Some(argv)) => {
-                    if argv.is_empty() || argv[0].is_empty() {
-                        return Err(ctx("exec needs a command (a list: [program, args...])"));
-                    }
-                    // `./script` and `bin/script` are files next to the config; a bare
-                    // name is still looked up in PATH.
-                    let mut argv = argv.clone();
-                    if argv[0].contains('/') {
-                        argv[0] = rel(&argv[0]);
-                    }
-                    match interval {
-                        Some(i) => Source::ExecCached(argv, i),
-                        None => Source::Exec(argv),
-                    }
-                }
-                (None, None, None) => {
-                    return Err(ctx("needs one source: http, file or exec"));
-                }
-                _ => return Err(ctx("has more than one source (http, file, exec)")),
-            };
-            if !matches!(source, Source::Http(_)) {
-                for (set, key) in [
-                    (e.ca_file.is_some(), "ca_file"),
-                    (e.tls_config.is_some(), "tls_config"),
-                    (e.basic_auth.is_some(), "basic_auth"),
-                    (e.authorization.is_some(), "authorization"),
-                    (!e.headers.is_empty(), "headers"),
-                ] {
-                    if set {
-                        return Err(ctx(&format!("{key} is only for http")));
-                    }
-                }
-            }
+            let source = exporter_source(&e, interval, file, text, eline, &ctx, &rel)?;
             let timeout = match &e.timeout {
                 None => DEFAULT_TIMEOUT,
-                Some(s) => crate::flags::parse_duration(s)
-                    .filter(|d| !d.is_zero())
-                    .ok_or_else(|| ctx(&format!("bad timeout {s:?}")))?,
+                Some(s) => positive_duration(s, "timeout", &ctx)?,
             };
-            let mut labels = Vec::new();
-            for (k, v) in &e.labels {
-                let lline = line_of(text, k, Some(v), 0).or(eline);
-                if k == "exporter_name" {
-                    return Err(err(
-                        lline,
-                        format!(
-                            "exporter {:?}: labels may not set exporter_name (it is the exporter's name)",
-                            e.name
-                        ),
-                    ));
-                }
-                if !is_label_name(k) || k.starts_with("__") {
-                    return Err(err(
-                        lline,
-                        format!("exporter {:?}: invalid label name {k:?}", e.name),
-                    ));
-                }
-                labels.push((k.clone(), v.clone()));
-            }
+            let labels = exporter_labels(&e, file, text, eline)?;
             exporters.push(ExporterConfig {
                 name: e.name,
                 source,
@@ -368,6 +278,126 @@ fn validate(
         ));
     }
     Ok(out)
+}
+
+/// The path rules: absolute, no query, fragment or blank, not twice, not one of promlet's own.
+fn check_path(path: &str, seen: &[String], reserved: &[&str]) -> Result<(), String> {
+    if !path.starts_with('/') || path.contains(['?', '#', ' ']) {
+        return Err(format!(
+            "path {path:?} must start with '/' and hold no '?', '#' or blank"
+        ));
+    }
+    if seen.iter().any(|p| p == path) {
+        return Err(format!("duplicate path {path:?}"));
+    }
+    if reserved.contains(&path) || path == "/" {
+        return Err(format!("path {path:?} is already served by promlet itself"));
+    }
+    Ok(())
+}
+
+/// A duration key (`interval`, `timeout`) that must be more than zero.
+fn positive_duration(
+    s: &str,
+    what: &str,
+    ctx: &dyn Fn(&str) -> String,
+) -> Result<Duration, String> {
+    crate::flags::parse_duration(s)
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| ctx(&format!("bad {what} {s:?}")))
+}
+
+/// An exporter's one source (http, file or exec), and the keys that only an http one takes.
+fn exporter_source(
+    e: &RawExporter,
+    interval: Option<Duration>,
+    file: &Path,
+    text: &str,
+    eline: Option<usize>,
+    ctx: &dyn Fn(&str) -> String,
+    rel: &dyn Fn(&str) -> String,
+) -> Result<Source, String> {
+    let source = match (&e.http, &e.file, &e.exec) {
+        (Some(u), None, None) => {
+            if interval.is_some() {
+                return Err(ctx("interval is only for exec"));
+            }
+            Source::Http(Box::new(http_source(u, e, file, text, eline, ctx)?))
+        }
+        (None, Some(f), None) => {
+            if interval.is_some() {
+                return Err(ctx("interval is only for exec"));
+            }
+            if f.is_empty() {
+                return Err(ctx("file is empty"));
+            }
+            Source::File(rel(f))
+        }
+        (None, None, Some(argv)) => {
+            if argv.is_empty() || argv[0].is_empty() {
+                return Err(ctx("exec needs a command (a list: [program, args...])"));
+            }
+            // `./script` and `bin/script` are files next to the config; a bare
+            // name is still looked up in PATH.
+            let mut argv = argv.clone();
+            if argv[0].contains('/') {
+                argv[0] = rel(&argv[0]);
+            }
+            match interval {
+                Some(i) => Source::ExecCached(argv, i),
+                None => Source::Exec(argv),
+            }
+        }
+        (None, None, None) => {
+            return Err(ctx("needs one source: http, file or exec"));
+        }
+        _ => return Err(ctx("has more than one source (http, file, exec)")),
+    };
+    if !matches!(source, Source::Http(_)) {
+        for (set, key) in [
+            (e.ca_file.is_some(), "ca_file"),
+            (e.tls_config.is_some(), "tls_config"),
+            (e.basic_auth.is_some(), "basic_auth"),
+            (e.authorization.is_some(), "authorization"),
+            (!e.headers.is_empty(), "headers"),
+        ] {
+            if set {
+                return Err(ctx(&format!("{key} is only for http")));
+            }
+        }
+    }
+    Ok(source)
+}
+
+/// An exporter's extra labels: valid names, not `__`-prefixed, not `exporter_name`.
+fn exporter_labels(
+    e: &RawExporter,
+    file: &Path,
+    text: &str,
+    eline: Option<usize>,
+) -> Result<Vec<(String, String)>, String> {
+    let err = |line: Option<usize>, msg: String| at(file, line, &msg);
+    let mut labels = Vec::new();
+    for (k, v) in &e.labels {
+        let lline = line_of(text, k, Some(v), 0).or(eline);
+        if k == "exporter_name" {
+            return Err(err(
+                lline,
+                format!(
+                    "exporter {:?}: labels may not set exporter_name (it is the exporter's name)",
+                    e.name
+                ),
+            ));
+        }
+        if !is_label_name(k) || k.starts_with("__") {
+            return Err(err(
+                lline,
+                format!("exporter {:?}: invalid label name {k:?}", e.name),
+            ));
+        }
+        labels.push((k.clone(), v.clone()));
+    }
+    Ok(labels)
 }
 
 /// An `http` exporter's URL, credentials, headers and TLS client, checked.
@@ -519,7 +549,8 @@ mod tests {
         assert!(e.starts_with("c.yml:2:"), "{e}");
     }
 
-    /// Case 24 and 6: every config error fails the load, with the line of the offending item.
+    /// Cases 24 and 6 of docs/merging-proxy.md: every config error fails the load, with the
+    /// line of the offending item.
     #[cfg(feature = "yaml")]
     #[test]
     fn config_errors_name_file_and_line() {

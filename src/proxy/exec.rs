@@ -7,114 +7,48 @@
 //! in flight (one child for any number of simultaneous scrapes); [`Cached`] runs it every
 //! `interval` in a background thread and serves the last good output.
 
-use std::io::Read;
-use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-/// Largest stdout accepted from a command.
-const MAX_OUTPUT: usize = 64 << 20;
+use crate::children::{self, Limits, RunError};
+
+/// Largest stdout accepted from a command: the same cap as an upstream's body
+/// ([`crate::httpc::MAX_BODY`]), since an exec exporter stands in for one.
+const MAX_OUTPUT: usize = crate::httpc::MAX_BODY;
+
+/// stdout up to [`MAX_OUTPUT`]; of stderr the last 64 KiB (it is only logged, rate-limited).
+const LIMITS: Limits = Limits {
+    stdout: MAX_OUTPUT,
+    stderr: 64 << 10,
+};
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Runs `argv` until it exits or `until` passes; returns its stdout if it exited 0.
-/// stderr is logged, line by line, under the exporter's `name`.
+/// Runs `argv` until it exits or `until` passes, with [`children::run`]'s contract (own
+/// process group, killed with everything it started, reaped); returns its stdout if it exited
+/// 0. stderr is logged, line by line, under the exporter's `name`.
 pub fn run(name: &str, argv: &[String], until: Instant) -> Result<Vec<u8>, String> {
-    let mut child = Command::new(&argv[0])
-        .args(&argv[1..])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .map_err(|e| format!("start {:?}: {e}", argv[0]))?;
-    // Registered until reaped, so that promlet's stop ends it too.
-    let group = crate::children::Group::new(&child);
-    let (tx, rx) = mpsc::channel::<Result<Vec<u8>, String>>();
-    if let Some(mut out) = child.stdout.take() {
-        let spawned = std::thread::Builder::new()
-            .name("exec-stdout".into())
-            .stack_size(64 * 1024)
-            .spawn(move || {
-                let mut buf = Vec::new();
-                let r = (&mut out)
-                    .take(MAX_OUTPUT as u64 + 1)
-                    .read_to_end(&mut buf)
-                    .map_err(|e| format!("read stdout: {e}"))
-                    .and_then(|_| {
-                        if buf.len() > MAX_OUTPUT {
-                            Err(format!("output larger than {MAX_OUTPUT} bytes"))
-                        } else {
-                            Ok(buf)
-                        }
-                    });
-                let _ = tx.send(r);
-            });
-        if spawned.is_err() {
-            group.kill();
-            let _ = child.wait();
-            return Err("cannot start a reader thread".into());
-        }
-    }
-    let stderr_thread = child.stderr.take().and_then(|mut err| {
-        let name = name.to_string();
-        std::thread::Builder::new()
-            .name("exec-stderr".into())
-            .stack_size(64 * 1024)
-            .spawn(move || {
-                let mut buf = Vec::new();
-                let _ = (&mut err).take(64 * 1024).read_to_end(&mut buf);
-                // Drain the rest so the child never blocks on a full stderr pipe.
-                let _ = std::io::copy(&mut err, &mut std::io::sink());
-                crate::log::child_stderr(&format!("exporter {name}"), &buf);
-            })
-            .ok()
-    });
+    let (prog, args) = argv.split_first().ok_or("empty command")?;
+    let mut cmd = Command::new(prog);
+    cmd.args(args);
     let left = until.saturating_duration_since(Instant::now());
-    let output = match rx.recv_timeout(left) {
-        Ok(r) => r,
-        Err(_) => Err(format!("timeout after {:.1}s (killed)", left.as_secs_f64())),
-    };
-    // stdout is closed (or we gave up): the child should exit now; give it what time is left.
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(st)) => break Some(st),
-            Ok(None) if Instant::now() < until && output.is_ok() => {
-                std::thread::sleep(Duration::from_millis(2))
-            }
-            _ => break None,
+    match children::run(cmd, &format!("exporter {name}"), until, LIMITS) {
+        Ok(o) if o.status.success() => Ok(o.stdout),
+        Ok(o) => Err(format!("exited with {}", o.status)),
+        Err(RunError::Spawn(e)) => Err(format!("start {prog:?}: {e}")),
+        Err(RunError::Timeout { read_all: false }) => {
+            Err(format!("timeout after {:.1}s (killed)", left.as_secs_f64()))
         }
-    };
-    let status = match status {
-        Some(st) => st,
-        None => {
-            // Still running past the deadline, or we stopped reading: kill the whole group
-            // (it cannot have been reaped yet, so the pid is still ours), then reap it.
-            group.kill();
-            let _ = child.wait();
-            if let Some(t) = stderr_thread {
-                let _ = t.join();
-            }
-            return Err(match output {
-                Err(e) => e,
-                Ok(_) => "did not exit before the timeout (killed)".into(),
-            });
+        Err(RunError::Timeout { read_all: true }) => {
+            Err("did not exit before the timeout (killed)".into())
         }
-    };
-    // Grandchildren may still hold the pipes; they belong to the group, so end them too.
-    group.kill();
-    if let Some(t) = stderr_thread {
-        let _ = t.join();
+        Err(RunError::TooLarge(n)) => Err(format!("output larger than {n} bytes")),
+        Err(RunError::Read(e)) => Err(format!("read stdout: {e}")),
+        Err(RunError::Wait(e)) => Err(format!("wait: {e}")),
     }
-    let out = output?;
-    if !status.success() {
-        return Err(format!("exited with {status}"));
-    }
-    Ok(out)
 }
 
 /// A run in flight (or finished) that scrapes wait on.

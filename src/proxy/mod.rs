@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 
 use crate::expfmt::{self, Decoded, Encoder, Format, MetricType};
 use crate::flags::{Flags, Spec};
+use crate::httpd::{Request, Response, Route};
 use crate::part::{Entry, Part};
-use crate::server::{Request, Response, Route};
 use config::{ExporterConfig, PathConfig, Source};
 
 pub const PART: Entry = Entry {
@@ -274,6 +274,40 @@ impl Endpoint {
     /// Fetches every exporter in parallel and merges what came back by `deadline`.
     fn scrape(&self, start: Instant, deadline: Instant) -> Vec<u8> {
         self.scrapes.fetch_add(1, Ordering::Relaxed);
+        let outcomes = self.fetch_all(start, deadline);
+        for (e, o) in self.exporters.iter().zip(&outcomes) {
+            // Logged when it goes down and when it comes back, not once per scrape.
+            let key = format!("{} of path {}", e.cfg.name, self.path);
+            match &o.result {
+                Err(err) => UPSTREAMS.failed(&key, err),
+                Ok(_) => UPSTREAMS.ok(&key),
+            };
+        }
+        let inputs: Vec<merge::Source<'_>> = self
+            .exporters
+            .iter()
+            .zip(&outcomes)
+            .map(|(e, o)| merge::Source {
+                name: &e.cfg.name,
+                labels: &e.cfg.labels,
+                no_rewrite: e.cfg.no_rewrite,
+                decoded: o.result.as_ref().ok().map(|(d, _)| d),
+            })
+            .collect();
+        let mut enc = Encoder::new();
+        let counts = merge::merge_decoded(&mut enc, &inputs, RESERVED);
+        drop(inputs);
+        self.write_health(&mut enc, &outcomes);
+        self.account(&outcomes, counts);
+        // Decoded bodies are a few large buffers each: freeing them here is cheap.
+        drop(outcomes);
+        enc.into_bytes()
+    }
+
+    /// Every exporter's outcome, in config order: each fetched on a thread of its own (the
+    /// last one maybe on this one), waited for until its own deadline; one not back by then
+    /// is a timeout.
+    fn fetch_all(&self, start: Instant, deadline: Instant) -> Vec<Outcome> {
         let (tx, rx) = mpsc::channel::<(usize, Outcome)>();
         // Each exporter's own deadline: its timeout, shortened by the scrape's.
         let until_of = move |e: &Exporter| deadline.min(start + e.cfg.timeout);
@@ -346,7 +380,7 @@ impl Endpoint {
                 Err(_) => break,
             }
         }
-        let outcomes: Vec<Outcome> = outcomes
+        outcomes
             .into_iter()
             .map(|o| {
                 o.unwrap_or_else(|| Outcome {
@@ -354,31 +388,13 @@ impl Endpoint {
                     duration: start.elapsed(),
                 })
             })
-            .collect();
-        for (e, o) in self.exporters.iter().zip(&outcomes) {
-            // Logged when it goes down and when it comes back, not once per scrape.
-            let key = format!("{} of path {}", e.cfg.name, self.path);
-            match &o.result {
-                Err(err) => UPSTREAMS.failed(&key, err),
-                Ok(_) => UPSTREAMS.ok(&key),
-            };
-        }
-        let inputs: Vec<merge::Source<'_>> = self
-            .exporters
-            .iter()
-            .zip(&outcomes)
-            .map(|(e, o)| merge::Source {
-                name: &e.cfg.name,
-                labels: &e.cfg.labels,
-                no_rewrite: e.cfg.no_rewrite,
-                decoded: o.result.as_ref().ok().map(|(d, _)| d),
-            })
-            .collect();
-        let mut enc = Encoder::new();
-        let counts = merge::merge_decoded(&mut enc, &inputs, RESERVED);
-        drop(inputs);
-        self.write_health(&mut enc, &outcomes);
-        for ((e, o), c) in self.exporters.iter().zip(&outcomes).zip(counts) {
+            .collect()
+    }
+
+    /// Adds one scrape's outcomes and merge counts to each exporter's totals (and warns once
+    /// about an upstream that sends its own `exporter_name`).
+    fn account(&self, outcomes: &[Outcome], counts: Vec<merge::Counts>) {
+        for ((e, o), c) in self.exporters.iter().zip(outcomes).zip(counts) {
             if c.relabelled > 0 && !e.warned_relabel.swap(true, Ordering::Relaxed) {
                 crate::warn!(
                     "path {}: exporter {} sends its own exporter_name label; replaced by {:?}",
@@ -402,9 +418,6 @@ impl Endpoint {
             a.refused += c.refused;
             a.series = c.series;
         }
-        // Decoded bodies are a few large buffers each: freeing them here is cheap.
-        drop(outcomes);
-        enc.into_bytes()
     }
 
     /// promlet_exporter_up / _scrape_duration_seconds / _data_age_seconds for this scrape.

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use crate::expfmt::Encoder;
 use crate::flags::{Flags, Spec};
+use crate::httpd::{Request, Route};
 use crate::part::{Entry, Part};
-use crate::server::{Request, Route};
 
 use super::config::{self, Config};
 use super::run::{Gather, Push, Transport};

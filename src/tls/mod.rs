@@ -8,24 +8,35 @@
 //! configuration is built, never silently ignored.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::RootCertStore;
 
+// The client side, for every https client (the proxy's upstreams, Packet SD's API, push).
+#[cfg(any(feature = "proxy", feature = "packet-sd", feature = "push"))]
 mod client;
+// Prometheus's `tls_config` keys, which the proxy's and push's files have (Packet SD's has not).
+#[cfg(any(feature = "proxy", feature = "push"))]
+mod options;
+#[cfg(any(feature = "proxy", feature = "packet-sd", feature = "push"))]
 pub mod roots;
 mod server;
 
-pub use client::{client_config, client_with_roots, Client, ClientOptions};
+#[cfg(feature = "packet-sd")]
+pub use client::client_with_roots;
+#[cfg(any(feature = "proxy", feature = "packet-sd", feature = "push"))]
+pub use client::Client;
+#[cfg(any(feature = "proxy", feature = "push"))]
+pub use options::{client_config, ClientOptions};
 pub use server::acceptor;
 pub(crate) use server::subject_cn;
 
-/// The one crypto provider: ring (aws-lc-rs needs cmake and is larger).
-pub fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+/// The one crypto provider, for clients and the server: ring (aws-lc-rs needs cmake and is
+/// larger).
+pub fn provider() -> CryptoProvider {
+    rustls::crypto::ring::default_provider()
 }
 
 /// The largest PEM file read (a distribution bundle is about 200 KiB).

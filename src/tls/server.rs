@@ -17,7 +17,7 @@ use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
 
 use super::{load_certs, load_key, load_roots};
 use crate::config::resolve;
-use crate::server::{Conn, TlsAcceptor};
+use crate::httpd::{Conn, TlsAcceptor};
 use crate::webconfig::TlsServerConfig;
 
 fn version(s: &str) -> Result<u8, String> {
@@ -46,7 +46,28 @@ pub fn acceptor(c: &TlsServerConfig, base: &Path) -> Result<Acceptor, String> {
         .ok_or("tls_server_config: missing key_file")?;
     let certs = load_certs(&resolve(base, Path::new(cert_file)))?;
     let key = load_key(&resolve(base, Path::new(key_file)))?;
+    let versions = versions(c)?;
+    let prov = Arc::new(server_provider(c)?);
+    let verifier = client_verifier(c, base, &prov)?;
+    let builder = rustls::ServerConfig::builder_with_provider(prov)
+        .with_protocol_versions(&versions)
+        .map_err(|e| format!("tls_server_config: {e}"))?;
+    let builder = match verifier {
+        Some(v) => builder.with_client_cert_verifier(v),
+        None => builder.with_no_client_auth(),
+    };
+    let mut cfg = builder
+        .with_single_cert(certs, key)
+        .map_err(|e| format!("cert_file/key_file: {e}"))?;
+    cfg.ignore_client_order = c.prefer_server_cipher_suites.unwrap_or(true);
+    Ok(Acceptor {
+        cfg: Arc::new(cfg),
+        sans: Arc::new(c.client_allowed_sans.clone().unwrap_or_default()),
+    })
+}
 
+/// `min_version` and `max_version` (TLS 1.2 and 1.3 by default) as rustls's version list.
+fn versions(c: &TlsServerConfig) -> Result<Vec<&'static rustls::SupportedProtocolVersion>, String> {
     let min = version(c.min_version.as_deref().unwrap_or("TLS12"))?;
     let max = version(c.max_version.as_deref().unwrap_or("TLS13"))?;
     if min > max {
@@ -59,8 +80,12 @@ pub fn acceptor(c: &TlsServerConfig, base: &Path) -> Result<Acceptor, String> {
     if max >= 13 {
         versions.push(&rustls::version::TLS13);
     }
+    Ok(versions)
+}
 
-    let mut prov = rustls::crypto::ring::default_provider();
+/// The one provider narrowed to `cipher_suites` and `curve_preferences`, Go's names.
+fn server_provider(c: &TlsServerConfig) -> Result<rustls::crypto::CryptoProvider, String> {
+    let mut prov = super::provider();
     if let Some(names) = &c.cipher_suites {
         // As in Go, the list applies to TLS 1.2; TLS 1.3 suites are always on.
         let mut keep: Vec<rustls::SupportedCipherSuite> = prov
@@ -98,8 +123,16 @@ pub fn acceptor(c: &TlsServerConfig, base: &Path) -> Result<Acceptor, String> {
         }
         prov.kx_groups = groups;
     }
-    let prov = Arc::new(prov);
+    Ok(prov)
+}
 
+/// `client_auth_type` with `client_ca_file` and `client_allowed_sans`: how client certificates
+/// are asked for and checked (None: not asked for).
+fn client_verifier(
+    c: &TlsServerConfig,
+    base: &Path,
+    prov: &Arc<rustls::crypto::CryptoProvider>,
+) -> Result<Option<Arc<dyn ClientCertVerifier>>, String> {
     let roots = match c.client_ca_file.as_deref().filter(|s| !s.is_empty()) {
         Some(f) => Some(Arc::new(load_roots(&resolve(base, Path::new(f)))?)),
         None => None,
@@ -135,7 +168,7 @@ pub fn acceptor(c: &TlsServerConfig, base: &Path) -> Result<Acceptor, String> {
         }
         other => return Err(format!("unknown client_auth_type {other:?}")),
     };
-    let sans = c.client_allowed_sans.clone().unwrap_or_default();
+    let sans = c.client_allowed_sans.as_deref().unwrap_or_default();
     if !sans.is_empty()
         && !matches!(
             auth,
@@ -144,21 +177,7 @@ pub fn acceptor(c: &TlsServerConfig, base: &Path) -> Result<Acceptor, String> {
     {
         return Err("client_allowed_sans needs a verifying client_auth_type".into());
     }
-    let builder = rustls::ServerConfig::builder_with_provider(prov)
-        .with_protocol_versions(&versions)
-        .map_err(|e| format!("tls_server_config: {e}"))?;
-    let builder = match verifier {
-        Some(v) => builder.with_client_cert_verifier(v),
-        None => builder.with_no_client_auth(),
-    };
-    let mut cfg = builder
-        .with_single_cert(certs, key)
-        .map_err(|e| format!("cert_file/key_file: {e}"))?;
-    cfg.ignore_client_order = c.prefer_server_cipher_suites.unwrap_or(true);
-    Ok(Acceptor {
-        cfg: Arc::new(cfg),
-        sans: Arc::new(sans),
-    })
+    Ok(verifier)
 }
 
 /// Accepts any client certificate (RequestClientCert, RequireAnyClientCert) but still checks

@@ -25,9 +25,9 @@ use std::time::Duration;
 
 use crate::expfmt::{Encoder, MetricType};
 use crate::flags::{parse_duration, Flags, Spec};
+use crate::httpd::{html_escape, percent_decode, Request, Response, Route};
 use crate::part::{Entry, Part};
 use crate::sd::TargetGroup;
-use crate::server::{html_escape, percent_decode, Request, Response, Route};
 
 use cache::{Cache, Done, How, Key};
 use groups::Fragment;

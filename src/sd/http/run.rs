@@ -1,23 +1,26 @@
 //! Running generator programs: an executable directly (no shell, each parameter one
 //! `key=value` argument) or a prometheus-http-sd `*.py` file through python3 and a small
-//! runner script. Each run gets its own process group, stdout and stderr are read under one
-//! deadline with size caps, and on timeout the whole group (the generator and anything it
-//! started) is killed with SIGKILL before the child is reaped, so nothing outlives a run and no
-//! zombie is left.
+//! runner script. The run itself is promlet's one child runner ([`children::run`]): its own
+//! process group, one deadline, and the whole group (the generator and anything it started)
+//! killed before the child is reaped, so nothing outlives a run and no zombie is left.
 
-use std::io::Read;
-use std::os::fd::AsRawFd;
-use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use super::Error;
+use crate::children::{self, Limits, RunError};
 
-/// Generator output above this is refused (a runaway generator must not eat the router's RAM).
+/// Generator output above this is refused: target lists are small, and a runaway generator
+/// must not eat the router's RAM (the same cap as a target file read from disk).
 pub const MAX_OUTPUT: usize = 16 << 20;
-/// The tail of stderr kept for the error message.
-const STDERR_TAIL: usize = 2048;
+
+/// stdout up to [`MAX_OUTPUT`]; of stderr the last 4 KiB, enough for a Python traceback's end
+/// (the error message quotes its last 512 bytes, the log its lines).
+const LIMITS: Limits = Limits {
+    stdout: MAX_OUTPUT,
+    stderr: 4 << 10,
+};
 
 /// Loads a prometheus-http-sd generator file and prints what `generate_targets(**params)`
 /// (or, for `check`, `test_generate_targets()` when defined) returns, as JSON on stdout.
@@ -100,55 +103,20 @@ impl Spawn<'_> {
     }
 }
 
-/// Runs `cmd` in its own process group; stdout on exit status 0, else an error with the
-/// stderr tail.
-pub fn run(mut cmd: Command, timeout: Duration, what: &str) -> Result<Vec<u8>, Error> {
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| Error::Spawn(format!("{what}: {e}")))?;
-    // Registered until reaped, so that promlet's stop ends it too. Killed only before it is
-    // reaped, so the group id cannot have been reused.
-    let group = crate::children::Group::new(&child);
-    let kill_group = || group.kill();
-    let deadline = Instant::now() + timeout;
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let read = match (child.stdout.take(), child.stderr.take()) {
-        (Some(o), Some(e)) => read_both(o, e, &mut out, &mut err, deadline),
-        _ => Err(Error::Spawn(format!("{what}: no pipes"))),
-    };
-    if let Err(e) = read {
-        kill_group();
-        let _ = child.wait();
-        return Err(match e {
-            Error::Timeout(_) => Error::Timeout(timeout),
-            e => e,
-        });
+/// Runs `cmd` with [`children::run`]'s contract (own process group, deadline, the group killed
+/// and the child reaped, stderr logged as `generator WHAT`): stdout on exit status 0, else an
+/// error with the stderr tail.
+pub fn run(cmd: Command, timeout: Duration, what: &str) -> Result<Vec<u8>, Error> {
+    let until = Instant::now() + timeout;
+    match children::run(cmd, &format!("generator {what}"), until, LIMITS) {
+        Ok(o) if o.status.success() => Ok(o.stdout),
+        Ok(o) => Err(Error::Exit(o.status.to_string(), stderr_tail(&o.stderr))),
+        Err(RunError::Spawn(e)) => Err(Error::Spawn(format!("{what}: {e}"))),
+        Err(RunError::Timeout { .. }) => Err(Error::Timeout(timeout)),
+        Err(RunError::TooLarge(n)) => Err(Error::TooLarge(n)),
+        Err(RunError::Read(e)) => Err(Error::Read(e.to_string())),
+        Err(RunError::Wait(e)) => Err(Error::Spawn(format!("{what}: wait: {e}"))),
     }
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(st)) => break st,
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
-            Ok(None) => {
-                kill_group();
-                let _ = child.wait();
-                return Err(Error::Timeout(timeout));
-            }
-            Err(e) => {
-                kill_group();
-                let _ = child.wait();
-                return Err(Error::Spawn(format!("{what}: wait: {e}")));
-            }
-        }
-    };
-    crate::log::child_stderr(&format!("generator {what}"), &err);
-    if !status.success() {
-        return Err(Error::Exit(status.to_string(), stderr_tail(&err)));
-    }
-    Ok(out)
 }
 
 /// The last line(s) of stderr, trimmed: where a traceback says what went wrong.
@@ -160,71 +128,6 @@ fn stderr_tail(err: &[u8]) -> String {
         .find(|&i| s.is_char_boundary(i))
         .unwrap_or(0);
     s[start..].to_string()
-}
-
-/// Reads both pipes to EOF before `deadline`. stdout is capped at [`MAX_OUTPUT`]; of stderr
-/// only the tail is kept.
-fn read_both(
-    mut o: impl Read + AsRawFd,
-    mut e: impl Read + AsRawFd,
-    out: &mut Vec<u8>,
-    err: &mut Vec<u8>,
-    deadline: Instant,
-) -> Result<(), Error> {
-    let (mut o_open, mut e_open) = (true, true);
-    let mut buf = vec![0u8; 16 * 1024];
-    while o_open || e_open {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(Error::Timeout(Duration::ZERO));
-        }
-        let mut fds = [
-            libc::pollfd {
-                fd: if o_open { o.as_raw_fd() } else { -1 },
-                events: libc::POLLIN,
-                revents: 0,
-            },
-            libc::pollfd {
-                fd: if e_open { e.as_raw_fd() } else { -1 },
-                events: libc::POLLIN,
-                revents: 0,
-            },
-        ];
-        let ms = left.as_millis().clamp(1, 60_000) as libc::c_int;
-        // SAFETY: fds is a valid array of two initialised pollfd structs.
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, ms) };
-        if n < 0 {
-            let errno = std::io::Error::last_os_error();
-            if errno.kind() == std::io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(Error::Read(errno.to_string()));
-        }
-        // poll reported readiness, so each read below returns without blocking.
-        if o_open && fds[0].revents != 0 {
-            match o.read(&mut buf) {
-                Ok(0) | Err(_) => o_open = false,
-                Ok(n) => {
-                    if out.len() + n > MAX_OUTPUT {
-                        return Err(Error::TooLarge(MAX_OUTPUT));
-                    }
-                    out.extend_from_slice(&buf[..n]);
-                }
-            }
-        }
-        if e_open && fds[1].revents != 0 {
-            match e.read(&mut buf) {
-                Ok(0) | Err(_) => e_open = false,
-                Ok(n) => {
-                    err.extend_from_slice(&buf[..n]);
-                    if err.len() > 2 * STDERR_TAIL {
-                        err.drain(..err.len() - STDERR_TAIL);
-                    }
-                }
-            }
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -9,23 +9,22 @@
 //! generation is `None` and every request walks and stats the tree.
 
 use crate::atomic64::AtomicU64;
-use std::ffi::CString;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
+use rustix::fs::inotify::{self, CreateFlags, WatchFlags};
+use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 /// Events that can change what a directory lists or what its files contain.
-const DIR_MASK: u32 = libc::IN_CREATE
-    | libc::IN_DELETE
-    | libc::IN_MOVED_FROM
-    | libc::IN_MOVED_TO
-    | libc::IN_MODIFY
-    | libc::IN_CLOSE_WRITE
-    | libc::IN_ATTRIB
-    | libc::IN_DELETE_SELF
-    | libc::IN_MOVE_SELF;
+const DIR_MASK: WatchFlags = WatchFlags::CREATE
+    .union(WatchFlags::DELETE)
+    .union(WatchFlags::MOVED_FROM)
+    .union(WatchFlags::MOVED_TO)
+    .union(WatchFlags::MODIFY)
+    .union(WatchFlags::CLOSE_WRITE)
+    .union(WatchFlags::ATTRIB)
+    .union(WatchFlags::DELETE_SELF)
+    .union(WatchFlags::MOVE_SELF);
 
 #[derive(Default)]
 pub struct Watch {
@@ -39,19 +38,15 @@ pub struct Watch {
 impl Watch {
     /// An inotify instance, or a watch that never vouches for anything if there is none.
     pub fn new() -> Watch {
-        // SAFETY: inotify_init1 takes flags only; a non-negative result is a new descriptor we own.
-        let fd = unsafe { libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC) };
-        if fd < 0 {
-            crate::warn!(
-                "http-sd: inotify unavailable ({}); every request stats the tree",
-                std::io::Error::last_os_error()
-            );
-            return Watch::default();
-        }
-        Watch {
-            // SAFETY: fd was just returned by inotify_init1 and is owned by nobody else.
-            fd: Some(unsafe { OwnedFd::from_raw_fd(fd) }),
-            ..Watch::default()
+        match inotify::init(CreateFlags::NONBLOCK | CreateFlags::CLOEXEC) {
+            Ok(fd) => Watch {
+                fd: Some(fd),
+                ..Watch::default()
+            },
+            Err(e) => {
+                crate::warn!("http-sd: inotify unavailable ({e}); every request stats the tree");
+                Watch::default()
+            }
         }
     }
 
@@ -62,17 +57,11 @@ impl Watch {
         if self.failed.load(Ordering::Relaxed) {
             return;
         }
-        let Ok(c) = CString::new(path.as_os_str().as_bytes()) else {
-            self.failed.store(true, Ordering::Relaxed);
-            return;
-        };
-        // SAFETY: valid descriptor and NUL-terminated path; the result is only checked.
-        if unsafe { libc::inotify_add_watch(fd.as_raw_fd(), c.as_ptr(), DIR_MASK) } < 0 {
-            let e = std::io::Error::last_os_error();
+        // A path with a NUL in it cannot be watched: EINVAL, below.
+        if let Err(e) = inotify::add_watch(fd, path, DIR_MASK) {
             // A path that vanished is a change the walk itself reports; anything else (the
             // watch limit) means changes could go unseen from now on.
-            if e.raw_os_error() != Some(libc::ENOENT) && !self.failed.swap(true, Ordering::Relaxed)
-            {
+            if e != rustix::io::Errno::NOENT && !self.failed.swap(true, Ordering::Relaxed) {
                 crate::warn!(
                     "http-sd: cannot watch {}: {e}; every request stats the tree from now on",
                     path.display()
@@ -92,17 +81,13 @@ impl Watch {
         let mut buf = [0u8; 4096];
         let mut changed = false;
         loop {
-            // SAFETY: reading into a local buffer of the given length from our descriptor.
-            let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-            if n > 0 {
+            match rustix::io::read(fd, &mut buf) {
                 // Which file changed does not matter: any change invalidates every walk.
-                changed = true;
-                continue;
+                Ok(n) if n > 0 => changed = true,
+                Err(rustix::io::Errno::INTR) => {}
+                // Nothing pending (EAGAIN), or the descriptor failed: done.
+                _ => break,
             }
-            if n < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
-                continue;
-            }
-            break;
         }
         if changed {
             self.generation.fetch_add(1, Ordering::AcqRel);

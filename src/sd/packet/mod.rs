@@ -25,8 +25,8 @@ use std::time::{Duration, Instant};
 
 use crate::expfmt::{self, Encoder};
 use crate::flags::{Flags, Spec};
+use crate::httpd::{self, Request, Response, Route, Server, Stats};
 use crate::part::{Entry, Part};
-use crate::server::{self, Request, Response, Route, Server, Stats};
 
 use metrics::Metrics;
 use model::{AddressKind, ProjectInfo};
@@ -466,17 +466,17 @@ fn start_metrics_server(listen: &str, metrics: Arc<Metrics>) -> Result<Server, S
     let route = Route::new("/metrics", "Metrics", move |_: &Request| {
         let mut enc = Encoder::new();
         metrics.write(&mut enc);
-        crate::process::write_build_info(&mut enc);
-        crate::process::write_process_metrics(&mut enc);
+        crate::self_metrics::write_build_info(&mut enc);
+        crate::self_metrics::write_process_metrics(&mut enc);
         Response::new(200, expfmt::CONTENT_TYPE, enc.into_bytes())
     });
-    let listener = server::bind(listen)?;
+    let listener = httpd::bind(listen)?;
     Server::start(
         listener,
         vec![route],
-        server::Options {
+        httpd::Options {
             max_workers: 4,
-            ..server::Options::default()
+            ..httpd::Options::default()
         },
         Arc::new(Stats::default()),
     )

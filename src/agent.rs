@@ -5,8 +5,8 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use crate::expfmt::{self, Encoder};
 use crate::flags::{Flags, Spec};
+use crate::httpd::{self, Handler, Options, Request, Response, Route, Server, Stats};
 use crate::part::Part;
-use crate::server::{self, Handler, Options, Request, Response, Route, Server, Stats};
 
 fn common_specs() -> Vec<Spec> {
     vec![
@@ -156,7 +156,7 @@ impl Handler for Router {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
-        server::answer(&routes, req)
+        httpd::answer(&routes, req)
     }
 }
 
@@ -197,7 +197,7 @@ pub fn start(flags: &Flags) -> Result<Serving, String> {
         .ok_or("--web.max-requests must be a positive number")?;
     let mut opts = Options {
         max_workers,
-        max_idle: server::idle_cap(max_workers),
+        max_idle: httpd::idle_cap(max_workers),
         ..Options::default()
     };
     let web = match flags.value("web.config.file") {
@@ -256,7 +256,7 @@ pub fn start(flags: &Flags) -> Result<Serving, String> {
     });
     let mut listeners = Vec::new();
     for listen in flags.values("web.listen-address") {
-        listeners.push(server::bind(&listen)?);
+        listeners.push(httpd::bind(&listen)?);
     }
     let front = router.clone();
     let server = Server::start_all(
@@ -482,8 +482,8 @@ impl Metrics {
             for p in &self.parts {
                 p.write_metrics(enc);
             }
-            crate::process::write_build_info(enc);
-            crate::process::write_process_metrics(enc);
+            crate::self_metrics::write_build_info(enc);
+            crate::self_metrics::write_process_metrics(enc);
             let s = &self.stats;
             use std::sync::atomic::Ordering::Relaxed;
             enc.single(
@@ -521,15 +521,16 @@ impl Metrics {
 /// idle clients each hold a descriptor, and the default soft limit of 1024 would let a
 /// thousand idle connections lock out the scraper. The server itself caps idle connections.
 fn raise_fd_limit() {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let mut lim = getrlimit(Resource::Nofile);
+    // None is unlimited: below the hard limit means the soft one is finite and smaller.
+    let below = match (lim.current, lim.maximum) {
+        (Some(cur), Some(max)) => cur < max,
+        (Some(_), None) => true,
+        (None, _) => false,
     };
-    // SAFETY: getrlimit/setrlimit read and write the struct we own.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
-            lim.rlim_cur = lim.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-        }
+    if below {
+        lim.current = lim.maximum;
+        let _ = setrlimit(Resource::Nofile, lim);
     }
 }

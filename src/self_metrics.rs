@@ -77,37 +77,23 @@ pub fn write_process_metrics(enc: &mut Encoder) {
             n as f64,
         );
     }
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit fills the struct we own.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0 {
-        enc.single(
-            "process_max_fds",
-            "Maximum number of open file descriptors.",
-            MetricType::Gauge,
-            lim.rlim_cur as f64,
-        );
-    }
-    let mut vlim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: as above.
-    if unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut vlim) } == 0 {
-        let v = if vlim.rlim_cur == libc::RLIM_INFINITY {
-            -1.0
-        } else {
-            vlim.rlim_cur as f64
-        };
-        enc.single(
-            "process_virtual_memory_max_bytes",
-            "Maximum amount of virtual memory available in bytes.",
-            MetricType::Gauge,
-            v,
-        );
-    }
+    use rustix::process::{getrlimit, Resource};
+    // getrlimit(2) cannot fail for these resources; None is RLIM_INFINITY.
+    let fds = getrlimit(Resource::Nofile).current;
+    enc.single(
+        "process_max_fds",
+        "Maximum number of open file descriptors.",
+        MetricType::Gauge,
+        fds.map_or(u64::MAX as f64, |c| c as f64),
+    );
+    // No limit is written as -1.
+    let vm = getrlimit(Resource::As).current;
+    enc.single(
+        "process_virtual_memory_max_bytes",
+        "Maximum amount of virtual memory available in bytes.",
+        MetricType::Gauge,
+        vm.map_or(-1.0, |c| c as f64),
+    );
 }
 
 fn boot_time() -> Option<f64> {

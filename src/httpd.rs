@@ -62,6 +62,7 @@ impl Request {
     }
 
     /// The first value of a query parameter.
+    #[cfg(feature = "hdhomerun")]
     pub fn query_param(&self, name: &str) -> Option<String> {
         self.query_pairs()
             .into_iter()
@@ -108,6 +109,7 @@ impl Response {
     pub fn html(body: impl Into<String>) -> Response {
         Response::new(200, "text/html; charset=utf-8", body.into())
     }
+    #[cfg(any(feature = "http-sd", feature = "packet-sd"))]
     pub fn json(status: u16, body: impl Into<Vec<u8>>) -> Response {
         Response::new(status, "application/json", body)
     }
@@ -259,16 +261,10 @@ impl Default for Options {
 /// collectors, upstream clients and children open while serving (a few descriptors per busy
 /// worker), and for the listeners and pipes. Never below 16, never above 65536 (memory).
 pub fn idle_cap(max_workers: usize) -> usize {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes the struct we own.
-    let soft = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0 {
-        usize::try_from(lim.rlim_cur).unwrap_or(usize::MAX)
-    } else {
-        1024
-    };
+    // None: unlimited.
+    let soft = rustix::process::getrlimit(rustix::process::Resource::Nofile)
+        .current
+        .map_or(usize::MAX, |c| usize::try_from(c).unwrap_or(usize::MAX));
     idle_cap_for(soft, max_workers)
 }
 
@@ -384,7 +380,8 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts serving `routes` on `listener` in background threads.
+    /// Starts serving `routes` on `listener` in background threads (Packet SD's own server).
+    #[cfg(feature = "packet-sd")]
     pub fn start(
         listener: TcpListener,
         routes: Vec<Route>,
@@ -430,6 +427,7 @@ impl Server {
     }
 
     /// The first bound address.
+    #[cfg(feature = "packet-sd")]
     pub fn local_addr(&self) -> SocketAddr {
         self.local[0]
     }
