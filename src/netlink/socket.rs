@@ -66,10 +66,15 @@ impl Transport for Socket {
 
     fn recv(&mut self, buf: &mut Vec<u8>) -> io::Result<()> {
         buf.clear();
-        buf.resize(RECV_BUF, 0);
+        buf.reserve(RECV_BUF);
+        // Into the spare capacity, which the kernel fills: no 32 KiB of zeroes per datagram.
         // TRUNC: the kernel reports the datagram's real length, so one larger than the
         // buffer is an error instead of being parsed cut short.
-        let (got, full) = recv(&self.fd, &mut buf[..], RecvFlags::TRUNC)?;
+        let (got, full) = recv(
+            &self.fd,
+            rustix::buffer::spare_capacity(buf),
+            RecvFlags::TRUNC,
+        )?;
         if full > got {
             buf.clear();
             return Err(io::Error::new(
