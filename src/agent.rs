@@ -456,7 +456,7 @@ impl Metrics {
             self.write(&mut enc, &wanted);
             let mut body = crate::spare::take();
             body.extend_from_slice(enc.as_bytes());
-            Response::new(200, expfmt::CONTENT_TYPE, body)
+            Response::spare(200, expfmt::CONTENT_TYPE, body)
         })
     }
 

@@ -88,6 +88,8 @@ pub struct Response {
     pub content_type: String,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// The body came from `crate::spare::take` and goes back there once written.
+    pub pooled: bool,
 }
 
 impl Response {
@@ -97,6 +99,17 @@ impl Response {
             content_type: content_type.into(),
             headers: Vec::new(),
             body: body.into(),
+            pooled: false,
+        }
+    }
+
+    /// Like [`Response::new`], for a body taken from `crate::spare` (a scrape's, served on
+    /// every scrape): it is given back after the write, so the next scrape on this worker
+    /// reuses its capacity.
+    pub fn spare(status: u16, content_type: &str, body: Vec<u8>) -> Response {
+        Response {
+            pooled: true,
+            ..Response::new(status, content_type, body)
         }
     }
     pub fn text(status: u16, body: impl Into<String>) -> Response {
@@ -794,7 +807,9 @@ fn serve_request(shared: &Shared, mut p: Pending) -> Option<Pending> {
         http10,
         opts.write_timeout,
     );
-    crate::spare::give_back(resp.body);
+    if resp.pooled {
+        crate::spare::give_back(resp.body);
+    }
     if wrote.is_err() || p.conn.tcp().set_nonblocking(true).is_err() {
         return None;
     }
@@ -1116,18 +1131,21 @@ fn write_response(
         head.push_str("Connection: keep-alive\r\n");
     }
     head.push_str("\r\n");
-    let mut out = crate::spare::take();
-    out.extend_from_slice(head.as_bytes());
-    if method != "HEAD" {
+    let body = if method == "HEAD" { &[][..] } else { body };
+    // A small answer goes out in one write; a large one as the head, then the body, so
+    // that it is not copied (the sockets have TCP_NODELAY: the head does not wait).
+    if body.len() <= 16 * 1024 {
+        let mut out = Vec::with_capacity(head.len() + body.len());
+        out.extend_from_slice(head.as_bytes());
         out.extend_from_slice(body);
+        send(conn, &[&out], write_timeout)
+    } else {
+        send(conn, &[head.as_bytes(), body], write_timeout)
     }
-    let wrote = send(conn, &out, write_timeout);
-    crate::spare::give_back(out);
-    wrote
 }
 
-/// Writes `out` whole within `write_timeout`, then flushes.
-fn send(conn: &mut dyn Conn, out: &[u8], write_timeout: Duration) -> io::Result<()> {
+/// Writes `parts` whole, in order, within `write_timeout`, then flushes.
+fn send(conn: &mut dyn Conn, parts: &[&[u8]], write_timeout: Duration) -> io::Result<()> {
     // One deadline for the whole answer, not per write: a client that reads a byte now and
     // then holds the worker for `write_timeout` at most.
     let deadline = Instant::now() + write_timeout;
@@ -1137,15 +1155,17 @@ fn send(conn: &mut dyn Conn, out: &[u8], write_timeout: Duration) -> io::Result<
             .then_some(d)
             .ok_or(io::Error::from(io::ErrorKind::TimedOut))
     };
-    let mut off = 0;
-    while off < out.len() {
-        conn.tcp().set_write_timeout(Some(left()?))?;
-        let end = out.len().min(off + 16 * 1024);
-        match conn.write(&out[off..end]) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => off += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+    for out in parts {
+        let mut off = 0;
+        while off < out.len() {
+            conn.tcp().set_write_timeout(Some(left()?))?;
+            let end = out.len().min(off + 16 * 1024);
+            match conn.write(out.get(off..end).unwrap_or_default()) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => off += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
         }
     }
     conn.tcp().set_write_timeout(Some(left()?))?;

@@ -1,5 +1,5 @@
 //! Spare byte buffers, one small stack per thread, so that a scrape's large buffers (the
-//! response body, the bytes written to the socket, a netlink dump) keep their capacity from
+//! response body, a netlink dump) keep their capacity from
 //! one scrape to the next. musl's allocator hands buffers of this size (tens of KiB) back to
 //! the kernel as soon as they are freed, so without this every scrape paid an mmap, a page
 //! fault per 4 KiB page and an munmap (with a TLB shootdown on every core) per buffer: about
@@ -7,8 +7,10 @@
 
 use std::cell::RefCell;
 
-/// Buffers kept per thread.
-const KEEP: usize = 4;
+/// Buffers kept per thread: a scrape takes at most two at once (a netlink dump, the body).
+/// Only threads that scrape keep any (only scrape bodies are given back), so the HTTP SD and
+/// proxy workers' memory is not held.
+const KEEP: usize = 2;
 /// A buffer that grew past this is freed rather than kept (a huge proxy answer must not stay
 /// resident in every worker thread).
 const MAX_CAPACITY: usize = 1 << 20;
