@@ -165,7 +165,6 @@ pub const HELD_FDS: usize = held::MAX + netclass::HELD_MAX;
 /// `/proc/net` files belong to promlet's network namespace, which does not change.
 mod held {
     use std::fs::File;
-    use std::os::unix::fs::FileExt;
     use std::path::{Path, PathBuf};
     use std::sync::{Arc, Mutex, PoisonError};
 
@@ -223,29 +222,10 @@ mod held {
         f
     }
 
-    /// The whole text, read from offset 0 (8 KiB at a time, as [`super::read_from`]).
+    /// The whole text, read from offset 0 (with [`super::read_from`]).
     pub fn read(f: &Held, path: &Path) -> Result<String, Error> {
         let f = f.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut out = Vec::new();
-        let mut chunk = [0u8; 8192];
-        loop {
-            let off = out.len() as u64;
-            match f.read_at(&mut chunk, off) {
-                Ok(0) => break,
-                Ok(n) => out.extend_from_slice(chunk.get(..n).unwrap_or_default()),
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(err) => {
-                    return Err(Error::Io {
-                        path: path.to_path_buf(),
-                        err,
-                    })
-                }
-            }
-        }
-        String::from_utf8(out).map_err(|_| Error::Parse {
-            path: path.to_path_buf(),
-            msg: "not UTF-8".into(),
-        })
+        super::read_from(&mut super::sysfs::FromStart::new(&f), path)
     }
 }
 
@@ -260,8 +240,7 @@ pub fn read_optional(path: &Path) -> Result<Option<String>, Error> {
 }
 
 /// The rest of an open file as text (see [`read`]).
-pub fn read_from(f: &mut std::fs::File, path: &Path) -> Result<String, Error> {
-    use std::io::Read;
+pub fn read_from(f: &mut impl std::io::Read, path: &Path) -> Result<String, Error> {
     let mut out = Vec::new();
     let mut chunk = [0u8; 8192];
     loop {

@@ -98,13 +98,23 @@ struct NetClass {
 /// keeps this many descriptors out of its connection cap (`collector::HELD_FDS`).
 pub const HELD_MAX: usize = 192;
 
-/// Every attribute read, in [`NUMBERS`] then [`TEXTS`] order, then `uevent`.
-fn attr_names() -> Vec<&'static str> {
-    let mut names: Vec<&str> = NUMBERS.iter().map(|(f, _, _)| *f).collect();
-    names.extend(TEXTS);
-    names.push("uevent");
-    names
-}
+/// Every attribute read, in [`NUMBERS`] then [`TEXTS`] order, then `uevent` (built at
+/// compile time: it is the same for every interface and scrape).
+const ATTRS: [&str; NUMBERS.len() + TEXTS.len() + 1] = {
+    let mut a = [""; NUMBERS.len() + TEXTS.len() + 1];
+    let mut i = 0;
+    while i < NUMBERS.len() {
+        a[i] = NUMBERS[i].0;
+        i += 1;
+    }
+    let mut j = 0;
+    while j < TEXTS.len() {
+        a[NUMBERS.len() + j] = TEXTS[j];
+        j += 1;
+    }
+    a[NUMBERS.len() + TEXTS.len()] = "uevent";
+    a
+};
 
 /// True if the held directory still is interface `name`: its `uevent` says
 /// `INTERFACE=<name>` (after a rename the held directory belongs to the new name).
@@ -131,7 +141,7 @@ impl NetClass {
         path: &std::path::Path,
         read: impl Fn(usize) -> Option<std::io::Result<String>>,
     ) -> Result<Iface, Error> {
-        let files = attr_names();
+        let files = &ATTRS;
         let text = |i: usize| -> Result<Option<String>, Error> {
             match read(i) {
                 None => Ok(None),
@@ -183,10 +193,10 @@ impl NetClass {
             Err(e) if sysfs::errno_in(&e, &[libc::ENOENT]) => return Ok(None),
             Err(e) => return Err(sysfs::io_err(&path, e)),
         };
-        let files = attr_names();
+        let files = &ATTRS;
         let in_use: usize = next.iter().map(|(_, a)| a.fds()).sum();
         if dir.is_sysfs() && in_use + files.len() <= HELD_MAX {
-            if let Ok(attrs) = sysfs::HeldAttrs::open(&dir, &files, &SKIPPED) {
+            if let Ok(attrs) = sysfs::HeldAttrs::open(&dir, files, &SKIPPED) {
                 let iface = Self::iface_from(name.clone(), &path, |i| attrs.read(i))?;
                 next.push((name, attrs));
                 return Ok(Some(iface));

@@ -28,8 +28,31 @@ pub fn open_at(dir: impl std::os::fd::AsFd, path: &Path) -> io::Result<std::fs::
     Ok(std::fs::File::from(fd))
 }
 
+/// A file read with `pread` from offset 0 on, as [`std::io::Read`]: a held procfs or sysfs
+/// file is read again from its start this way (no seek, so threads may share it), through
+/// the same readers as a freshly opened one.
+pub struct FromStart<'a> {
+    file: &'a std::fs::File,
+    offset: u64,
+}
+
+impl<'a> FromStart<'a> {
+    pub fn new(file: &'a std::fs::File) -> FromStart<'a> {
+        FromStart { file, offset: 0 }
+    }
+}
+
+impl Read for FromStart<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        use std::os::unix::fs::FileExt;
+        let n = self.file.read_at(buf, self.offset)?;
+        self.offset = self.offset.saturating_add(n as u64);
+        Ok(n)
+    }
+}
+
 /// One read of at most [`ATTR_MAX`] bytes (see the module comment).
-fn read_once(mut f: std::fs::File) -> io::Result<Vec<u8>> {
+fn read_once(mut f: impl Read) -> io::Result<Vec<u8>> {
     let mut buf = vec![0u8; ATTR_MAX];
     let n = loop {
         match f.read(&mut buf) {
@@ -119,18 +142,8 @@ impl HeldAttrs {
     /// Attribute `i` (in the order given to [`HeldAttrs::open`]) as [`read_attr`] reads it;
     /// `None` when it is absent.
     pub fn read(&self, i: usize) -> Option<io::Result<String>> {
-        use std::os::unix::fs::FileExt;
         let f = self.files.get(i)?.as_ref()?;
-        let mut buf = [0u8; ATTR_MAX];
-        let n = loop {
-            match f.read_at(&mut buf, 0) {
-                Ok(n) => break n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Some(Err(e)),
-            }
-        };
-        let raw = buf.get(..n).unwrap_or_default();
-        Some(Ok(String::from_utf8_lossy(raw).trim().to_string()))
+        Some(read_once(FromStart::new(f)).map(trimmed))
     }
 }
 
