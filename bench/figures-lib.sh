@@ -25,3 +25,17 @@ fig_row() {
 }
 # Rows on stdin into bench/figures.tsv and the README table, recorded with COMMAND.
 fig_put() { bash "$(dirname "${BASH_SOURCE[0]}")/figures.sh" put "$1"; }
+# The static x86_64 build of FEATURES as `make size` builds it (cross/build.sh), copied to
+# target/bench/promlet-NAME so later builds do not replace it; prints that path. The build's
+# output goes to target/bench-NAME-build.log (its tail to stderr when it fails).
+bench_static_build() { # features name
+  local log=target/bench-$2-build.log
+  FEATURES=$1 bash cross/build.sh x86_64 >"$log" 2>&1 || {
+    tail -20 "$log" >&2
+    echo "bench: the static build of $1 failed; log: $log" >&2
+    return 1
+  }
+  mkdir -p target/bench
+  cp "${CARGO_TARGET_DIR:-target}/x86_64-unknown-linux-musl/release/promlet" "target/bench/promlet-$2"
+  echo "target/bench/promlet-$2"
+}

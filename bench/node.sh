@@ -9,6 +9,7 @@
 # table as the node.* rows (bench/figures.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/figures-lib.sh
 N=${N:-1000}
 ROUNDS=${ROUNDS:-4}
 cmd="N=$N ROUNDS=$ROUNDS${PROMLET:+ PROMLET=$PROMLET} bash bench/node.sh"
@@ -16,14 +17,7 @@ cmd="N=$N ROUNDS=$ROUNDS${PROMLET:+ PROMLET=$PROMLET} bash bench/node.sh"
 # What users deploy: the node-only static musl build, as `make size` builds it
 # (cross/build.sh). PROMLET=path measures another binary.
 if [ -z "${PROMLET:-}" ]; then
-  FEATURES=node-server bash cross/build.sh x86_64 >target/bench-node-build.log 2>&1 || {
-    tail -20 target/bench-node-build.log >&2
-    echo "bench/node.sh: the node-only static build failed; log: target/bench-node-build.log" >&2
-    exit 1
-  }
-  mkdir -p target/bench
-  cp "${CARGO_TARGET_DIR:-target}/x86_64-unknown-linux-musl/release/promlet" target/bench/promlet-node
-  PROMLET=target/bench/promlet-node
+  PROMLET=$(bench_static_build node-server node)
 fi
 NE=$(command -v prometheus-node-exporter || command -v node_exporter || true)
 [ -n "$NE" ] || { echo "node_exporter not found: apt-get install prometheus-node-exporter" >&2; exit 1; }
@@ -121,7 +115,6 @@ fixture=$(bash bench/panels.sh promlet="$PU1" node_exporter="$PU2")
 echo "$fixture"
 
 # The rows of the README's figures table.
-. bench/figures-lib.sh
 build=$PROMLET
 [ "$PROMLET" = target/bench/promlet-node ] && build="node-only static build"
 nev=$("$NE" --version 2>&1 | sed -n '1s/.*version \([0-9.]*\).*/\1/p')

@@ -16,14 +16,7 @@ for t in victoria-metrics vmagent prometheus-node-exporter curl python3; do
   command -v "$t" >/dev/null || { echo "push bench: $t missing (make deps)" >&2; exit 1; }
 done
 if [ -z "${PROMLET:-}" ]; then
-  FEATURES=node-server,push bash cross/build.sh x86_64 >target/bench-push-build.log 2>&1 || {
-    tail -20 target/bench-push-build.log >&2
-    echo "push bench: the static build failed; log: target/bench-push-build.log" >&2
-    exit 1
-  }
-  mkdir -p target/bench
-  cp "${CARGO_TARGET_DIR:-target}/x86_64-unknown-linux-musl/release/promlet" target/bench/promlet-push
-  PROMLET=target/bench/promlet-push
+  PROMLET=$(bench_static_build node-server,push push)
 fi
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
