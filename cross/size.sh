@@ -98,6 +98,6 @@ for t in "${targets[@]}"; do
   fi
 done
 printf '%s\n' "${rows[@]}" | cut -f2,3,6,7 | tr '\t' ' '
-echo "rustc $(rustc -V | cut -d' ' -f2) (x86_64, aarch64), $(rustc +nightly -V 2>/dev/null | sed 's/^rustc //') -Zbuild-std (mipsel, armv7); stripped, static; $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+echo "rustc $(rustc +nightly -V 2>/dev/null | sed 's/^rustc //') -Zbuild-std (every target); stripped, static; $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
 printf '%s\n' "${rows[@]}" | fig_put "$cmd"
 exit $over
