@@ -29,6 +29,8 @@ mod tunnel;
 
 #[cfg(any(feature = "packet-sd", feature = "push"))]
 pub use retry_after::parse_retry_after;
+#[cfg(feature = "push")]
+pub use stream::Kept;
 #[cfg(any(feature = "packet-sd", feature = "push"))]
 pub use stream::{open, Request};
 #[cfg(feature = "packet-sd")]

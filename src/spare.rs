@@ -7,10 +7,11 @@
 
 use std::cell::RefCell;
 
-/// Buffers kept per thread: a scrape takes at most two at once (a netlink dump, the body).
+/// Buffers kept per thread: a scrape takes at most two at once (a netlink dump, the body), a
+/// push gather three (the body, the batch being encoded, the room to compress it).
 /// Only threads that scrape keep any (only scrape bodies are given back), so the HTTP SD and
 /// proxy workers' memory is not held.
-const KEEP: usize = 2;
+const KEEP: usize = 3;
 /// A buffer that grew past this is freed rather than kept (a huge proxy answer must not stay
 /// resident in every worker thread).
 const MAX_CAPACITY: usize = 1 << 20;

@@ -69,6 +69,12 @@ impl Decoded {
         self.text.len()
     }
 
+    /// The text, given up (its buffer reused once the spans are no longer needed).
+    #[cfg(feature = "push")]
+    pub fn into_text(self) -> String {
+        self.text
+    }
+
     /// The text of a span.
     pub fn str(&self, s: Span) -> &str {
         &self.text[s.start as usize..s.end as usize]

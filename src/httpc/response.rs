@@ -133,6 +133,9 @@ pub struct Head {
     /// In arrival order, names as sent, values trimmed.
     pub fields: Vec<(String, String)>,
     pub framing: Framing,
+    /// HTTP/1.1 and no `Connection: close`: the connection may carry another request once
+    /// the body is read (RFC 9112 §9.3).
+    pub reusable: bool,
 }
 
 impl Head {
@@ -187,8 +190,13 @@ pub fn read_head<R: BufRead>(r: &mut R) -> Result<Head, Error> {
             })
             .collect();
         let framing = framing(status, &fields)?;
+        let closes = fields.iter().any(|(k, v)| {
+            k.eq_ignore_ascii_case("connection")
+                && v.split(',').any(|t| t.trim().eq_ignore_ascii_case("close"))
+        });
         return Ok(Head {
             status,
+            reusable: resp.version == Some(1) && !closes,
             fields,
             framing,
         });
@@ -352,6 +360,19 @@ impl<R: BufRead> Body<R> {
     #[cfg(test)]
     fn into_inner(self) -> R {
         self.r
+    }
+
+    /// The reader below once the body has been read to its end, for the next answer on the
+    /// connection; None before that, and for a body that ends only when the server closes.
+    #[cfg(feature = "push")]
+    pub fn finished(self) -> Option<R> {
+        let done = match self.framing {
+            Framing::Empty => true,
+            Framing::Length(_) => self.left == 0,
+            Framing::Chunked => self.chunk == Chunk::Done,
+            Framing::Close => false,
+        };
+        done.then_some(self.r)
     }
 
     /// Counts `n` more body bytes against the limit.

@@ -2,7 +2,7 @@
 //! handed back once its head is in, with a body to stream (Packet SD decodes pages device by
 //! device, never holding a whole page).
 
-use std::io::{self, Write};
+use std::io::{self, BufRead, Write};
 use std::time::Instant;
 
 use super::response::{self, Head};
@@ -48,7 +48,8 @@ impl<'a> Request<'a> {
 
 /// Sends `req` to `url` and returns the answer once its head is in, whatever its status; the
 /// body is read from [`Response::body`], at most `limit` bytes of it, before `until`. No
-/// `Accept-Encoding` is sent, so the body comes as it is.
+/// `Accept-Encoding` is sent, so the body comes as it is. The connection is closed after the
+/// answer; [`Kept::open`] keeps it for the next request.
 pub fn open(
     url: &Url,
     req: &Request<'_>,
@@ -57,7 +58,38 @@ pub fn open(
     until: Instant,
     limit: u64,
 ) -> Result<Response, String> {
-    let mut conn = connect(url, tls, proxy, until)?;
+    let r = io::BufReader::with_capacity(16 * 1024, connect(url, tls, proxy, until)?);
+    let (r, head) = exchange(r, url, req, true).map_err(Failure::message)?;
+    Ok(Response {
+        status: head.status,
+        body: Body::new(r, &head, limit),
+        head,
+    })
+}
+
+/// Why an exchange failed.
+enum Failure {
+    /// Not a byte came back, or the request could not be written: on a kept connection, the
+    /// server closed it while it was idle.
+    Unanswered(String),
+    Failed(String),
+}
+
+impl Failure {
+    fn message(self) -> String {
+        match self {
+            Failure::Unanswered(m) | Failure::Failed(m) => m,
+        }
+    }
+}
+
+/// Writes `req` on `r`'s connection and reads the answer's head.
+fn exchange(
+    mut r: io::BufReader<Conn>,
+    url: &Url,
+    req: &Request<'_>,
+    close: bool,
+) -> Result<(io::BufReader<Conn>, Head), Failure> {
     let mut head = format!(
         "{} {} HTTP/1.1\r\nHost: {}\r\n",
         req.method,
@@ -70,18 +102,110 @@ pub fn open(
     if let Some(b) = req.body {
         head.push_str(&format!("Content-Length: {}\r\n", b.len()));
     }
-    head.push_str("Connection: close\r\n\r\n");
+    head.push_str(if close {
+        "Connection: close\r\n\r\n"
+    } else {
+        "\r\n"
+    });
+    let conn = r.get_mut();
     conn.write_all(head.as_bytes())
         .and_then(|()| conn.write_all(req.body.unwrap_or_default()))
         .and_then(|()| conn.flush())
-        .map_err(|e| format!("send request: {e}"))?;
-    let mut r = io::BufReader::with_capacity(16 * 1024, conn);
-    let head = response::read_head(&mut r).map_err(|e| e.to_string())?;
-    Ok(Response {
-        status: head.status,
-        body: Body::new(r, &head, limit),
-        head,
-    })
+        .map_err(|e| match e.kind() {
+            io::ErrorKind::TimedOut => Failure::Failed(format!("send request: {e}")),
+            _ => Failure::Unanswered(format!("send request: {e}")),
+        })?;
+    match r.fill_buf() {
+        Ok([]) => {
+            return Err(Failure::Unanswered(
+                "the server closed the connection without answering".into(),
+            ))
+        }
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::ConnectionReset
+                    | io::ErrorKind::ConnectionAborted
+                    | io::ErrorKind::BrokenPipe
+                    | io::ErrorKind::UnexpectedEof
+            ) =>
+        {
+            return Err(Failure::Unanswered(format!("read answer: {e}")))
+        }
+        _ => {}
+    }
+    let head = response::read_head(&mut r).map_err(|e| Failure::Failed(e.to_string()))?;
+    Ok((r, head))
+}
+
+/// A connection kept open for the next request to the same server (HTTP/1.1 keep-alive), as
+/// push mode's sender keeps one per remote: a connect, and a TLS handshake, for every request
+/// would cost more than the request. A kept connection that the server closed while it was
+/// idle is noticed when the request gets no answer at all; the request then goes once more,
+/// on a new connection.
+#[cfg(feature = "push")]
+#[derive(Default)]
+pub struct Kept {
+    /// The server (scheme, host, port) and the connection.
+    conn: Option<(String, io::BufReader<Conn>)>,
+    /// The server of the last [`Kept::open`], for [`Kept::keep`].
+    last: String,
+}
+
+#[cfg(feature = "push")]
+impl Kept {
+    /// As [`open`], on the kept connection when it goes to the same server. Hand the answer
+    /// to [`Kept::keep`] once its body is read.
+    pub fn open(
+        &mut self,
+        url: &Url,
+        req: &Request<'_>,
+        tls: Option<&Tls>,
+        proxy: Option<&Proxy>,
+        until: Instant,
+        limit: u64,
+    ) -> Result<Response, String> {
+        let server = format!(
+            "{}://{}",
+            if url.https { "https" } else { "http" },
+            host_header(url)
+        );
+        let answered = match self.conn.take() {
+            Some((s, mut r)) if s == server => {
+                r.get_mut().until = until;
+                match exchange(r, url, req, false) {
+                    Ok(got) => Some(got),
+                    Err(Failure::Unanswered(_)) => None,
+                    Err(Failure::Failed(e)) => return Err(e),
+                }
+            }
+            _ => None,
+        };
+        let (r, head) = match answered {
+            Some(got) => got,
+            None => {
+                let r = io::BufReader::with_capacity(16 * 1024, connect(url, tls, proxy, until)?);
+                exchange(r, url, req, false).map_err(Failure::message)?
+            }
+        };
+        self.last = server;
+        Ok(Response {
+            status: head.status,
+            body: Body::new(r, &head, limit),
+            head,
+        })
+    }
+
+    /// Keeps `resp`'s connection for the next request, when its body was read to the end and
+    /// the server did not say it closes; otherwise the connection closes here.
+    pub fn keep(&mut self, resp: Response) {
+        if !resp.head.reusable {
+            return;
+        }
+        if let Some(r) = resp.body.finished().filter(|r| r.buffer().is_empty()) {
+            self.conn = Some((std::mem::take(&mut self.last), r));
+        }
+    }
 }
 
 #[cfg(test)]
@@ -107,6 +231,82 @@ mod tests {
             head
         });
         (url, t)
+    }
+
+    /// A server answering `answer` to every request (head and body read), closing each
+    /// connection after `per_conn` answers without saying so; counts the connections.
+    #[cfg(feature = "push")]
+    fn serve_many(
+        answer: &'static [u8],
+        per_conn: usize,
+    ) -> (Url, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = Url::parse(&format!("http://{}/api/v1/write", l.local_addr().unwrap())).unwrap();
+        let conns = std::sync::Arc::new(AtomicUsize::new(0));
+        let counted = conns.clone();
+        std::thread::spawn(move || {
+            for s in l.incoming() {
+                let Ok(s) = s else { return };
+                counted.fetch_add(1, Ordering::SeqCst);
+                let mut r = io::BufReader::new(s);
+                for _ in 0..per_conn {
+                    let mut head = String::new();
+                    while !head.ends_with("\r\n\r\n") && r.read_line(&mut head).unwrap_or(0) > 0 {}
+                    if head.is_empty() {
+                        break;
+                    }
+                    let len = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("Content-Length: "))
+                        .map_or(0, |n| n.trim().parse().unwrap());
+                    let mut body = vec![0; len];
+                    r.read_exact(&mut body).unwrap();
+                    r.get_mut().write_all(answer).unwrap();
+                }
+            }
+        });
+        (url, conns)
+    }
+
+    /// Three POSTs through one `Kept`; the number of connections they took.
+    #[cfg(feature = "push")]
+    fn post_three(answer: &'static [u8], per_conn: usize) -> usize {
+        let (url, conns) = serve_many(answer, per_conn);
+        let mut kept = Kept::default();
+        for i in 0..3 {
+            let req = Request {
+                method: "POST",
+                headers: &[],
+                body: Some(b"abc"),
+            };
+            let until = Instant::now() + Duration::from_secs(10);
+            let mut r = kept
+                .open(&url, &req, None, None, until, 100)
+                .unwrap_or_else(|e| {
+                    panic!("request {i}: {e}");
+                });
+            assert_eq!(r.status, 204);
+            let mut b = Vec::new();
+            (&mut r.body).read_to_end(&mut b).unwrap();
+            kept.keep(r);
+        }
+        conns.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    #[cfg(feature = "push")]
+    #[test]
+    fn kept_connections_carry_requests_and_a_closed_one_is_replaced() {
+        assert_eq!(post_three(b"HTTP/1.1 204 No Content\r\n\r\n", 100), 1);
+        // The server closes every connection after its answer: each next request finds the
+        // kept one closed and goes again on a new one, without an error.
+        assert_eq!(post_three(b"HTTP/1.1 204 No Content\r\n\r\n", 1), 3);
+        // Said so: not kept.
+        assert_eq!(
+            post_three(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n", 100),
+            3
+        );
+        assert_eq!(post_three(b"HTTP/1.0 204 No Content\r\n\r\n", 100), 3);
     }
 
     fn get(answer: &'static [u8], limit: u64) -> (Result<Response, String>, String) {

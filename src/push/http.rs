@@ -1,7 +1,8 @@
 //! The remote-write request over promlet's one HTTP client: `POST` with the protocol's
 //! headers (`Content-Encoding: snappy`, `Content-Type: application/x-protobuf`,
 //! `X-Prometheus-Remote-Write-Version: 0.1.0`), the user's headers and credentials, one
-//! deadline (`remote_timeout`) for connect, TLS, request and answer. The answer's body is only
+//! deadline (`remote_timeout`) for connect, TLS, request and answer, on a connection kept
+//! from one request to the next ([`httpc::Kept`]). The answer's body is only
 //! read for the log (its first line, at most 1 KiB), as the specification says a sender must
 //! not interpret it.
 
@@ -26,7 +27,7 @@ fn transport(message: String) -> Sent {
 }
 
 impl Transport for Http {
-    fn send(&self, r: &Remote, body: &[u8], until: Instant) -> Sent {
+    fn send(&self, r: &Remote, body: &[u8], until: Instant, kept: &mut httpc::Kept) -> Sent {
         let url = match Url::parse(&r.url) {
             Ok(u) => u,
             Err(e) => return transport(e),
@@ -52,7 +53,7 @@ impl Transport for Http {
             headers: &headers,
             body: Some(body),
         };
-        let resp = match httpc::open(
+        let mut resp = match kept.open(
             &url,
             &req,
             {
@@ -77,7 +78,8 @@ impl Transport for Http {
             .header("retry-after")
             .and_then(|v| httpc::parse_retry_after(v, SystemTime::now()));
         let mut text = Vec::new();
-        let _ = resp.body.take(1024).read_to_end(&mut text);
+        let _ = (&mut resp.body).take(1024).read_to_end(&mut text);
+        kept.keep(resp);
         let first = String::from_utf8_lossy(&text);
         let line = first.lines().next().unwrap_or("").trim();
         Sent {

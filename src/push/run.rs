@@ -45,7 +45,15 @@ pub struct Sent {
 
 /// Sends one request body to a remote (the real one is HTTP; tests use fakes).
 pub trait Transport: Send + Sync {
-    fn send(&self, remote: &Remote, body: &[u8], until: Instant) -> Sent;
+    /// Sends one request body before `until`; `conn` is the sender's connection, kept from
+    /// one request to the next.
+    fn send(
+        &self,
+        remote: &Remote,
+        body: &[u8],
+        until: Instant,
+        conn: &mut crate::httpc::Kept,
+    ) -> Sent;
 }
 
 /// Where the gatherer gets a path's exposition text.
@@ -481,7 +489,7 @@ impl Batcher<'_> {
         Batcher {
             remote,
             max_samples: remote.cfg().max_samples_per_send,
-            buf: Vec::new(),
+            buf: crate::spare::take(),
             samples: 0,
             max_ts: i64::MIN,
         }
@@ -515,6 +523,12 @@ impl Batcher<'_> {
         self.buf.clear();
         self.samples = 0;
         self.max_ts = i64::MIN;
+    }
+}
+
+impl Drop for Batcher<'_> {
+    fn drop(&mut self) {
+        crate::spare::give_back(std::mem::take(&mut self.buf));
     }
 }
 
@@ -912,14 +926,19 @@ impl Gathering {
                     b.add(s);
                 }
             };
+            let got = got.ok();
             series::scrape(
                 &self.targets[i],
                 &mut self.histories[i],
-                got.ok(),
+                got.as_ref(),
                 ts,
                 took,
                 &mut emit,
             );
+            // The body's buffer serves the next gather.
+            if let Some(d) = got {
+                crate::spare::give_back(d.into_text().into_bytes());
+            }
         }
         for b in batchers.iter_mut() {
             b.flush();
@@ -978,6 +997,7 @@ fn gather_loop(cfg: Config, gather: &Gather, shared: &Shared) {
 fn send_loop(r: &RemoteState, t: &dyn Transport) {
     let mut seen = r.cfg();
     let mut backoff = Backoff::new(seen.min_backoff, seen.max_backoff);
+    let mut conn = crate::httpc::Kept::default();
     // Whether the remote was failing, to log changes rather than every failure.
     let mut failing = false;
     loop {
@@ -999,12 +1019,14 @@ fn send_loop(r: &RemoteState, t: &dyn Transport) {
             }
         };
         let cfg = r.cfg();
-        // A reload's new min_backoff and max_backoff.
+        // A reload's new min_backoff and max_backoff, and a new connection for its url,
+        // credentials or TLS settings.
         if !Arc::ptr_eq(&cfg, &seen) {
             backoff = Backoff::new(cfg.min_backoff, cfg.max_backoff);
+            conn = crate::httpc::Kept::default();
             seen = cfg.clone();
         }
-        let sent = t.send(&cfg, &body, Instant::now() + cfg.timeout);
+        let sent = t.send(&cfg, &body, Instant::now() + cfg.timeout, &mut conn);
         let v = verdict(sent.attempt, created.elapsed(), cfg.max_sample_age);
         match v {
             Verdict::Sent => {
@@ -1139,7 +1161,7 @@ mod tests {
     }
 
     impl Transport for Fake {
-        fn send(&self, _: &Remote, body: &[u8], _: Instant) -> Sent {
+        fn send(&self, _: &Remote, body: &[u8], _: Instant, _: &mut crate::httpc::Kept) -> Sent {
             let mut s = self.script.lock().unwrap();
             let a = if s.is_empty() {
                 Attempt::Status(204)

@@ -11,13 +11,13 @@
 //! dropped; names are sorted by their bytes. A sample's own timestamp is kept
 //! (`honor_timestamps: true`), otherwise the scrape's time is used.
 
-use std::collections::hash_map::DefaultHasher;
+use std::collections::hash_map::RandomState;
 use std::collections::HashSet;
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 
 use crate::expfmt::{Decoded, DecodedSample};
 
-use super::wire::{SeriesRef, STALE_NAN};
+use super::wire::{self, SeriesRef, STALE_NAN};
 
 /// The labels every series of one path gets.
 pub struct Target {
@@ -27,12 +27,64 @@ pub struct Target {
     pub external: Vec<(String, String)>,
 }
 
-/// One path's scrape history: the previous exposition (to rebuild the label sets of series
-/// that vanish) and the hashes of its series.
+/// The hasher of a set of hashes: a key is its own hash.
+#[derive(Default)]
+struct Id(u64);
+
+impl Hasher for Id {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+}
+
+type Hashes = HashSet<u64, BuildHasherDefault<Id>>;
+
+/// The series of one scrape: each one's label set encoded as the wire writes it, one after
+/// the other in `labels`, and its hash.
+#[derive(Default)]
+struct Scraped {
+    labels: Vec<u8>,
+    /// (hash of the encoded label set, where it ends in `labels`), in scrape order, each
+    /// series once.
+    series: Vec<(u64, usize)>,
+    hashes: Hashes,
+}
+
+impl Scraped {
+    fn clear(&mut self) {
+        self.labels.clear();
+        self.series.clear();
+        self.hashes.clear();
+    }
+
+    /// Each series' (hash, encoded labels).
+    fn iter(&self) -> impl Iterator<Item = (u64, &[u8])> {
+        let mut start = 0;
+        self.series.iter().map(move |&(h, end)| {
+            let l = &self.labels[start..end];
+            start = end;
+            (h, l)
+        })
+    }
+}
+
+/// One path's scrape history: the series of the previous scrape (to write staleness markers
+/// for those that vanish, without keeping the previous exposition), and room for the next.
+/// Label sets are hashed with keys of this history's own, so an upstream cannot choose label
+/// sets whose hashes collide.
 #[derive(Default)]
 pub struct History {
-    previous: Option<Decoded>,
-    seen: HashSet<u64>,
+    keys: RandomState,
+    previous: Scraped,
+    next: Scraped,
 }
 
 /// Label set of one output sample, built in a reused buffer.
@@ -73,8 +125,15 @@ impl<'a> Labels<'a> {
         if !t.instance.is_empty() {
             self.pairs.push(("instance", &t.instance));
         }
-        self.pairs
-            .sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        // Mostly sorted already (collectors write their labels in order).
+        if !self
+            .pairs
+            .windows(2)
+            .all(|w| w[0].0.as_bytes() <= w[1].0.as_bytes())
+        {
+            self.pairs
+                .sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        }
         for (k, v) in &t.external {
             if v.is_empty() {
                 continue;
@@ -87,15 +146,6 @@ impl<'a> Labels<'a> {
             }
         }
     }
-
-    fn hash(&self) -> u64 {
-        let mut h = DefaultHasher::new();
-        for (k, v) in &self.pairs {
-            k.hash(&mut h);
-            v.hash(&mut h);
-        }
-        h.finish()
-    }
 }
 
 /// Counts of one scrape's series, for the synthetic series and promlet's own metrics.
@@ -106,76 +156,96 @@ pub struct Written {
     pub stale: usize,
 }
 
+const SYNTHETIC: [&str; 5] = [
+    "up",
+    "scrape_duration_seconds",
+    "scrape_samples_scraped",
+    "scrape_samples_post_metric_relabeling",
+    "scrape_series_added",
+];
+
 /// Writes one scrape of a path through `out` (label set, timestamp ms, value): the samples of
 /// `scraped` (None: the scrape failed), the stale markers, and the synthetic series with
 /// `duration_s`. Updates `history`.
 pub fn scrape(
     t: &Target,
     history: &mut History,
-    scraped: Option<Decoded>,
+    scraped: Option<&Decoded>,
     ts_ms: i64,
     duration_s: f64,
     out: &mut dyn FnMut(&SeriesRef<'_>),
 ) -> Written {
     let mut w = Written::default();
     let mut labels = Labels { pairs: Vec::new() };
-    let mut seen = HashSet::with_capacity(history.seen.len());
-    if let Some(d) = &scraped {
+    let History {
+        keys,
+        previous,
+        next,
+    } = history;
+    next.clear();
+    // Series of this scrape that the previous one had too.
+    let mut kept = 0;
+    if let Some(d) = scraped {
         for f in &d.families {
             for s in &f.samples {
                 labels.build(t, d, s);
-                let h = labels.hash();
+                let start = next.labels.len();
+                wire::put_labels(&mut next.labels, &labels.pairs);
+                let encoded = &next.labels[start..];
+                let mut hasher = keys.build_hasher();
+                hasher.write(encoded);
+                let h = hasher.finish();
                 // A series twice in one exposition: Prometheus keeps the first.
-                if !seen.insert(h) {
+                if !next.hashes.insert(h) {
+                    next.labels.truncate(start);
                     continue;
                 }
-                if !history.seen.contains(&h) {
+                if previous.hashes.contains(&h) {
+                    kept += 1;
+                } else {
                     w.added += 1;
                 }
                 let sample = [(s.timestamp_ms.unwrap_or(ts_ms), s.value)];
                 out(&SeriesRef {
-                    labels: &labels.pairs,
+                    labels: encoded,
                     samples: &sample,
                 });
+                next.series.push((h, next.labels.len()));
                 w.samples += 1;
             }
         }
     }
     // Series of the previous scrape that are gone: a stale marker each.
-    if let Some(prev) = &history.previous {
+    if kept < previous.series.len() {
         let stale = [(ts_ms, f64::from_bits(STALE_NAN))];
-        for f in &prev.families {
-            for s in &f.samples {
-                labels.build(t, prev, s);
-                let h = labels.hash();
-                if !seen.contains(&h) && history.seen.contains(&h) {
-                    // Once per vanished series, even if it was listed twice.
-                    history.seen.remove(&h);
-                    out(&SeriesRef {
-                        labels: &labels.pairs,
-                        samples: &stale,
-                    });
-                    w.stale += 1;
-                }
+        for (h, encoded) in previous.iter() {
+            if !next.hashes.contains(&h) {
+                out(&SeriesRef {
+                    labels: encoded,
+                    samples: &stale,
+                });
+                w.stale += 1;
             }
         }
     }
     let up = if scraped.is_some() { 1.0 } else { 0.0 };
-    for (name, v) in [
-        ("up", up),
-        ("scrape_duration_seconds", duration_s),
-        ("scrape_samples_scraped", w.samples as f64),
-        ("scrape_samples_post_metric_relabeling", w.samples as f64),
-        ("scrape_series_added", w.added as f64),
-    ] {
+    let mut encoded = Vec::new();
+    for (name, v) in SYNTHETIC.into_iter().zip([
+        up,
+        duration_s,
+        w.samples as f64,
+        w.samples as f64,
+        w.added as f64,
+    ]) {
         labels.synthetic(t, name);
+        encoded.clear();
+        wire::put_labels(&mut encoded, &labels.pairs);
         out(&SeriesRef {
-            labels: &labels.pairs,
+            labels: &encoded,
             samples: &[(ts_ms, v)],
         });
     }
-    history.seen = seen;
-    history.previous = scraped;
+    std::mem::swap(previous, next);
     w
 }
 
@@ -183,31 +253,21 @@ pub fn scrape(
 /// promlet stops cleanly (as Prometheus does for a target that goes away).
 pub fn stop(t: &Target, history: &mut History, ts_ms: i64, out: &mut dyn FnMut(&SeriesRef<'_>)) {
     let stale = [(ts_ms, f64::from_bits(STALE_NAN))];
-    let prev = history.previous.take();
-    let mut labels = Labels { pairs: Vec::new() };
-    if let Some(prev) = &prev {
-        for f in &prev.families {
-            for s in &f.samples {
-                labels.build(t, prev, s);
-                if history.seen.remove(&labels.hash()) {
-                    out(&SeriesRef {
-                        labels: &labels.pairs,
-                        samples: &stale,
-                    });
-                }
-            }
-        }
-    }
-    for name in [
-        "up",
-        "scrape_duration_seconds",
-        "scrape_samples_scraped",
-        "scrape_samples_post_metric_relabeling",
-        "scrape_series_added",
-    ] {
-        labels.synthetic(t, name);
+    for (_, encoded) in history.previous.iter() {
         out(&SeriesRef {
-            labels: &labels.pairs,
+            labels: encoded,
+            samples: &stale,
+        });
+    }
+    history.previous.clear();
+    let mut labels = Labels { pairs: Vec::new() };
+    let mut encoded = Vec::new();
+    for name in SYNTHETIC {
+        labels.synthetic(t, name);
+        encoded.clear();
+        wire::put_labels(&mut encoded, &labels.pairs);
+        out(&SeriesRef {
+            labels: &encoded,
             samples: &stale,
         });
     }
@@ -233,8 +293,11 @@ mod tests {
     fn run(h: &mut History, text: Option<&str>, ts: i64) -> (Vec<String>, Written) {
         let mut lines = Vec::new();
         let d = text.map(|t| decode_text(t.to_string()).unwrap());
-        let w = scrape(&target(), h, d, ts, 0.5, &mut |s| {
-            let l: Vec<String> = s.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let w = scrape(&target(), h, d.as_ref(), ts, 0.5, &mut |s| {
+            let l: Vec<String> = wire::decode_labels(s.labels)
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
             let (t, v) = s.samples[0];
             let v = if v.to_bits() == STALE_NAN {
                 "STALE".to_string()
@@ -293,6 +356,20 @@ mod tests {
         // Back again: added.
         let (_, w) = run(&mut h, Some("a 1\nb 5\n"), 4_000);
         assert_eq!(w.added, 1);
+    }
+
+    #[test]
+    fn a_series_listed_twice_is_written_once_and_ends_once() {
+        let mut h = History::default();
+        let (lines, w) = run(&mut h, Some("a 1\na 2\nb 3\n"), 1_000);
+        assert_eq!(w.samples, 2);
+        assert!(lines.contains(&"{__name__=a,instance=r1,job=node,site=a} 1000 1".to_string()));
+        assert!(!lines
+            .iter()
+            .any(|l| l.ends_with(" 1000 2") && l.contains("__name__=a,")));
+        let (lines, w) = run(&mut h, Some("b 3\n"), 2_000);
+        assert_eq!((w.stale, w.added), (1, 0));
+        assert!(lines.contains(&"{__name__=a,instance=r1,job=node,site=a} 2000 STALE".to_string()));
     }
 
     #[test]

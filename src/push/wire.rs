@@ -20,10 +20,12 @@
 /// The staleness marker: the NaN with exactly these bits (Prometheus `value.StaleNaN`).
 pub const STALE_NAN: u64 = 0x7ff0_0000_0000_0002;
 
-/// One series to encode: its complete label set (`__name__` included), sorted by name bytes,
-/// no empty names or values, and its samples (timestamp ms, value) in time order.
+/// One series to encode: its label set as [`put_labels`] encoded it (complete, `__name__`
+/// included, sorted by name bytes, no empty names or values), and its samples (timestamp ms,
+/// value) in time order. The labels come encoded so that a label set is encoded once per
+/// gather, whatever the number of remotes, and kept in that form for the staleness markers.
 pub struct SeriesRef<'a> {
-    pub labels: &'a [(&'a str, &'a str)],
+    pub labels: &'a [u8],
     pub samples: &'a [(i64, f64)],
 }
 
@@ -77,14 +79,6 @@ fn sample_len(ts: i64, v: f64) -> usize {
 }
 
 fn series_len(s: &SeriesRef<'_>) -> usize {
-    let labels: usize = s
-        .labels
-        .iter()
-        .map(|(k, v)| {
-            let n = label_len(k, v);
-            1 + varint_len(n as u64) + n
-        })
-        .sum();
     let samples: usize = s
         .samples
         .iter()
@@ -93,7 +87,18 @@ fn series_len(s: &SeriesRef<'_>) -> usize {
             1 + varint_len(n as u64) + n
         })
         .sum();
-    labels + samples
+    s.labels.len() + samples
+}
+
+/// Appends the `TimeSeries.labels` entries of `labels` to `out`, as [`SeriesRef::labels`]
+/// takes them.
+pub fn put_labels(out: &mut Vec<u8>, labels: &[(&str, &str)]) {
+    for (k, v) in labels {
+        out.push(0x0a);
+        put_varint(out, label_len(k, v) as u64);
+        put_string_field(out, 0x0a, k);
+        put_string_field(out, 0x12, v);
+    }
 }
 
 /// Appends one `WriteRequest.timeseries` entry for `s` to `out`. A request is the
@@ -101,12 +106,7 @@ fn series_len(s: &SeriesRef<'_>) -> usize {
 pub fn put_series(out: &mut Vec<u8>, s: &SeriesRef<'_>) {
     out.push(0x0a);
     put_varint(out, series_len(s) as u64);
-    for (k, v) in s.labels {
-        out.push(0x0a);
-        put_varint(out, label_len(k, v) as u64);
-        put_string_field(out, 0x0a, k);
-        put_string_field(out, 0x12, v);
-    }
+    out.extend_from_slice(s.labels);
     for &(t, v) in s.samples {
         out.push(0x12);
         put_varint(out, sample_len(t, v) as u64);
@@ -121,28 +121,86 @@ pub fn put_series(out: &mut Vec<u8>, s: &SeriesRef<'_>) {
     }
 }
 
-/// A whole request body: the encoded `WriteRequest` as one snappy block.
+/// A whole request body: the encoded `WriteRequest` as one snappy block, exactly as long as
+/// it is (it waits in the queue). Compressed in a spare buffer ([`crate::spare`]), as a
+/// block needs room for its worst case.
 pub fn compress(request: &[u8]) -> Result<Vec<u8>, String> {
-    snap::raw::Encoder::new()
-        .compress_vec(request)
-        .map_err(|e| format!("snappy: {e}"))
+    let mut room = crate::spare::take();
+    room.resize(snap::raw::max_compress_len(request.len()), 0);
+    let body = snap::raw::Encoder::new()
+        .compress(request, &mut room)
+        .map(|n| room[..n].to_vec())
+        .map_err(|e| format!("snappy: {e}"));
+    crate::spare::give_back(room);
+    body
+}
+
+/// Labels as [`put_labels`] encoded them, back as pairs: for tests, which check what was
+/// written.
+#[cfg(test)]
+pub fn decode_labels(mut b: &[u8]) -> Vec<(String, String)> {
+    fn varint(b: &mut &[u8]) -> usize {
+        let (mut v, mut shift) = (0usize, 0);
+        loop {
+            let c = b[0];
+            *b = &b[1..];
+            v |= usize::from(c & 0x7f) << shift;
+            if c < 0x80 {
+                return v;
+            }
+            shift += 7;
+        }
+    }
+    let mut out = Vec::new();
+    while !b.is_empty() {
+        assert_eq!(b[0], 0x0a);
+        b = &b[1..];
+        let n = varint(&mut b);
+        let (mut label, rest) = b.split_at(n);
+        b = rest;
+        let (mut k, mut v) = (String::new(), String::new());
+        while !label.is_empty() {
+            let tag = label[0];
+            label = &label[1..];
+            let n = varint(&mut label);
+            let text = String::from_utf8(label[..n].to_vec()).unwrap();
+            label = &label[n..];
+            if tag == 0x0a {
+                k = text;
+            } else {
+                v = text;
+            }
+        }
+        out.push((k, v));
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn put(out: &mut Vec<u8>, labels: &[(&str, &str)], samples: &[(i64, f64)]) {
+        let mut l = Vec::new();
+        put_labels(&mut l, labels);
+        put_series(
+            out,
+            &SeriesRef {
+                labels: &l,
+                samples,
+            },
+        );
+    }
+
     /// The worked example of the remote-write notes, encoded by hand from the field table:
     /// `{__name__="up", instance="router", job="node"}` 1.0 at 1700000000000.
     #[test]
     fn one_series_exact_bytes() {
         let mut out = Vec::new();
-        put_series(
+        put(
             &mut out,
-            &SeriesRef {
-                labels: &[("__name__", "up"), ("instance", "router"), ("job", "node")],
-                samples: &[(1_700_000_000_000, 1.0)],
-            },
+            &[("__name__", "up"), ("instance", "router"), ("job", "node")],
+            &[(1_700_000_000_000, 1.0)],
         );
         let mut want = vec![0x0a, 0x43];
         want.extend_from_slice(&[0x0a, 0x0e, 0x0a, 0x08]);
@@ -166,12 +224,10 @@ mod tests {
     #[test]
     fn stale_marker_and_defaults_left_out() {
         let mut out = Vec::new();
-        put_series(
+        put(
             &mut out,
-            &SeriesRef {
-                labels: &[("__name__", "x")],
-                samples: &[(1_700_000_015_000, f64::from_bits(STALE_NAN)), (0, 0.0)],
-            },
+            &[("__name__", "x")],
+            &[(1_700_000_015_000, f64::from_bits(STALE_NAN)), (0, 0.0)],
         );
         let sample = [
             0x12, 0x10, 0x09, 0x02, 0, 0, 0, 0, 0, 0xf0, 0x7f, 0x10, 0x98, 0xc5, 0x96, 0xff, 0xbc,
@@ -198,12 +254,10 @@ mod tests {
         let mut req = Vec::new();
         for i in 0..100 {
             let v = i.to_string();
-            put_series(
+            put(
                 &mut req,
-                &SeriesRef {
-                    labels: &[("__name__", "m"), ("i", &v)],
-                    samples: &[(1_700_000_000_000 + i, i as f64)],
-                },
+                &[("__name__", "m"), ("i", &v)],
+                &[(1_700_000_000_000 + i, i as f64)],
             );
         }
         let body = compress(&req).unwrap();
