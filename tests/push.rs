@@ -103,13 +103,30 @@ struct Victoria {
     child: Child,
     addr: SocketAddr,
     dir: PathBuf,
+    /// Serving https with the test CA's server certificate (queried with curl).
+    ca: Option<PathBuf>,
 }
 
 impl Victoria {
     fn start(addr: SocketAddr, dir: &Path) -> Victoria {
+        Victoria::launch(addr, dir, None)
+    }
+
+    /// Serving https only, with `ca`'s server certificate.
+    fn start_tls(addr: SocketAddr, dir: &Path, ca: &TestCa) -> Victoria {
+        Victoria::launch(addr, dir, Some(ca))
+    }
+
+    fn launch(addr: SocketAddr, dir: &Path, tls: Option<&TestCa>) -> Victoria {
         let bin = require_tool("victoria-metrics", "victoria-metrics");
         let log = std::fs::File::create(dir.join("vm.log")).unwrap();
-        let child = Command::new(bin)
+        let mut cmd = Command::new(bin);
+        if let Some(ca) = tls {
+            cmd.arg("-tls")
+                .arg(format!("-tlsCertFile={}", ca.server_cert.display()))
+                .arg(format!("-tlsKeyFile={}", ca.server_key.display()));
+        }
+        let child = cmd
             .arg(format!("-httpListenAddr={addr}"))
             .arg(format!("-storageDataPath={}", dir.join("data").display()))
             // Answer queries with the newest data, not with data 30 s old.
@@ -123,11 +140,12 @@ impl Victoria {
             child,
             addr,
             dir: dir.to_path_buf(),
+            ca: tls.map(|c| c.ca_cert.clone()),
         };
         wait_for(Duration::from_secs(30), || {
             TcpStream::connect(addr)
                 .ok()
-                .and_then(|_| (http_get(addr, "/health").status == 200).then_some(()))
+                .and_then(|_| (v.get("/health").0 == 200).then_some(()))
         })
         .unwrap_or_else(|| {
             panic!(
@@ -136,6 +154,24 @@ impl Victoria {
             )
         });
         v
+    }
+
+    /// GET `path`: (status, body); over https with curl when serving https.
+    fn get(&self, path: &str) -> (u16, String) {
+        let Some(ca) = &self.ca else {
+            let r = http_get(self.addr, path);
+            return (r.status, r.text());
+        };
+        let curl = require_tool("curl", "curl");
+        let out = Command::new(curl)
+            .args(["-s", "--max-time", "10", "-w", "\n%{http_code}", "--cacert"])
+            .arg(ca)
+            .arg(format!("https://localhost:{}{path}", self.addr.port()))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+        (code.trim().parse().unwrap_or(0), body.to_string())
     }
 
     /// SIGTERM, so it writes what it holds in memory to disk, as a service stop would.
@@ -155,7 +191,7 @@ impl Victoria {
 
     /// Raw samples of the series matching `selector`: (labels JSON, timestamps ms).
     fn export(&self, selector: &str) -> Vec<(serde_json::Value, Vec<i64>)> {
-        let _ = http_get(self.addr, "/internal/force_flush");
+        let _ = self.get("/internal/force_flush");
         let enc: String = selector
             .bytes()
             .map(|b| {
@@ -166,10 +202,9 @@ impl Victoria {
                 }
             })
             .collect();
-        let r = http_get(self.addr, &format!("/api/v1/export?match[]={enc}"));
-        assert_eq!(r.status, 200, "{}", r.text());
-        r.text()
-            .lines()
+        let (status, text) = self.get(&format!("/api/v1/export?match[]={enc}"));
+        assert_eq!(status, 200, "{text}");
+        text.lines()
             .filter(|l| !l.trim().is_empty())
             .map(|l| {
                 let v: serde_json::Value = serde_json::from_str(l).unwrap();
@@ -255,6 +290,68 @@ fn outage_of_victoria_metrics_loses_nothing() {
         during >= (up_ms - down_ms) / 1000 - 1,
         "{during} samples during an outage of {} ms: {ts:?}",
         up_ms - down_ms
+    );
+    assert_eq!(
+        own(&p, "promlet_remote_write_samples_dropped_total", ""),
+        0.0
+    );
+}
+
+/// The connections the receiver has accepted so far (its own counter).
+fn accepted(vm: &Victoria) -> f64 {
+    let (status, text) = vm.get("/metrics");
+    assert_eq!(status, 200);
+    text.lines()
+        .filter(|l| l.starts_with("vm_tcplistener_accepts_total"))
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum()
+}
+
+#[test]
+fn https_remote_with_a_private_ca_on_one_kept_connection() {
+    let dir = tempdir("push-vm-tls");
+    let ca = TestCa::new("push-tls");
+    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let vm = Victoria::start_tls(addr, &dir, &ca);
+    let tls = format!(
+        r#", "tls_config": {{"ca_file": "{}"}}"#,
+        ca.ca_cert.display()
+    );
+    let cfg = config(
+        &dir,
+        &format!("https://localhost:{}/api/v1/write", addr.port()),
+        &tls,
+    );
+    let p = start_promlet(&cfg);
+    wait_for(Duration::from_secs(30), || {
+        (!vm.export("node_load1{job=\"node\",instance=\"box\",site=\"lab\"}")
+            .is_empty())
+        .then_some(())
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "nothing reached victoria-metrics over https\n{}",
+            p.log_text()
+        )
+    });
+    // Pushes every second go over the connection promlet keeps: over six seconds the
+    // receiver accepts this test's own two queries and no new connection of promlet's
+    // (one more is allowed, should the receiver close an idle one).
+    let sent = own(&p, "promlet_remote_write_samples_sent_total", "");
+    let before = accepted(&vm);
+    std::thread::sleep(Duration::from_secs(6));
+    let after = accepted(&vm);
+    let sent_since = own(&p, "promlet_remote_write_samples_sent_total", "") - sent;
+    assert!(
+        sent_since > 0.0,
+        "nothing sent in six seconds\n{}",
+        p.log_text()
+    );
+    assert!(
+        after - before <= 2.0,
+        "{} connections accepted over six one-second pushes\n{}",
+        after - before,
+        p.log_text()
     );
     assert_eq!(
         own(&p, "promlet_remote_write_samples_dropped_total", ""),
