@@ -29,10 +29,12 @@ mod tunnel;
 
 #[cfg(any(feature = "packet-sd", feature = "push"))]
 pub use retry_after::parse_retry_after;
+#[cfg(feature = "packet-sd")]
+pub use stream::open;
 #[cfg(feature = "push")]
 pub use stream::Kept;
 #[cfg(any(feature = "packet-sd", feature = "push"))]
-pub use stream::{open, Request};
+pub use stream::Request;
 #[cfg(feature = "packet-sd")]
 pub use stream::{Body, Response};
 pub use tunnel::Proxy;

@@ -50,6 +50,7 @@ impl<'a> Request<'a> {
 /// body is read from [`Response::body`], at most `limit` bytes of it, before `until`. No
 /// `Accept-Encoding` is sent, so the body comes as it is. The connection is closed after the
 /// answer; [`Kept::open`] keeps it for the next request.
+#[cfg(any(feature = "packet-sd", test))]
 pub fn open(
     url: &Url,
     req: &Request<'_>,

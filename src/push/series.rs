@@ -65,14 +65,36 @@ impl Scraped {
         self.hashes.clear();
     }
 
-    /// Each series' (hash, encoded labels).
-    fn iter(&self) -> impl Iterator<Item = (u64, &[u8])> {
-        let mut start = 0;
-        self.series.iter().map(move |&(h, end)| {
-            let l = &self.labels[start..end];
-            start = end;
-            (h, l)
-        })
+    /// Where series `i`'s labels end (0 for none).
+    fn end(&self, n: usize) -> usize {
+        n.checked_sub(1).map_or(0, |i| self.series[i].1)
+    }
+
+    /// The encoded labels of series `i`.
+    fn labels_of(&self, i: usize) -> &[u8] {
+        &self.labels[self.end(i)..self.series[i].1]
+    }
+
+    /// Each series' (hash, encoded labels), from series `from` on.
+    fn iter_from(&self, from: usize) -> impl Iterator<Item = (u64, &[u8])> {
+        (from..self.series.len()).map(move |i| (self.series[i].0, self.labels_of(i)))
+    }
+
+    /// `into` becomes this scrape's first `n` series.
+    fn copy_prefix(&self, n: usize, into: &mut Scraped) {
+        into.clear();
+        into.labels.extend_from_slice(&self.labels[..self.end(n)]);
+        into.series.extend_from_slice(&self.series[..n]);
+        into.hashes.extend(self.series[..n].iter().map(|s| s.0));
+    }
+
+    /// Keeps only the first `n` series.
+    fn truncate(&mut self, n: usize) {
+        for &(h, _) in &self.series[n..] {
+            self.hashes.remove(&h);
+        }
+        self.labels.truncate(self.end(n));
+        self.series.truncate(n);
     }
 }
 
@@ -80,11 +102,18 @@ impl Scraped {
 /// for those that vanish, without keeping the previous exposition), and room for the next.
 /// Label sets are hashed with keys of this history's own, so an upstream cannot choose label
 /// sets whose hashes collide.
+///
+/// A scrape mostly lists the previous one's series again, in the same order: while it does,
+/// each label set is only compared with the previous one at its place, and nothing is hashed,
+/// stored or copied. Where it stops doing so, the previous scrape's first series are copied
+/// and the rest goes through the hashes.
 #[derive(Default)]
 pub struct History {
     keys: RandomState,
     previous: Scraped,
     next: Scraped,
+    /// The label set being written.
+    scratch: Vec<u8>,
 }
 
 /// Label set of one output sample, built in a reused buffer.
@@ -181,23 +210,39 @@ pub fn scrape(
         keys,
         previous,
         next,
+        scratch,
     } = history;
-    next.clear();
+    // The leading series that are the previous scrape's, in its order.
+    let mut same = 0;
+    let mut diverged = false;
     // Series of this scrape that the previous one had too.
     let mut kept = 0;
     if let Some(d) = scraped {
         for f in &d.families {
             for s in &f.samples {
                 labels.build(t, d, s);
-                let start = next.labels.len();
-                wire::put_labels(&mut next.labels, &labels.pairs);
-                let encoded = &next.labels[start..];
+                scratch.clear();
+                wire::put_labels(scratch, &labels.pairs);
+                let sample = [(s.timestamp_ms.unwrap_or(ts_ms), s.value)];
+                if !diverged {
+                    if same < previous.series.len() && previous.labels_of(same) == &scratch[..] {
+                        same += 1;
+                        out(&SeriesRef {
+                            labels: scratch,
+                            samples: &sample,
+                        });
+                        w.samples += 1;
+                        continue;
+                    }
+                    diverged = true;
+                    previous.copy_prefix(same, next);
+                    kept = same;
+                }
                 let mut hasher = keys.build_hasher();
-                hasher.write(encoded);
+                hasher.write(scratch);
                 let h = hasher.finish();
                 // A series twice in one exposition: Prometheus keeps the first.
                 if !next.hashes.insert(h) {
-                    next.labels.truncate(start);
                     continue;
                 }
                 if previous.hashes.contains(&h) {
@@ -205,31 +250,44 @@ pub fn scrape(
                 } else {
                     w.added += 1;
                 }
-                let sample = [(s.timestamp_ms.unwrap_or(ts_ms), s.value)];
                 out(&SeriesRef {
-                    labels: encoded,
+                    labels: scratch,
                     samples: &sample,
                 });
+                next.labels.extend_from_slice(scratch);
                 next.series.push((h, next.labels.len()));
                 w.samples += 1;
             }
         }
     }
     // Series of the previous scrape that are gone: a stale marker each.
-    if kept < previous.series.len() {
-        let stale = [(ts_ms, f64::from_bits(STALE_NAN))];
-        for (h, encoded) in previous.iter() {
-            if !next.hashes.contains(&h) {
-                out(&SeriesRef {
-                    labels: encoded,
-                    samples: &stale,
-                });
-                w.stale += 1;
+    let stale = [(ts_ms, f64::from_bits(STALE_NAN))];
+    let mut mark = |labels: &[u8]| {
+        out(&SeriesRef {
+            labels,
+            samples: &stale,
+        });
+        w.stale += 1;
+    };
+    if diverged {
+        if kept < previous.series.len() {
+            for (h, encoded) in previous.iter_from(0) {
+                if !next.hashes.contains(&h) {
+                    mark(encoded);
+                }
             }
         }
+        std::mem::swap(previous, next);
+    } else {
+        // This scrape was the previous one's first `same` series: the rest are gone.
+        for (_, encoded) in previous.iter_from(same) {
+            mark(encoded);
+        }
+        previous.truncate(same);
+        // Room is kept only while scrapes keep changing.
+        *next = Scraped::default();
     }
     let up = if scraped.is_some() { 1.0 } else { 0.0 };
-    let mut encoded = Vec::new();
     for (name, v) in SYNTHETIC.into_iter().zip([
         up,
         duration_s,
@@ -238,14 +296,13 @@ pub fn scrape(
         w.added as f64,
     ]) {
         labels.synthetic(t, name);
-        encoded.clear();
-        wire::put_labels(&mut encoded, &labels.pairs);
+        scratch.clear();
+        wire::put_labels(scratch, &labels.pairs);
         out(&SeriesRef {
-            labels: &encoded,
+            labels: scratch,
             samples: &[(ts_ms, v)],
         });
     }
-    std::mem::swap(previous, next);
     w
 }
 
@@ -253,7 +310,7 @@ pub fn scrape(
 /// promlet stops cleanly (as Prometheus does for a target that goes away).
 pub fn stop(t: &Target, history: &mut History, ts_ms: i64, out: &mut dyn FnMut(&SeriesRef<'_>)) {
     let stale = [(ts_ms, f64::from_bits(STALE_NAN))];
-    for (_, encoded) in history.previous.iter() {
+    for (_, encoded) in history.previous.iter_from(0) {
         out(&SeriesRef {
             labels: encoded,
             samples: &stale,
@@ -356,6 +413,37 @@ mod tests {
         // Back again: added.
         let (_, w) = run(&mut h, Some("a 1\nb 5\n"), 4_000);
         assert_eq!(w.added, 1);
+    }
+
+    /// (samples, added, stale, the series marked stale) of one scrape.
+    fn counts(h: &mut History, text: &str, ts: i64) -> (usize, usize, usize, Vec<String>) {
+        let (lines, w) = run(h, Some(text), ts);
+        let stale = lines
+            .iter()
+            .filter(|l| l.ends_with("STALE"))
+            .map(|l| l[10..].split(',').next().unwrap().to_string())
+            .collect();
+        (w.samples, w.added, w.stale, stale)
+    }
+
+    #[test]
+    fn reordered_appended_and_cut_expositions() {
+        let mut h = History::default();
+        assert_eq!(counts(&mut h, "a 1\nb 2\nc 3\n", 1), (3, 3, 0, vec![]));
+        // The same series again, and in another order: nothing added, nothing stale.
+        assert_eq!(counts(&mut h, "a 1\nb 2\nc 3\n", 2), (3, 0, 0, vec![]));
+        assert_eq!(counts(&mut h, "c 1\na 2\nb 3\n", 3), (3, 0, 0, vec![]));
+        // One more at the end, then one less at the end and one gone from the middle.
+        assert_eq!(counts(&mut h, "c 1\na 2\nb 3\nd 4\n", 4), (4, 1, 0, vec![]));
+        assert_eq!(counts(&mut h, "c 1\na 2\nb 3\n", 5), (3, 0, 1, vec!["d".into()]));
+        assert_eq!(counts(&mut h, "c 1\nb 3\n", 6), (2, 0, 1, vec!["a".into()]));
+        // A series back after being gone is added again; one listed twice counts once.
+        assert_eq!(counts(&mut h, "c 1\nb 3\na 1\nc 2\n", 7), (3, 1, 0, vec![]));
+        assert_eq!(counts(&mut h, "c 1\nb 3\na 1\n", 8), (3, 0, 0, vec![]));
+        assert_eq!(
+            counts(&mut h, "x 1\n", 9),
+            (1, 1, 3, vec!["c".into(), "b".into(), "a".into()])
+        );
     }
 
     #[test]
