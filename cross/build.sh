@@ -12,7 +12,8 @@
 # the prebuilt one is not) and zig (PyPI `ziglang`) as C compiler and linker through
 # cargo-zigbuild, +crt-static (.cargo/config.toml).
 #   x86_64, aarch64   link-self-contained=no (zig's musl crt objects).
-#   mipsel, armv7     panic=immediate-abort (router flash). mipsel is tier 3 (no prebuilt std);
+#   mipsel, armv7     panic=immediate-abort (router flash), no unwind tables; mipsel's .pdr
+#                     removed with llvm-objcopy. mipsel is tier 3 (no prebuilt std);
 #                     armv7-unknown-linux-musleabihf matches OpenWrt's ipq40xx/ipq806x.
 set -euo pipefail
 cd "$(dirname "$0")/.." || exit 1
@@ -91,6 +92,12 @@ build() { # triple
     -Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size
   local bin=${CARGO_TARGET_DIR:-target}/$t/release/promlet
   [ -f "$bin" ] || { echo "cross: $t: no $bin after the build" >&2; exit 1; }
+  if [ "$t" = mipsel-unknown-linux-musl ]; then
+    # LLVM writes a .pdr section (MIPS procedure descriptors, for old debuggers) for every
+    # function, and lld's --strip-all keeps it: 180 KB of the router set that nothing reads.
+    command -v llvm-objcopy >/dev/null || missing "llvm-objcopy (drops .pdr)" "apt-get install llvm"
+    llvm-objcopy --remove-section=.pdr "$bin"
+  fi
   check_static "$bin" "$t"
   printf 'cross: %s ok: %s bytes, %ss\n' "$t" "$(stat -c %s "$bin")" "$((SECONDS - start))"
 }
