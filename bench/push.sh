@@ -62,7 +62,9 @@ EOF
 "$PROMLET" --web.listen-address=127.0.0.1:$PL --config.file="$work/promlet.json" >"$work/promlet.log" 2>&1 &
 pids+=($!); PLPID=$!
 wait_up "http://127.0.0.1:$VA/metrics"
-wait_up "http://127.0.0.1:$PL/metrics"
+# promlet is ready when its landing page answers: a scrape of /metrics would start an HTTP
+# worker whose buffers stay (a box that pushes is not scraped).
+wait_up "http://127.0.0.1:$PL/"
 
 # Settle, then measure D seconds.
 sleep 5

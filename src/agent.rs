@@ -412,7 +412,8 @@ struct Metrics {
 }
 
 thread_local! {
-    // One encoder per worker thread: its buffer is reused from scrape to scrape.
+    // One encoder per worker thread: its family-name sets are reused from scrape to scrape
+    // (the text goes into a spare buffer, see `serve`).
     static ENCODER: RefCell<Encoder> = RefCell::new(Encoder::new());
 }
 
@@ -450,13 +451,13 @@ impl Metrics {
         let wanted = |name: &str| {
             (include.is_empty() || include.contains(&name)) && !exclude.contains(&name)
         };
+        // The text is written into a spare buffer that goes out as the body, so a thread
+        // holds one buffer of it, not the encoder's and a copy.
         ENCODER.with(|cell| {
             let mut enc = cell.borrow_mut();
-            enc.clear();
+            enc.start_in(crate::spare::take());
             self.write(&mut enc, &wanted);
-            let mut body = crate::spare::take();
-            body.extend_from_slice(enc.as_bytes());
-            Response::spare(200, expfmt::CONTENT_TYPE, body)
+            Response::spare(200, expfmt::CONTENT_TYPE, enc.take_bytes())
         })
     }
 

@@ -60,6 +60,20 @@ impl Encoder {
         self.duplicates = 0;
     }
 
+    /// Starts a new exposition in `buf` (emptied first), for a caller that hands the text out
+    /// with [`Encoder::take_bytes`] afterwards: the buffer goes out as the answer's body
+    /// rather than being copied into one.
+    pub fn start_in(&mut self, mut buf: Vec<u8>) {
+        self.clear();
+        buf.clear();
+        self.buf = buf;
+    }
+
+    /// The text written so far, taken out; the encoder is left with an empty buffer.
+    pub fn take_bytes(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.buf)
+    }
+
     pub fn as_bytes(&self) -> &[u8] {
         &self.buf
     }

@@ -56,8 +56,8 @@ fn init(flags: &Flags) -> Result<Option<Arc<dyn Part>>, String> {
 /// scrape's working set. Buffers up to 8 MiB (bodies, the merged answer) come from that heap,
 /// which keeps up to 8 MiB free at its top between scrapes: taking them from fresh mmaps (and
 /// returning them) page-faulted every page of every buffer on every scrape, a millisecond or
-/// more of a merge. Larger ones still come from mmap and go back on free. musl (the static
-/// builds) has no arenas and needs nothing.
+/// more of a merge. Larger ones still come from mmap and go back on free. The static builds
+/// allocate with dlmalloc (one heap, `src/main.rs`) and need nothing.
 fn limit_malloc_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only tunes the allocator; called once at start, before the proxy's

@@ -435,7 +435,10 @@ mod tests {
         assert_eq!(counts(&mut h, "c 1\na 2\nb 3\n", 3), (3, 0, 0, vec![]));
         // One more at the end, then one less at the end and one gone from the middle.
         assert_eq!(counts(&mut h, "c 1\na 2\nb 3\nd 4\n", 4), (4, 1, 0, vec![]));
-        assert_eq!(counts(&mut h, "c 1\na 2\nb 3\n", 5), (3, 0, 1, vec!["d".into()]));
+        assert_eq!(
+            counts(&mut h, "c 1\na 2\nb 3\n", 5),
+            (3, 0, 1, vec!["d".into()])
+        );
         assert_eq!(counts(&mut h, "c 1\nb 3\n", 6), (2, 0, 1, vec!["a".into()]));
         // A series back after being gone is added again; one listed twice counts once.
         assert_eq!(counts(&mut h, "c 1\nb 3\na 1\nc 2\n", 7), (3, 1, 0, vec![]));

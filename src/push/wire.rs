@@ -121,14 +121,20 @@ pub fn put_series(out: &mut Vec<u8>, s: &SeriesRef<'_>) {
     }
 }
 
+thread_local! {
+    /// The gatherer's compressor: its hash table (32 KiB) is made once, not per request.
+    static SNAPPY: std::cell::RefCell<snap::raw::Encoder> =
+        std::cell::RefCell::new(snap::raw::Encoder::new());
+}
+
 /// A whole request body: the encoded `WriteRequest` as one snappy block, exactly as long as
 /// it is (it waits in the queue). Compressed in a spare buffer ([`crate::spare`]), as a
 /// block needs room for its worst case.
 pub fn compress(request: &[u8]) -> Result<Vec<u8>, String> {
     let mut room = crate::spare::take();
     room.resize(snap::raw::max_compress_len(request.len()), 0);
-    let body = snap::raw::Encoder::new()
-        .compress(request, &mut room)
+    let body = SNAPPY
+        .with(|e| e.borrow_mut().compress(request, &mut room))
         .map(|n| room[..n].to_vec())
         .map_err(|e| format!("snappy: {e}"));
     crate::spare::give_back(room);
