@@ -3,9 +3,10 @@
 # node_exporter every second and pushing to a VictoriaMetrics receiver, and promlet (the static
 # x86_64 build of node-server and push, as cross/build.sh makes it) gathering its own node
 # collectors every second and pushing to the same receiver. Over D seconds: peak RSS (VmHWM),
-# CPU time (utime+stime from /proc/PID/stat), samples the receiver stored for each, and CPU per
+# CPU time (the threads' schedstat), samples the receiver stored for each, and CPU per
 # stored sample. promlet does the whole job (collect and push), so the peer is node_exporter and
-# vmagent together (their CPU and RSS summed); vmagent alone is shown too. Loopback; bounded.
+# vmagent together (their CPU and RSS summed); vmagent alone is shown too, and promlet's RSS is
+# held to a tenth of it as well. Loopback; bounded.
 # The figures go into the README's table as the push.* rows (bench/figures.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,7 +26,9 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 wait_up() { for _ in $(seq 200); do curl -sf -o /dev/null "$1" && return 0; sleep 0.1; done; echo "not up: $1" >&2; exit 1; }
-cpu_ms() { awk -v hz="$(getconf CLK_TCK)" '{ sub(/.*\) /, ""); print ($12 + $13) * 1000 / hz }' "/proc/$1/stat"; }
+# CPU time in ms, to the nanosecond: the sum of the threads' schedstat (utime+stime from
+# /proc/PID/stat counts in clock ticks, 10 ms, too coarse for a few ms a second).
+cpu_ms() { cat /proc/"$1"/task/*/schedstat | awk '{ s += $1 } END { printf "%.3f\n", s / 1e6 }'; }
 hwm_kb() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
 
 VM=$(free_port)
@@ -87,7 +90,7 @@ awk "${vars[@]}" 'BEGIN {
   printf "| push (%d s, 1 s interval, one VictoriaMetrics receiver) | promlet | node_exporter + vmagent | ratio | vmagent alone | ratio |\n", d
   printf "|---|---|---|---|---|---|\n"
   printf "| samples stored per push | %.0f | %.0f | | | |\n", spl / d, sva / d
-  printf "| peak RSS | %.1f MiB | %.1f MiB | %.2f | %.1f MiB | %.2f |\n", rpl / 1024, (rva + rne) / 1024, rpl / (rva + rne), rva / 1024, rpl / rva
+  printf "| peak RSS | %.2f MiB | %.1f MiB | %.3f | %.1f MiB | %.3f |\n", rpl / 1024, (rva + rne) / 1024, rpl / (rva + rne), rva / 1024, rpl / rva
   printf "| CPU per push | %.2f ms | %.2f ms | | %.2f ms | |\n", cpl / d, (cva + cne) / d, cva / d
   printf "| CPU per stored sample | %.2f us | %.2f us | %.2f | %.2f us | %.2f |\n", cpl * 1000 / spl, (cva + cne) * 1000 / sva, (cpl / spl) / ((cva + cne) / sva), cva * 1000 / sva, (cpl / spl) / (cva / sva)
 }'
@@ -95,8 +98,9 @@ awk "${vars[@]}" 'BEGIN {
   OFS = "\t"
   print "push.samples", sprintf("push: samples stored per push (%d s, 1 s interval, one VictoriaMetrics receiver; peer: node_exporter scraped by vmagent)", d), sprintf("%.0f", spl / d), sprintf("%.0f", sva / d), "", "", ""
   r = rpl / (rva + rne)
-  print "push.rss", "push: peak RSS (peer: node_exporter + vmagent)", sprintf("%.1f MiB", rpl / 1024), sprintf("%.1f MiB", (rva + rne) / 1024), sprintf("%.2f", r), "≤ 0.10", (r <= 0.10) ? "ok" : "missed"
-  print "push.rss-vmagent", "push: peak RSS (peer: vmagent alone)", sprintf("%.1f MiB", rpl / 1024), sprintf("%.1f MiB", rva / 1024), sprintf("%.2f", rpl / rva), "", ""
+  print "push.rss", "push: peak RSS (peer: node_exporter + vmagent)", sprintf("%.2f MiB", rpl / 1024), sprintf("%.1f MiB", (rva + rne) / 1024), sprintf("%.2f", r), "≤ 0.10", (r <= 0.10) ? "ok" : "missed"
+  r = rpl / rva
+  print "push.rss-vmagent", "push: peak RSS (peer: vmagent alone)", sprintf("%.2f MiB", rpl / 1024), sprintf("%.1f MiB", rva / 1024), sprintf("%.3f", r), "≤ 0.10", (r <= 0.10) ? "ok" : "missed"
   print "push.cpu", "push: CPU per push (peer: node_exporter + vmagent)", sprintf("%.2f ms", cpl / d), sprintf("%.2f ms", (cva + cne) / d), "", "", ""
   r = (cpl / spl) / ((cva + cne) / sva)
   print "push.cpu-sample", "push: CPU per stored sample (peer: node_exporter + vmagent)", sprintf("%.2f µs", cpl * 1000 / spl), sprintf("%.2f µs", (cva + cne) * 1000 / sva), sprintf("%.2f", r), "≤ 0.25", (r <= 0.25) ? "ok" : "missed"

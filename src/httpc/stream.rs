@@ -289,7 +289,7 @@ mod tests {
                 });
             assert_eq!(r.status, 204);
             let mut b = Vec::new();
-            (&mut r.body).read_to_end(&mut b).unwrap();
+            r.body.read_to_end(&mut b).unwrap();
             kept.keep(r);
         }
         conns.load(std::sync::atomic::Ordering::SeqCst)
