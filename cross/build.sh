@@ -94,7 +94,7 @@ build() { # triple
   [ -f "$bin" ] || { echo "cross: $t: no $bin after the build" >&2; exit 1; }
   if [ "$t" = mipsel-unknown-linux-musl ]; then
     # LLVM writes a .pdr section (MIPS procedure descriptors, for old debuggers) for every
-    # function, and lld's --strip-all keeps it: 180 KB of the router set that nothing reads.
+    # function, and lld's --strip-all keeps it: a large part of the binary that nothing reads.
     command -v llvm-objcopy >/dev/null || missing "llvm-objcopy (drops .pdr)" "apt-get install llvm"
     llvm-objcopy --remove-section=.pdr "$bin"
   fi

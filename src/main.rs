@@ -3,7 +3,7 @@
 
 /// The static builds allocate with dlmalloc: the malloc of the libc that zig links them with
 /// rounds every allocation up to a power of two, keeps a slab per size class and thread, and
-/// never gives memory back, which cost push mode a fifth of its RSS.
+/// never gives memory back, which cost push mode much of its RSS.
 #[cfg(target_env = "musl")]
 #[global_allocator]
 static ALLOCATOR: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
