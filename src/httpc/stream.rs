@@ -59,13 +59,31 @@ pub fn open(
     until: Instant,
     limit: u64,
 ) -> Result<Response, String> {
+    let (r, head) = fresh(url, req, tls, proxy, until, true)?;
+    Ok(Response::new(r, head, limit))
+}
+
+impl Response {
+    fn new(r: io::BufReader<Conn>, head: Head, limit: u64) -> Response {
+        Response {
+            status: head.status,
+            body: Body::new(r, &head, limit),
+            head,
+        }
+    }
+}
+
+/// `req` on a new connection to `url`'s server: the connection and the answer's head.
+fn fresh(
+    url: &Url,
+    req: &Request<'_>,
+    tls: Option<&Tls>,
+    proxy: Option<&Proxy>,
+    until: Instant,
+    close: bool,
+) -> Result<(io::BufReader<Conn>, Head), String> {
     let r = io::BufReader::with_capacity(16 * 1024, connect(url, tls, proxy, until)?);
-    let (r, head) = exchange(r, url, req, true).map_err(Failure::message)?;
-    Ok(Response {
-        status: head.status,
-        body: Body::new(r, &head, limit),
-        head,
-    })
+    exchange(r, url, req, close).map_err(Failure::message)
 }
 
 /// Why an exchange failed.
@@ -184,17 +202,10 @@ impl Kept {
         };
         let (r, head) = match answered {
             Some(got) => got,
-            None => {
-                let r = io::BufReader::with_capacity(16 * 1024, connect(url, tls, proxy, until)?);
-                exchange(r, url, req, false).map_err(Failure::message)?
-            }
+            None => fresh(url, req, tls, proxy, until, false)?,
         };
         self.last = server;
-        Ok(Response {
-            status: head.status,
-            body: Body::new(r, &head, limit),
-            head,
-        })
+        Ok(Response::new(r, head, limit))
     }
 
     /// Keeps `resp`'s connection for the next request, when its body was read to the end and
