@@ -2,7 +2,8 @@
 //!
 //! Every `scrape_interval` the gatherer asks each configured path's route for its body (as a
 //! scrape would, in-process), turns it into series ([`series::scrape`]), encodes them into
-//! batches of at most `max_samples_per_send` samples and appends each batch to every remote's
+//! batches of at most `max_samples_per_send` samples (and about [`MAX_BATCH_BYTES`] of
+//! encoded series) and appends each batch to every remote's
 //! queue. Each sender sends its queue's oldest batch, applies [`policy::verdict`], and waits
 //! with [`policy::Backoff`] between failed attempts, so batches leave in the order they were
 //! built (samples of a series stay in time order) and an outage only fills the bounded queue.
@@ -475,6 +476,11 @@ fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
+/// A batch is also cut once its encoded series reach this many bytes, whatever
+/// `max_samples_per_send` allows: what a gather holds at once (the batch, and the room to
+/// compress it) stays small on a router, while a request still carries a few hundred series.
+pub const MAX_BATCH_BYTES: usize = 32 * 1024;
+
 /// Accumulates encoded series into batches for one remote.
 struct Batcher<'a> {
     remote: &'a RemoteState,
@@ -501,7 +507,7 @@ impl Batcher<'_> {
         if let Some(t) = s.samples.iter().map(|(t, _)| *t).max() {
             self.max_ts = self.max_ts.max(t);
         }
-        if self.samples >= self.max_samples {
+        if self.samples >= self.max_samples || self.buf.len() >= MAX_BATCH_BYTES {
             self.flush();
         }
     }
@@ -1288,6 +1294,33 @@ mod tests {
             .collect();
         assert_eq!(rejected.len(), 3);
         assert_ne!(decode(rejected[0])[0].1, decode(rejected[1])[0].1);
+    }
+
+    #[test]
+    fn batches_are_cut_at_max_batch_bytes_too() {
+        let fake = Arc::new(Fake {
+            script: Mutex::new(vec![]),
+            bodies: Mutex::new(Vec::new()),
+        });
+        // 2,000 series of about 90 bytes each: several batches' worth of bytes, one of samples.
+        let text: String = (0..2000)
+            .map(|i| format!("m{{long=\"{i:0>40}\"}} {i}\n"))
+            .collect();
+        let gather: Gather = Box::new(move |_| Ok(text.clone()));
+        let push = Push::start(config(100_000), gather, fake.clone()).unwrap();
+        let r = push.remotes()[0].clone();
+        wait_until("a gather delivered", || {
+            r.stats.samples_sent.load(Relaxed) >= 2005
+        });
+        push.stop(Instant::now() + Duration::from_secs(5));
+        let bodies = fake.bodies.lock().unwrap();
+        assert!(bodies.len() > 2, "{} requests", bodies.len());
+        for (_, b) in bodies.iter() {
+            let raw = snap::raw::decompress_len(b).unwrap();
+            assert!(raw < MAX_BATCH_BYTES + 200, "a request of {raw} bytes");
+        }
+        let first: usize = decode(&bodies[0].1).len();
+        assert!(first > 100, "{first} series in the first request");
     }
 
     #[test]
