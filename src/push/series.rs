@@ -116,13 +116,14 @@ pub struct History {
     scratch: Vec<u8>,
 }
 
-/// Label set of one output sample, built in a reused buffer.
+/// Label set of one output sample, built in a reused buffer and encoded into another.
 struct Labels<'a> {
     pairs: Vec<(&'a str, &'a str)>,
 }
 
 impl<'a> Labels<'a> {
-    fn build(&mut self, t: &'a Target, d: &'a Decoded, s: &DecodedSample) {
+    /// Writes the label set of sample `s` into `into`, as [`wire::put_labels`] encodes it.
+    fn build(&mut self, t: &'a Target, d: &'a Decoded, s: &DecodedSample, into: &mut Vec<u8>) {
         self.pairs.clear();
         self.pairs.push(("__name__", d.str(s.name)));
         for (k, v) in d.labels(s) {
@@ -137,17 +138,18 @@ impl<'a> Labels<'a> {
             };
             self.pairs.push((k, v));
         }
-        self.target(t);
+        self.target(t, into);
     }
 
     /// The synthetic series of a scrape: just the name and the target's labels.
-    fn synthetic(&mut self, t: &'a Target, name: &'a str) {
+    fn synthetic(&mut self, t: &'a Target, name: &'a str, into: &mut Vec<u8>) {
         self.pairs.clear();
         self.pairs.push(("__name__", name));
-        self.target(t);
+        self.target(t, into);
     }
 
-    fn target(&mut self, t: &'a Target) {
+    /// Adds the target's labels, sorts, and encodes the set into `into`.
+    fn target(&mut self, t: &'a Target, into: &mut Vec<u8>) {
         if !t.job.is_empty() {
             self.pairs.push(("job", &t.job));
         }
@@ -174,6 +176,8 @@ impl<'a> Labels<'a> {
                 self.pairs.insert(at, (k, v));
             }
         }
+        into.clear();
+        wire::put_labels(into, &self.pairs);
     }
 }
 
@@ -212,21 +216,18 @@ pub fn scrape(
         next,
         scratch,
     } = history;
-    // The leading series that are the previous scrape's, in its order.
-    let mut same = 0;
-    let mut diverged = false;
-    // Series of this scrape that the previous one had too.
+    // Series of this scrape that the previous one had too; until the scrape diverges from
+    // the previous one's order, also where it is in that order.
     let mut kept = 0;
+    let mut diverged = false;
     if let Some(d) = scraped {
         for f in &d.families {
             for s in &f.samples {
-                labels.build(t, d, s);
-                scratch.clear();
-                wire::put_labels(scratch, &labels.pairs);
+                labels.build(t, d, s, scratch);
                 let sample = [(s.timestamp_ms.unwrap_or(ts_ms), s.value)];
                 if !diverged {
-                    if same < previous.series.len() && previous.labels_of(same) == &scratch[..] {
-                        same += 1;
+                    if kept < previous.series.len() && previous.labels_of(kept) == &scratch[..] {
+                        kept += 1;
                         out(&SeriesRef {
                             labels: scratch,
                             samples: &sample,
@@ -235,8 +236,7 @@ pub fn scrape(
                         continue;
                     }
                     diverged = true;
-                    previous.copy_prefix(same, next);
-                    kept = same;
+                    previous.copy_prefix(kept, next);
                 }
                 let mut hasher = keys.build_hasher();
                 hasher.write(scratch);
@@ -279,11 +279,11 @@ pub fn scrape(
         }
         std::mem::swap(previous, next);
     } else {
-        // This scrape was the previous one's first `same` series: the rest are gone.
-        for (_, encoded) in previous.iter_from(same) {
+        // This scrape was the previous one's first `kept` series: the rest are gone.
+        for (_, encoded) in previous.iter_from(kept) {
             mark(encoded);
         }
-        previous.truncate(same);
+        previous.truncate(kept);
         // Room is kept only while scrapes keep changing.
         *next = Scraped::default();
     }
@@ -295,9 +295,7 @@ pub fn scrape(
         w.samples as f64,
         w.added as f64,
     ]) {
-        labels.synthetic(t, name);
-        scratch.clear();
-        wire::put_labels(scratch, &labels.pairs);
+        labels.synthetic(t, name, scratch);
         out(&SeriesRef {
             labels: scratch,
             samples: &[(ts_ms, v)],
@@ -318,13 +316,10 @@ pub fn stop(t: &Target, history: &mut History, ts_ms: i64, out: &mut dyn FnMut(&
     }
     history.previous.clear();
     let mut labels = Labels { pairs: Vec::new() };
-    let mut encoded = Vec::new();
     for name in SYNTHETIC {
-        labels.synthetic(t, name);
-        encoded.clear();
-        wire::put_labels(&mut encoded, &labels.pairs);
+        labels.synthetic(t, name, &mut history.scratch);
         out(&SeriesRef {
-            labels: &encoded,
+            labels: &history.scratch,
             samples: &stale,
         });
     }
