@@ -15,8 +15,19 @@ use super::config::Remote;
 use super::policy::Attempt;
 use super::run::{Sent, Transport};
 
-/// Sends through `httpc`.
-pub struct Http;
+/// Sends through `httpc`, through the proxy the environment named at start, if any (read once,
+/// as Packet SD reads it: the environment does not change, and a bad value is logged once).
+pub struct Http {
+    proxy: Option<httpc::Proxy>,
+}
+
+impl Http {
+    pub fn from_env() -> Http {
+        Http {
+            proxy: httpc::Proxy::from_env(),
+        }
+    }
+}
 
 fn transport(message: String) -> Sent {
     Sent {
@@ -47,7 +58,6 @@ impl Transport for Http {
             headers.push(("Authorization", a));
         }
         headers.extend(r.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        let proxy = httpc::Proxy::from_env();
         let req = httpc::Request {
             method: "POST",
             headers: &headers,
@@ -66,7 +76,7 @@ impl Transport for Http {
                     None
                 }
             },
-            proxy.as_ref(),
+            self.proxy.as_ref(),
             until,
             1024,
         ) {

@@ -104,7 +104,7 @@ impl Part for PushPart {
             }
             String::from_utf8(resp.body).map_err(|_| format!("{path}: body is not UTF-8"))
         });
-        let transport: Arc<dyn Transport> = Arc::new(super::http::Http);
+        let transport: Arc<dyn Transport> = Arc::new(super::http::Http::from_env());
         let push = Push::start(self.cfg.clone(), gather, transport)?;
         for r in push.remotes() {
             let c = r.cfg();
