@@ -290,11 +290,10 @@ fn decode_inner(input: &str) -> Result<Inner, ParseError> {
                 if known.is_some_and(|i| helped[i]) {
                     return Err(err(format!("second HELP line for metric name {name:?}")));
                 }
-                let trimmed = trim_end_blank(rest);
-                let help = if trimmed.contains('\\') {
+                let help = if rest.contains('\\') {
                     extra.push(&unescape(rest, false).map_err(err)?)
                 } else {
-                    span_of(input, trimmed)
+                    span_of(input, rest)
                 };
                 let idx = known.unwrap_or_else(|| {
                     new_family(&mut families, &mut index, input, name, MetricType::Untyped)

@@ -340,12 +340,8 @@ pub fn parse_float(s: &str) -> Option<f64> {
 }
 
 /// Unescapes HELP text: `\\` and `\n` (OpenMetrics also `\"`).
+/// Blanks at the end are kept, as Prometheus's parsers keep them (node_exporter writes some).
 pub(super) fn unescape(s: &str, om: bool) -> Result<String, String> {
-    let s = if om {
-        s
-    } else {
-        s.trim_end_matches([' ', '\t'])
-    };
     if !s.contains('\\') {
         return Ok(s.to_string());
     }
@@ -515,6 +511,28 @@ mod tests {
             "{out}"
         );
         assert!(parse_text(&out).is_ok());
+    }
+
+    #[test]
+    fn blanks_at_the_end_of_help_are_kept() {
+        // As Prometheus's parsers keep them: node_exporter's hwmon HELP ends in a blank, and an
+        // OpenMetrics upstream's HELP written as 0.0.4 must read back as written (the
+        // expfmt_parse fuzz target found a 0.0.4 reader that dropped them).
+        let om = "# HELP a Ratio \t\n# TYPE a gauge\na 1\n# HELP b  \nb 2\n# EOF\n";
+        let f = parse_openmetrics(om).unwrap();
+        assert_eq!(f[0].help.as_deref(), Some("Ratio \t"));
+        let out = enc(&f);
+        assert_eq!(
+            out,
+            "# HELP a Ratio \t\n# TYPE a gauge\na 1\n# TYPE b untyped\nb 2\n"
+        );
+        let text = parse_text(&out).unwrap();
+        assert_eq!(text[0].help.as_deref(), Some("Ratio \t"));
+        assert_eq!(enc(&text), out);
+        let ne =
+            "# HELP node_hwmon_pwm Hardware monitor pwm element \n# TYPE node_hwmon_pwm gauge\n";
+        let f = parse_text(ne).unwrap();
+        assert_eq!(f[0].help.as_deref(), Some("Hardware monitor pwm element "));
     }
 
     /// OpenMetrics cases (`testdata/openmetrics.txt`: an input as a JSON string, then the
