@@ -533,11 +533,14 @@ mod tests {
     use super::*;
 
     fn specs() -> Vec<Spec> {
+        let token = Spec::value("packet.authtoken", None, "Token.");
+        #[cfg(feature = "packet-sd")]
+        let token = token.env("PROMLET_TEST_TOKEN_ENV");
         vec![
             Spec::value("web.listen-address", Some(":9100"), "Listen address."),
             Spec::repeated("collector.textfile.directory", "Textfile dirs."),
             Spec::switch("collector.cpu", true, "Enable the cpu collector."),
-            Spec::value("packet.authtoken", None, "Token.").env("PROMLET_TEST_TOKEN_ENV"),
+            token,
         ]
     }
 
@@ -606,6 +609,7 @@ mod tests {
         assert!(h.contains("--[no-]collector.cpu"));
     }
 
+    #[cfg(feature = "packet-sd")]
     #[test]
     fn env_fallback() {
         std::env::set_var("PROMLET_TEST_TOKEN_ENV", "secret");
@@ -725,6 +729,14 @@ mod tests {
         assert_eq!(f.ignored(), ["--collector.filesystem.ignored-mount-points"]);
     }
 
+    #[cfg(any(
+        feature = "node",
+        feature = "hdhomerun",
+        feature = "packet-sd",
+        feature = "http-sd",
+        feature = "proxy",
+        feature = "push"
+    ))]
     #[test]
     fn durations() {
         use std::time::Duration;

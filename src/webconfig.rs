@@ -405,7 +405,7 @@ impl crate::httpd::Authenticator for Live {
 /// or whose value, the message names (`min_version is above max_version`, `unknown TLS
 /// version "TLS10"`, `/etc/x/server.pem: No such file`). The TLS settings are checked after
 /// parsing, so the parser's own position is not there to use.
-#[cfg(any(feature = "tls", test))]
+#[cfg(any(feature = "tls", all(test, feature = "proxy")))]
 fn line_of_error(text: &str, msg: &str) -> Option<usize> {
     const KEYS: &[&str] = &[
         "cert_file",
@@ -455,6 +455,7 @@ pub fn load(path: &Path, _opts: &mut Options) -> Result<(), String> {
 #[cfg(all(test, any(feature = "tls", feature = "proxy")))]
 mod tests {
     use super::imp::{base64_decode, BasicAuth};
+    #[cfg(feature = "yaml")]
     use super::*;
 
     #[test]
@@ -492,6 +493,7 @@ mod tests {
         assert!(BasicAuth::new(users).is_err());
     }
 
+    #[cfg(feature = "yaml")]
     fn load_text(text: &str) -> Result<Options, String> {
         let dir =
             std::env::temp_dir().join(format!("promlet-wc-{}-{}", std::process::id(), text.len()));

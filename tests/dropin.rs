@@ -23,6 +23,7 @@ fn run_to_exit(args: &[&str]) -> (Option<i32>, Vec<String>) {
 
 /// A Debian `/etc/default/prometheus-node-exporter` ARGS line as people write them (old
 /// spellings included), split on blanks the way systemd splits `$ARGS`.
+#[cfg(feature = "node")]
 fn debian_args_line(textfile_dir: &str) -> Vec<String> {
     let line = format!(
         "--collector.diskstats.ignored-devices=^(ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\\d+n\\d+p)\\d+$ \
@@ -370,6 +371,7 @@ fn child_stderr_is_logged_by_name_and_rate_limited() {
 }
 
 /// Sends SIGHUP to promlet and waits until it has logged the outcome (`n`-th reload).
+#[cfg(feature = "proxy")]
 fn sighup(p: &Proc, n: usize) -> String {
     // SAFETY: kill(2) on our own child, which is not reaped while `p` lives.
     unsafe { libc::kill(p.child.id() as i32, libc::SIGHUP) };

@@ -416,6 +416,7 @@ mod tests {
         }
     }
 
+    #[cfg(any(feature = "http-sd", feature = "packet-sd"))]
     #[test]
     fn suffix_and_timestamp() {
         let mut e = Encoder::new();
@@ -425,6 +426,7 @@ mod tests {
         assert!(text(&e).ends_with("h_bucket{le=\"+Inf\"} 3\nh_count 3 1700000000000\n"));
     }
 
+    #[cfg(any(feature = "node", feature = "proxy"))]
     #[test]
     fn rollback_forgets_partial_output() {
         let mut e = Encoder::new();

@@ -17,7 +17,7 @@ pub use decoded::{decode_text, Decoded, DecodedSample};
 #[cfg(feature = "proxy")]
 pub use encode::{label_pair, write_labels, write_sample_end, Label};
 pub use encode::{Encoder, MetricType};
-#[cfg(any(feature = "node", test))]
+#[cfg(any(feature = "node", all(test, feature = "proxy")))]
 pub use parse::MetricFamily;
 #[cfg(feature = "proxy")]
 pub use parse::{parse, Format};
@@ -35,7 +35,12 @@ pub fn is_metric_name(name: &str) -> bool {
             .all(|&c| c.is_ascii_alphanumeric() || c == b'_' || c == b':')
 }
 
-#[cfg(any(feature = "proxy", feature = "push", feature = "http-sd", test))]
+#[cfg(any(
+    feature = "proxy",
+    feature = "push",
+    feature = "http-sd",
+    all(test, feature = "packet-sd")
+))]
 /// True if `name` is a valid label name (`[a-zA-Z_][a-zA-Z0-9_]*`).
 pub fn is_label_name(name: &str) -> bool {
     let b = name.as_bytes();

@@ -36,7 +36,7 @@ pub struct Request<'a> {
 
 impl<'a> Request<'a> {
     /// A GET with these headers.
-    #[cfg(feature = "packet-sd")]
+    #[cfg(any(feature = "packet-sd", test))]
     pub fn get(headers: &'a [(&'a str, &'a str)]) -> Request<'a> {
         Request {
             method: "GET",

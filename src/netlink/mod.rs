@@ -220,7 +220,7 @@ impl<'a> Iterator for Attrs<'a> {
 }
 
 /// An integer attribute's value; a wrong size is an error naming the attribute.
-#[cfg(any(feature = "router", test))]
+#[cfg(feature = "router")]
 pub fn attr_u8(typ: u16, v: &[u8]) -> Result<u8, Error> {
     match v {
         [a] => Ok(*a),

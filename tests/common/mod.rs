@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 mod promtool;
+#[allow(unused_imports)] // not every test binary checks metrics
 pub use promtool::{promtool_check_metrics, require_tool};
 
 use std::io::{Read, Write};
