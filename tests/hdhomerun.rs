@@ -1,6 +1,8 @@
 //! HDHomeRun end to end: the vendor's hdhomerun_config and promlet's CLI against the same
 //! fake device, misbehaving devices, the exporter through promtool and a real Prometheus.
 
+#![cfg(feature = "hdhomerun")]
+
 mod common;
 mod fake_hdhomerun;
 

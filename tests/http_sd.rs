@@ -2,6 +2,8 @@
 //! per test, hostile paths, failing and hanging generators, caching, `promlet check`, and a
 //! real Prometheus discovering targets through `http_sd_configs`.
 
+#![cfg(feature = "http-sd")]
+
 mod common;
 use common::*;
 

@@ -2,17 +2,23 @@
 //! Prometheus scraping promlet, promtool on everything, and a broken collector that must not
 //! break the scrape. The side-by-side comparisons with node_exporter are in node_compare.rs.
 
+#![cfg(feature = "node")]
+
 mod common;
 use common::*;
+#[cfg(feature = "node-server")]
 use std::collections::BTreeMap;
+#[cfg(feature = "node-server")]
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+#[cfg(feature = "node-server")]
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/node")
 }
 
 /// Families whose values (or whole series) depend on the moment or the machine running the test.
+#[cfg(feature = "node-server")]
 const DROPPED: &[&str] = &[
     "node_scrape_collector_duration_seconds",
     "node_time_seconds",
@@ -21,6 +27,7 @@ const DROPPED: &[&str] = &[
 ];
 /// Families whose values come from a real statfs on the fixture's rootfs directories: kept with
 /// their label sets, value replaced by 0.
+#[cfg(feature = "node-server")]
 const MASKED: &[&str] = &[
     "node_textfile_mtime_seconds",
     "node_filesystem_size_bytes",
@@ -31,6 +38,7 @@ const MASKED: &[&str] = &[
 ];
 
 /// Family name of an exposition line (HELP/TYPE or sample), None for other comments.
+#[cfg(feature = "node-server")]
 fn family_of(line: &str) -> Option<&str> {
     if let Some(rest) = line
         .strip_prefix("# HELP ")
@@ -44,6 +52,7 @@ fn family_of(line: &str) -> Option<&str> {
     line.split(['{', ' ']).next()
 }
 
+#[cfg(feature = "node-server")]
 fn normalize(text: &str) -> String {
     // Textfile paths are absolute: make them independent of the checkout's location.
     let text = text.replace(&fixtures().display().to_string(), "FIXTURES");
@@ -71,6 +80,7 @@ fn normalize(text: &str) -> String {
     out
 }
 
+#[cfg(all(feature = "node-server", feature = "router"))]
 fn fixture_args() -> Vec<String> {
     let f = fixtures();
     #[allow(unused_mut)]
@@ -96,6 +106,7 @@ fn fixture_args() -> Vec<String> {
 /// `/metrics?collect[]=<collector>` serves on that fixture tree. `UPDATE_GOLDEN=1`
 /// (`make golden`) rewrites them; a golden file whose collector no longer runs fails the test.
 /// Returns the golden texts by collector.
+#[cfg(feature = "node-server")]
 fn check_golden(tree: &Path, args: &[String]) -> BTreeMap<String, String> {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let p = promlet(&args);
@@ -155,6 +166,7 @@ fn check_golden(tree: &Path, args: &[String]) -> BTreeMap<String, String> {
 }
 
 /// The OpenWrt router tree (`tests/fixtures/node`).
+#[cfg(all(feature = "node-server", feature = "router"))]
 #[test]
 fn golden_fixture_metrics() {
     let wanted = check_golden(&fixtures(), &fixture_args());
@@ -170,6 +182,7 @@ fn golden_fixture_metrics() {
 }
 
 /// The bare-metal server tree (`tests/fixtures/server`), every collector the tree feeds.
+#[cfg(feature = "node-server")]
 #[test]
 fn golden_server_fixture_metrics() {
     let tree = fixtures().with_file_name("server");
@@ -386,6 +399,7 @@ fn router_collectors_on_this_machine() {
 /// collector reports success 0 and nothing else, and promlet logs no failure for it; where 1.5
 /// is silent (no /sys/fs/xfs, btrfs, bcache) it reports success 1. Checked against 1.5 by hand
 /// on this machine (none of these sources exist here) and on an empty tree.
+#[cfg(feature = "node-server")]
 #[test]
 fn missing_sources_report_success_as_node_exporter_1_5() {
     let dir = tempdir("node-nodata");

@@ -9,9 +9,12 @@
 //! A difference that is intentional is listed in [`INTENTIONAL`] with its reason (and in the
 //! README).
 
+#![cfg(feature = "node")]
+
 mod common;
 use common::*;
 use std::collections::{BTreeMap, BTreeSet};
+#[cfg(feature = "node-server")]
 use std::path::PathBuf;
 
 /// The collectors compared on the fixture tree (both exporters run exactly these).
@@ -71,6 +74,7 @@ const SHARED_FLAGS: &[&str] = &[
 ];
 
 /// Flags both get on the fixture tree only.
+#[cfg(feature = "node-server")]
 const FIXTURE_FLAGS: &[&str] = &[
     // /proc/net/dev: netlink would read this machine's kernel, not the fixture.
     "--no-collector.netdev.netlink",
@@ -79,6 +83,7 @@ const FIXTURE_FLAGS: &[&str] = &[
 /// Families (or sample names) that differ on purpose: (name, reason).
 const INTENTIONAL: &[(&str, &str)] = &[];
 
+#[cfg(feature = "node-server")]
 fn fixture() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/server")
 }
@@ -167,6 +172,7 @@ fn compared(name: &str) -> bool {
         && !INTENTIONAL.iter().any(|(n, _)| *n == name)
 }
 
+#[cfg(feature = "node-server")]
 fn args(listen: Option<&str>) -> Vec<String> {
     let f = fixture();
     let mut a = vec![
@@ -253,6 +259,7 @@ fn differences(
     out
 }
 
+#[cfg(feature = "node-server")]
 #[test]
 fn same_as_node_exporter_on_the_server_fixture() {
     let ne = require_tool("prometheus-node-exporter", "prometheus-node-exporter");

@@ -2,6 +2,8 @@
 //! Metal API on 127.0.0.1 (plain HTTP, or HTTPS with a throwaway CA), read by a real
 //! Prometheus. The fake serves the research notes' fixtures (tests/fixtures/packet-sd/).
 
+#![cfg(feature = "packet-sd")]
+
 mod common;
 
 use std::collections::HashMap;

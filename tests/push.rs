@@ -62,6 +62,7 @@ fn own(p: &Proc, name: &str, labels: &str) -> f64 {
         .sum()
 }
 
+#[cfg(feature = "node")]
 #[test]
 fn prometheus_receiver_stores_the_series_with_target_and_external_labels() {
     let prom = Prometheus::start_with(
@@ -113,6 +114,7 @@ impl Victoria {
     }
 
     /// Serving https only, with `ca`'s server certificate.
+    #[cfg(all(feature = "tls", feature = "node"))]
     fn start_tls(addr: SocketAddr, dir: &Path, ca: &TestCa) -> Victoria {
         Victoria::launch(addr, dir, Some(ca))
     }
@@ -298,6 +300,7 @@ fn outage_of_victoria_metrics_loses_nothing() {
 }
 
 /// The connections the receiver has accepted so far (its own counter).
+#[cfg(all(feature = "tls", feature = "node"))]
 fn accepted(vm: &Victoria) -> f64 {
     let (status, text) = vm.get("/metrics");
     assert_eq!(status, 200);
@@ -307,6 +310,7 @@ fn accepted(vm: &Victoria) -> f64 {
         .sum()
 }
 
+#[cfg(all(feature = "tls", feature = "node"))]
 #[test]
 fn https_remote_with_a_private_ca_on_one_kept_connection() {
     let dir = tempdir("push-vm-tls");
@@ -503,6 +507,7 @@ fn receiver_that_never_answers_is_bounded_by_remote_timeout() {
     assert_eq!(http_get(p.addr, "/metrics").status, 200);
 }
 
+#[cfg(feature = "node")]
 #[test]
 fn clean_stop_marks_every_series_stale() {
     let prom = Prometheus::start_with(

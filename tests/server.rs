@@ -45,6 +45,7 @@ fn serves_metrics_landing_page_and_errors() {
     );
 }
 
+#[cfg(feature = "gzip")]
 #[test]
 fn gzip_when_asked() {
     let p = promlet(&[]);
@@ -159,6 +160,7 @@ fn test_ca_makes_a_usable_pki() {
 }
 
 /// `make run` serves the examples/ configuration: keep it valid.
+#[cfg(all(feature = "http-sd", feature = "proxy", feature = "yaml"))]
 #[test]
 fn make_run_example_configuration_serves_every_part() {
     let p = promlet(&[
