@@ -4,7 +4,7 @@ ADDR ?= 127.0.0.1:9100
 MUSL := x86_64-unknown-linux-musl
 STATIC := target/$(MUSL)/release/promlet
 
-.PHONY: run test deps test-unit test-features test-cross test-packaging lint figures fuzz golden static size bench cross install clean
+.PHONY: run test deps test-unit test-features test-each-feature test-cross test-packaging lint figures fuzz golden static size bench cross install clean
 
 run:
 	$(CARGO) run --release -- --web.listen-address=$(ADDR) \
@@ -27,6 +27,14 @@ test-features:
 	  RUSTFLAGS="-D warnings" $(CARGO) check --locked --tests --no-default-features --features $$f || exit 1; \
 	done
 	RUSTFLAGS="-D warnings" $(CARGO) check --locked --tests --no-default-features --features node,router,hdhomerun,proxy,gzip
+
+# Runs the tests of each feature's build alone (a build and test run per feature; make test only checks
+# that they build, in test-features).
+test-each-feature:
+	for f in node node-server router hdhomerun packet-sd http-sd proxy push tls yaml gzip; do \
+	  echo "== tests of feature $$f alone"; \
+	  $(CARGO) test --locked --no-default-features --features $$f || exit 1; \
+	done
 
 # The README's one figures table must be what bench/figures.tsv renders (no cargo needed).
 lint: figures
