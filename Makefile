@@ -28,8 +28,8 @@ test-features:
 	done
 	RUSTFLAGS="-D warnings" $(CARGO) check --locked --tests --no-default-features --features node,router,hdhomerun,proxy,gzip
 
-# Runs the tests of each feature's build alone (a build and test run per feature; make test only checks
-# that they build, in test-features).
+# Runs the tests of each feature's build alone, a build and a test run per feature (make test
+# only checks that they build, in test-features).
 test-each-feature:
 	for f in node node-server router hdhomerun packet-sd http-sd proxy push tls yaml gzip; do \
 	  echo "== tests of feature $$f alone"; \
