@@ -815,6 +815,16 @@ fn concurrent_runs_are_capped_and_the_rest_get_503() {
             Err(_) => break,
         }
     }
+    // Both admitted runs must have counted before the gate opens: a child that starts late
+    // (a loaded machine) would otherwise find the first run gone and count only itself.
+    let counted = wait_for(Duration::from_secs(20), || {
+        let c = std::fs::read_to_string(root.join("_runs/counts")).unwrap_or_default();
+        (c.lines().count() >= 2).then_some(())
+    });
+    assert!(
+        counted.is_some(),
+        "the two admitted runs did not both start"
+    );
     std::fs::write(root.join("_runs/gate"), "").unwrap();
     while answers.len() < 10 {
         answers.push(rx.recv_timeout(Duration::from_secs(30)).expect("no answer"));
