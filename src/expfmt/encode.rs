@@ -52,19 +52,13 @@ impl Encoder {
         Encoder::default()
     }
 
-    /// Starts a new exposition in the same buffer (keeps its capacity).
-    pub fn clear(&mut self) {
-        self.buf.clear();
+    /// Starts a new exposition in `buf` (emptied first), for a caller that hands the text out
+    /// with [`Encoder::take_bytes`] afterwards: the buffer goes out as the answer's body
+    /// rather than being copied into one. The family-name sets keep their capacity.
+    pub fn start_in(&mut self, mut buf: Vec<u8>) {
         self.seen.clear();
         self.order.clear();
         self.duplicates = 0;
-    }
-
-    /// Starts a new exposition in `buf` (emptied first), for a caller that hands the text out
-    /// with [`Encoder::take_bytes`] afterwards: the buffer goes out as the answer's body
-    /// rather than being copied into one.
-    pub fn start_in(&mut self, mut buf: Vec<u8>) {
-        self.clear();
         buf.clear();
         self.buf = buf;
     }
